@@ -36,8 +36,9 @@ def test_events_reject_bad_data() -> None:
             {
                 "order_id": "not-a-uuid",
                 "customer_id": str(uuid.uuid4()),
-                "lines": [{"product_id": str(uuid.uuid4()), "sku": "A", "quantity": 0,
-                           "unit_amount": 1}],
+                "lines": [
+                    {"product_id": str(uuid.uuid4()), "sku": "A", "quantity": 0, "unit_amount": 1}
+                ],
                 "total_amount": 1,
                 "currency": "EURO",
             }

@@ -76,7 +76,7 @@ def build_document() -> dict[str, Any]:
             channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
         channels[channel_id] = {
             "address": topic,
-            "description": f"Events of the {_SOURCES.get(topic, topic)} service, keyed by aggregate id.",
+            "description": f"Events of {_SOURCES.get(topic, topic)}, keyed by aggregate id.",
             "messages": channel_messages,
         }
         operations[f"publish_{channel_id}"] = {

@@ -63,8 +63,13 @@ def _shape(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     return out
 
 
-def _compare(old: dict[str, Any], new: dict[str, Any], path: str, old_root: dict[str, Any],
-             new_root: dict[str, Any]) -> list[str]:
+def _compare(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    path: str,
+    old_root: dict[str, Any],
+    new_root: dict[str, Any],
+) -> list[str]:
     problems: list[str] = []
     old = _resolve(old, old_root)
     new = _resolve(new, new_root)

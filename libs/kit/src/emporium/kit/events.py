@@ -7,6 +7,7 @@ without decoding the value.
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -44,7 +45,7 @@ class Envelope(BaseModel):
     def from_bytes(cls, raw: bytes) -> Envelope:
         return cls.model_validate(orjson.loads(raw))
 
-    def parse(self, schema: type[E]) -> E:
+    def parse(self, schema: builtins.type[E]) -> E:
         """The data as its contract class; raises ValueError when the type does not match."""
         if self.type != schema.type_name():
             raise ValueError(f"event {self.id} is {self.type}, not {schema.type_name()}")

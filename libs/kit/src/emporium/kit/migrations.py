@@ -61,9 +61,11 @@ async def _run_async(url: str, metadata: MetaData | Sequence[MetaData]) -> None:
 
 def run_env(metadata: MetaData | Sequence[MetaData]) -> None:
     """The body of a service's ``migrations/env.py`` (online and offline modes)."""
-    url = context.config.get_main_option("sqlalchemy.url")
+    url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
+        "sqlalchemy.url"
+    )
     if not url:
-        raise RuntimeError("no database URL: set sqlalchemy.url (upgrade_to_head does)")
+        raise RuntimeError("no database URL: pass `-x url=...` or set sqlalchemy.url")
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=metadata, literal_binds=True)
         with context.begin_transaction():

@@ -1,0 +1,1 @@
+"""Emporium catalog service: categories, products, inventory and product images."""

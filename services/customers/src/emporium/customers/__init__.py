@@ -1,0 +1,1 @@
+"""Emporium customers service: accounts, credentials, roles, profiles, addresses, keys."""

@@ -1,0 +1,1 @@
+"""Emporium orders service: carts, orders, the checkout saga and payments."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -61,7 +61,7 @@ def s3_endpoint() -> str:
 
 @pytest.fixture
 async def postgres_url(unique: str) -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for this test (``postgresql+asyncpg://``), dropped after."""
+    """A fresh, empty PostgreSQL database for this test (asyncpg URL), dropped after."""
     import asyncpg
 
     admin_url = _require("EMPORIUM_POSTGRES_URL")
@@ -87,7 +87,8 @@ def sqlite_url(tmp_path: os.PathLike[str]) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest) -> str:
     """Each test that takes this runs on the embedded SQLite and on real PostgreSQL."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    yield request.getfixturevalue(name)
+    value: str = request.getfixturevalue(name)
+    return value

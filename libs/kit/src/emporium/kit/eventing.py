@@ -1,0 +1,73 @@
+"""A service's event workers from its settings: the outbox relay and one consumer per group.
+
+A service declares what it consumes as ``Subscription`` values and hands
+``event_workers(...)`` to ``create_app(workers=...)``; the names of the consumer groups
+follow one rule (``<service>.<purpose>``) so dead-letter topics and lag metrics read well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from emporium.kit.app import Resources, WorkerFactory
+from emporium.kit.consumer import EventConsumer, Handler
+from emporium.kit.outbox import Outbox
+from emporium.kit.relay import OutboxRelay
+from emporium.kit.settings import BusSettings, ServiceSettings
+from emporium.kit.workers import Worker
+
+__all__ = ["EventSubscription", "event_workers"]
+
+
+@dataclass(frozen=True)
+class EventSubscription:
+    """Events a service consumes: its handlers by versioned type, read from ``topics``."""
+
+    purpose: str
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+    def group(self, service_name: str) -> str:
+        return f"{service_name}.{self.purpose}"
+
+
+def event_workers(
+    outbox: Outbox | None, subscriptions: Sequence[EventSubscription] = ()
+) -> WorkerFactory:
+    """The ``workers`` factory for ``create_app``: relay (if the service publishes) + consumers."""
+
+    def build(resources: Resources) -> Sequence[Worker]:
+        settings = resources.settings
+        if not isinstance(settings, BusSettings) or not isinstance(settings, ServiceSettings):
+            raise TypeError("event workers need settings with ServiceSettings and BusSettings")
+        database, bus = resources.require_database(), resources.require_bus()
+        workers: list[Worker] = []
+        if outbox is not None:
+            workers.append(
+                OutboxRelay(
+                    database,
+                    bus,
+                    service_name=settings.service_name,
+                    batch_size=settings.outbox_batch_size,
+                    poll_seconds=settings.outbox_poll_seconds,
+                    outbox=outbox,
+                )
+            )
+        for subscription in subscriptions:
+            workers.append(
+                EventConsumer(
+                    database,
+                    bus,
+                    group=subscription.group(settings.service_name),
+                    topics=subscription.topics,
+                    handlers=subscription.handlers,
+                    service_name=settings.service_name,
+                    max_attempts=settings.handler_max_attempts,
+                    backoff_seconds=settings.handler_backoff_seconds,
+                    stall_seconds=settings.consumer_stall_seconds,
+                )
+            )
+        return workers
+
+    return build

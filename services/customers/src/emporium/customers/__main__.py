@@ -1,0 +1,19 @@
+"""``python -m emporium.customers serve|migrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emporium.customers.settings import Settings
+from emporium.kit.cli import service_main
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+if __name__ == "__main__":
+    raise SystemExit(
+        service_main(
+            app_factory="emporium.customers.app:create_service_app",
+            settings_factory=Settings,
+            migrations=MIGRATIONS,
+        )
+    )
