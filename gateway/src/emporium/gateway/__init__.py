@@ -1,0 +1,1 @@
+"""Emporium gateway: the one public REST API storefronts use (``/api/v1``)."""

@@ -1,0 +1,103 @@
+"""`make dev`: the whole platform in one process on its embedded default.
+
+Each service is still its own app with its own SQLite file and port; they share one
+in-process bus (which keeps Kafka's contract: topics, keys, consumer groups,
+at-least-once), use an in-memory cache and a local media folder. Nothing to install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT / "var" / "dev"
+SERVICES = {"catalog": 8001, "customers": 8002, "orders": 8003}
+GATEWAY_PORT = int(os.environ.get("EMPORIUM_DEV_PORT", "8000"))
+
+
+def _defaults() -> None:
+    """Embedded-default settings, unless the caller's environment says otherwise."""
+    for name, port in SERVICES.items():
+        prefix = name.upper() + "_"
+        os.environ.setdefault(prefix + "DATABASE_URL", f"sqlite+aiosqlite:///{DEV}/{name}.db")
+        os.environ.setdefault(prefix + "BUS", "memory")
+        os.environ.setdefault(prefix + "STORAGE", "local")
+        os.environ.setdefault(prefix + "MEDIA_DIR", str(DEV / "media"))
+        os.environ.setdefault(prefix + "PORT", str(port))
+        os.environ.setdefault(prefix + "LOG_JSON", "false")
+        os.environ.setdefault(f"GATEWAY_{prefix}URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
+    os.environ.setdefault("GATEWAY_LOG_JSON", "false")
+
+
+async def main() -> int:
+    started = time.monotonic()
+    DEV.mkdir(parents=True, exist_ok=True)
+    _defaults()
+
+    from emporium.catalog.app import create_service_app as catalog_app
+    from emporium.customers.app import create_service_app as customers_app
+    from emporium.gateway.app import create_gateway_app
+    from emporium.kit.bus.memory import InMemoryBus
+    from emporium.kit.migrations import upgrade_to_head
+    from emporium.orders.app import create_service_app as orders_app
+
+    for name in SERVICES:
+        url = os.environ[name.upper() + "_DATABASE_URL"]
+        await asyncio.to_thread(upgrade_to_head, ROOT / "services" / name / "migrations", url)
+
+    bus = InMemoryBus()
+    await bus.start()
+    apps: list[tuple[str, FastAPI, int]] = [
+        ("catalog", catalog_app(bus=bus), SERVICES["catalog"]),
+        ("customers", customers_app(bus=bus), SERVICES["customers"]),
+        ("orders", orders_app(bus=bus), SERVICES["orders"]),
+        ("gateway", create_gateway_app(), GATEWAY_PORT),
+    ]
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        )
+        for _, app, port in apps
+    ]
+    for server in servers:
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            stop.set()
+            break
+        await asyncio.sleep(0.05)
+    else:
+        print(
+            f"\nEmporium is running on its embedded default ({time.monotonic() - started:.1f} s):\n"
+            f"  gateway    http://localhost:{GATEWAY_PORT}   (API docs: /docs)\n"
+            + "".join(f"  {n:<10} http://127.0.0.1:{p}\n" for n, p in SERVICES.items())
+            + f"  data       {DEV}\n  Ctrl-C stops it.\n",
+            flush=True,
+        )
+    await stop.wait()
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await bus.stop()
+    failed = [name for (name, _, _), task in zip(apps, tasks, strict=True) if task.exception()]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
