@@ -69,7 +69,7 @@ async def main() -> int:
         for _, app, port in apps
     ]
     for server in servers:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -17,6 +17,9 @@ KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_CONF="$KAFKA_DIR/server.properties"
 KAFKA_LOG="$LOG_DIR/kafka.log"
 KAFKA_PIDFILE="$RUN_DIR/kafka.pid"
+# Size of kafka.log when the running broker was started: readiness is looked
+# for in the log lines after it.
+KAFKA_OFFSETFILE="$RUN_DIR/kafka.log-offset"
 KAFKA_LIBS="$EMPORIUM_CACHE/kafka-$KAFKA_VERSION/libs"
 KAFKA_HEAP_OPTS="${EMPORIUM_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_STOP_TIMEOUT="${EMPORIUM_KAFKA_STOP_TIMEOUT:-30}"
@@ -32,7 +35,7 @@ _kafka_fetch_jars() {
   parent="$(dirname "$KAFKA_LIBS")"
   mkdir -p "$parent"
   tmp="$(mktemp -d "$parent/libs.tmp.XXXXXX")"
-  t0="$(now_s)"
+  t0="$(now_ms)"
   log "kafka: fetching jars for Kafka $KAFKA_VERSION (first time, ~1 min)..."
   if ! mvn -B -q -ntp -f "$INFRA_DIR/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
       dependency:copy-dependencies -DoutputDirectory="$tmp" >"$parent/mvn.log" 2>&1; then
@@ -44,7 +47,7 @@ _kafka_fetch_jars() {
   touch "$tmp/.complete"
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
-  log "kafka: jars cached in $KAFKA_LIBS ($(($(now_s) - t0))s)"
+  log "kafka: jars cached in $KAFKA_LIBS ($(since "$t0"))"
 }
 
 kafka_install() {
@@ -97,6 +100,10 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a crash (kill -9) the restarted broker cannot register until the old
+# registration's session expires: keep that short (defaults 9000/2000 ms).
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=1000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
@@ -116,29 +123,40 @@ _kafka_format() {
     || fail_with_log kafka "$KAFKA_LOG" "kafka-storage format failed"
 }
 
+# Is PID the broker of another checkout (kafka.Kafka <elsewhere>/var/kafka/server.properties)?
+_kafka_is_other_tree() {
+  local last
+  last="$(proc_args "$1" | tail -n1)"
+  case "$last" in */var/kafka/server.properties) ;; *) return 1 ;; esac
+  [ "$last" != "$KAFKA_CONF" ] && proc_args "$1" | grep -qx 'kafka.Kafka'
+}
+
 KAFKA_STARTED_AT=0
-KAFKA_LOG_OFFSET=0
 kafka_start() {
   ensure_dirs
   mkdir -p "$KAFKA_DIR" "$KAFKA_DATA"
+  release_ports kafka TERM _kafka_is_other_tree "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
   ensure_port_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
   rotate_log "$KAFKA_LOG"
   _kafka_write_conf
-  KAFKA_STARTED_AT="$(now_s)"
+  KAFKA_STARTED_AT="$(now_ms)"
   [ -f "$KAFKA_DATA/meta.properties" ] || _kafka_format
-  KAFKA_LOG_OFFSET="$(log_size "$KAFKA_LOG")"
+  log_size "$KAFKA_LOG" >"$KAFKA_OFFSETFILE"
   log "kafka: starting Kafka $KAFKA_VERSION"
   _kafka_java_cmd
   spawn "$KAFKA_PIDFILE" "$KAFKA_LOG" "${KAFKA_CMD[@]}" kafka.Kafka "$KAFKA_CONF"
 }
 
 _kafka_started_logged() {
-  tail -c +$((KAFKA_LOG_OFFSET + 1)) "$KAFKA_LOG" 2>/dev/null | grep -q 'Kafka Server started'
+  local offset
+  offset="$(read_pidfile "$KAFKA_OFFSETFILE")"
+  # (not `tail | grep -q`: grep quitting early fails the pipe under pipefail)
+  grep -q 'Kafka Server started' <(tail -c +$((${offset:-0} + 1)) "$KAFKA_LOG" 2>/dev/null)
 }
 
 kafka_wait() {
   local deadline=$(($(now_s) + INFRA_TIMEOUT)) t0="$KAFKA_STARTED_AT" pid
-  [ "$t0" -gt 0 ] || t0="$(now_s)"
+  [ "$t0" -gt 0 ] || t0="$(now_ms)"
   pid="$(kafka_pid)"
   while :; do
     if _kafka_started_logged && port_open "$KAFKA_PORT"; then
@@ -163,11 +181,11 @@ kafka_stop() {
   fi
   local pid t0
   pid="$(kafka_pid)"
-  t0="$(now_s)"
+  t0="$(now_ms)"
   log "kafka: stopping (pid $pid)"
   stop_pid kafka "$pid" "$KAFKA_STOP_TIMEOUT"
   rm -f "$KAFKA_PIDFILE"
-  log "kafka: stopped ($(($(now_s) - t0))s)"
+  log "kafka: stopped ($(since "$t0"))"
 }
 
 kafka_endpoint() { echo "$INFRA_HOST:$KAFKA_PORT"; }

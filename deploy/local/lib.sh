@@ -13,6 +13,7 @@ ROOT="$(cd "$INFRA_DIR/../.." && pwd)"
 VAR="$ROOT/var"
 LOG_DIR="$VAR/log"
 RUN_DIR="$VAR/run"
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 EMPORIUM_CACHE="${EMPORIUM_CACHE:-$HOME/.cache/emporium}"
 # Seconds a component may take to become ready before `up` fails.
 INFRA_TIMEOUT="${INFRA_TIMEOUT:-120}"
@@ -46,8 +47,14 @@ apt_install() {
     || die "apt-get install $* failed"
 }
 
-# now_s : seconds since epoch
+# now_s : seconds since epoch; now_ms : milliseconds since epoch
 now_s() { date +%s; }
+now_ms() { date +%s%3N; }
+# since START_MS : elapsed time as e.g. "4.2s"
+since() {
+  local d=$(($(now_ms) - $1))
+  printf '%d.%ds' $((d / 1000)) $((d % 1000 / 100))
+}
 
 # port_open PORT [HOST] : true if something accepts TCP connections there.
 port_open() {
@@ -55,8 +62,14 @@ port_open() {
   (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
 
-# pid_alive PID
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# pid_alive PID : the process exists and is not a zombie (an exited daemon
+# stays a zombie until init reaps it, which can take seconds in containers).
+pid_alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null || true)"
+  [ "$state" != "Z" ]
+}
 
 # read_pidfile FILE : prints the pid, or nothing
 read_pidfile() {
@@ -86,11 +99,12 @@ is_running() {
   return 1
 }
 
-# stop_pid NAME PID [TIMEOUT] : SIGTERM, wait up to TIMEOUT s, then SIGKILL.
+# stop_pid NAME PID [TIMEOUT] [SIGNAL] : send SIGNAL (default TERM), wait up
+# to TIMEOUT s (default 30) for the process to exit, then SIGKILL it.
 stop_pid() {
-  local name="$1" pid="$2" timeout="${3:-30}" waited=0
+  local name="$1" pid="$2" timeout="${3:-30}" sig="${4:-TERM}" waited=0
   pid_alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
+  kill -"$sig" "$pid" 2>/dev/null || true
   while pid_alive "$pid"; do
     if [ "$waited" -ge $((timeout * 10)) ]; then
       log "$name: still running after ${timeout}s, sending SIGKILL"
@@ -104,6 +118,50 @@ stop_pid() {
   done
 }
 
+# proc_args PID : the process's arguments, one per line
+proc_args() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null || true; }
+
+# port_pids PORT : pids of the processes listening on TCP PORT (those we may see)
+port_pids() {
+  local hex inodes ino
+  hex="$(printf '%04X' "$1")"
+  inodes="$(awk -v h=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)"
+  for ino in $inodes; do
+    find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\[$ino\]" 2>/dev/null || true
+  done | cut -d/ -f3 | sort -u
+}
+
+# release_ports NAME SIGNAL IS_OTHER_FN PORT... : stop the processes listening
+# on PORTs for which `IS_OTHER_FN PID` is true: the same component started by
+# these scripts from another checkout of the repo (e.g. a developer's tree
+# still running when CI starts in a fresh clone on the same machine).
+release_ports() {
+  local name="$1" sig="$2" fn="$3" p pid pids=""
+  shift 3
+  for p in "$@"; do
+    if port_open "$p"; then pids="$pids $(port_pids "$p")"; fi
+  done
+  [ -n "${pids// /}" ] || return 0
+  for pid in $(tr ' ' '\n' <<<"$pids" | grep . | sort -u); do
+    "$fn" "$pid" || continue
+    log "$name: our ports are held by the $name of another Emporium checkout, stopping it" \
+      "(pid $pid: $(proc_args "$pid" | tr '\n' ' ' | cut -c1-150))"
+    stop_pid "$name" "$pid" 60 "$sig"
+  done
+  # Give the kernel a moment to release the listening sockets.
+  local i=0 busy
+  while [ $i -lt 50 ]; do
+    busy=0
+    for p in "$@"; do
+      if port_open "$p"; then busy=1; break; fi
+    done
+    [ $busy = 0 ] && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+
 # spawn PIDFILE LOGFILE CMD... : start CMD detached (own session, no tty,
 # stdin from /dev/null, stdout+stderr appended to LOGFILE) and record its pid.
 spawn() {
@@ -112,6 +170,7 @@ spawn() {
   rm -f "$pidfile"
   # The inner shell writes its own pid and then execs CMD, so the pid file
   # holds CMD's pid even when setsid has to fork.
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
   setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
     </dev/null >>"$logfile" 2>&1 9>&- &
   local i=0
@@ -142,6 +201,21 @@ fail_with_log() {
   exit 1
 }
 
+# reserve_ports PORT|FROM-TO... : keep the kernel from handing our fixed ports
+# out as ephemeral (client-side) ports: they all lie in Linux's default
+# ephemeral range (32768-60999), and a busy client could otherwise grab one
+# and make our server's bind fail. Root only; best effort.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports before after list
+  is_root && [ -w "$f" ] || return 0
+  before="$(cat "$f" 2>/dev/null || true)"
+  list="$(IFS=,; echo "$*")"
+  [ -n "$before" ] && list="$before,$list"
+  echo "$list" >"$f" 2>/dev/null || return 0
+  after="$(cat "$f" 2>/dev/null || true)"
+  [ "$before" = "$after" ] || log "reserved our ports against ephemeral use (net.ipv4.ip_local_reserved_ports=$after)"
+}
+
 # ensure_port_free NAME PORT... : fail if a port we need is taken by someone else.
 ensure_port_free() {
   local name="$1" port
@@ -166,5 +240,9 @@ wait_for_port() {
   return 1
 }
 
-# ready_msg NAME ENDPOINT START_EPOCH
-ready_msg() { log "$1: ready on $2 ($(($(now_s) - $3))s)"; }
+# ready_msg NAME ENDPOINT START_MS (silent when INFRA_QUIET_READY=1, i.e. when
+# re-checking a component that was already running)
+ready_msg() {
+  [ "${INFRA_QUIET_READY:-0}" = 1 ] && return 0
+  log "$1: ready on $2 ($(since "$3"))"
+}

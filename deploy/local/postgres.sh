@@ -29,6 +29,7 @@ _pg_find_bin() {
   fi
   # Any other installed major version (highest first).
   local d
+  # shellcheck disable=SC2012 # fixed, well-known paths
   d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V -r | head -n1 || true)"
   if [ -n "$d" ] && [ -x "$d/initdb" ]; then
     PG_BIN="$d"
@@ -136,11 +137,23 @@ _pg_initdb() {
     >>"$PG_DATA/postgresql.conf"
 }
 
+# Is PID the postmaster of another checkout (<bin>/postgres -D <elsewhere>/var/pg)?
+_pg_is_other_tree() {
+  local args
+  args="$(proc_args "$1")"
+  case "$args" in */postgres$'\n'-D$'\n'*/var/pg) ;; *) return 1 ;; esac
+  [ "$(printf '%s\n' "$args" | sed -n 3p)" != "$PG_DATA" ]
+}
+
 PG_STARTED_AT=0
 postgres_start() {
   ensure_dirs
+  # SIGINT = PostgreSQL's "fast" shutdown (SIGTERM would wait for clients).
+  release_ports pg INT _pg_is_other_tree "$PG_PORT"
+  ensure_port_free pg "$PG_PORT"
   mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
   chmod 0700 "$PG_DATA"
+  rotate_log "$PG_LOG"
   touch "$PG_LOG"
   if is_root; then
     chown postgres:postgres "$PG_DATA" "$PG_SOCKET_DIR" "$PG_LOG"
@@ -155,17 +168,16 @@ postgres_start() {
   else
     _pg_initdb
   fi
-  ensure_port_free pg "$PG_PORT"
   _pg_write_conf
-  PG_STARTED_AT="$(now_s)"
+  PG_STARTED_AT="$(now_ms)"
   log "pg: starting PostgreSQL ($PG_BIN)"
   _pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W start </dev/null >/dev/null 2>&1 9>&- \
     || fail_with_log pg "$PG_LOG" "pg_ctl start failed"
 }
 
 postgres_wait() {
-  local deadline=$(($(now_s) + INFRA_TIMEOUT)) t0="${PG_STARTED_AT:-$(now_s)}"
-  [ "$t0" -gt 0 ] || t0="$(now_s)"
+  local deadline=$(($(now_s) + INFRA_TIMEOUT)) t0="$PG_STARTED_AT"
+  [ "$t0" -gt 0 ] || t0="$(now_ms)"
   while :; do
     if "$PG_BIN/pg_isready" -q -h "$INFRA_HOST" -p "$PG_PORT" -t 2 2>/dev/null; then
       break
@@ -173,7 +185,7 @@ postgres_wait() {
     if [ "$(now_s)" -ge "$deadline" ]; then
       fail_with_log pg "$PG_LOG" "not ready after ${INFRA_TIMEOUT}s"
     fi
-    if [ $(($(now_s) - t0)) -ge 3 ] && ! postgres_is_running; then
+    if [ $(($(now_ms) - t0)) -ge 3000 ] && ! postgres_is_running; then
       fail_with_log pg "$PG_LOG" "the server exited"
     fi
     sleep 0.2

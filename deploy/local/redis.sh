@@ -43,10 +43,20 @@ _redis_ping() {
   fi
 }
 
+# Is PID the redis-server of another checkout (working dir <elsewhere>/var/redis)?
+_redis_is_other_tree() {
+  local cwd
+  case "$(proc_args "$1" | head -n1)" in *redis-server*) ;; *) return 1 ;; esac
+  cwd="$(readlink "/proc/$1/cwd" 2>/dev/null || true)"
+  case "$cwd" in */var/redis) ;; *) return 1 ;; esac
+  [ "$cwd" != "$REDIS_DIR" ]
+}
+
 REDIS_STARTED_AT=0
 redis_start() {
   ensure_dirs
   mkdir -p "$REDIS_DIR"
+  release_ports redis TERM _redis_is_other_tree "$REDIS_PORT"
   ensure_port_free redis "$REDIS_PORT"
   rotate_log "$REDIS_LOG"
   cat >"$REDIS_CONF" <<EOF
@@ -63,7 +73,7 @@ save ""
 appendonly no
 databases 16
 EOF
-  REDIS_STARTED_AT="$(now_s)"
+  REDIS_STARTED_AT="$(now_ms)"
   log "redis: starting redis-server ($REDIS_SERVER)"
   rm -f "$REDIS_PIDFILE"
   "$REDIS_SERVER" "$REDIS_CONF" </dev/null >>"$REDIS_LOG" 2>&1 9>&- \
@@ -72,12 +82,12 @@ EOF
 
 redis_wait() {
   local deadline=$(($(now_s) + INFRA_TIMEOUT)) t0="$REDIS_STARTED_AT"
-  [ "$t0" -gt 0 ] || t0="$(now_s)"
+  [ "$t0" -gt 0 ] || t0="$(now_ms)"
   until _redis_ping; do
     if [ "$(now_s)" -ge "$deadline" ]; then
       fail_with_log redis "$REDIS_LOG" "not ready after ${INFRA_TIMEOUT}s"
     fi
-    if [ $(($(now_s) - t0)) -ge 3 ] && ! redis_is_running; then
+    if [ $(($(now_ms) - t0)) -ge 3000 ] && ! redis_is_running; then
       fail_with_log redis "$REDIS_LOG" "redis-server exited"
     fi
     sleep 0.1
