@@ -56,12 +56,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 class Database:
     """One engine and session factory for a service's own database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, connect_timeout: float = 5.0
+    ) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
         if self.is_postgres:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # asyncpg waits 60 s for an unreachable host by default; a request should get its
+            # 503 long before that.
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=10,
+                connect_args={"timeout": connect_timeout},
+            )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if not self.is_postgres:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

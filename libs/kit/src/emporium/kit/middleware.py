@@ -1,0 +1,227 @@
+"""Pure ASGI middleware: request context (id, span, metrics, access log) and a body limit.
+
+Pure ASGI on purpose: ``BaseHTTPMiddleware`` runs the app in another task, which breaks
+contextvars (request id, active span) and streaming; these wrap ``send``/``receive`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from emporium.kit.errors import internal_error_response, problem_response
+from emporium.kit.ids import uuid7
+from emporium.kit.logs import REQUEST_ID
+from emporium.kit.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from emporium.kit.tracing import context_from, tracer
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "RequestContextMiddleware",
+    "RequestSizeLimitMiddleware",
+    "RequestTooLarge",
+    "route_template",
+    "valid_request_id",
+]
+
+REQUEST_ID_HEADER = "x-request-id"
+_MAX_REQUEST_ID = 128
+UNMATCHED = "unmatched"
+
+access_log = logging.getLogger("emporium.access")
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """``value`` if it is a usable request id (1-128 printable ASCII, no spaces), else None."""
+    if not value or len(value) > _MAX_REQUEST_ID:
+        return None
+    if not all("!" <= ch <= "~" for ch in value):
+        return None
+    return value
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/products/{id}``), or ``unmatched``.
+
+    Used as a metric label and span name: the raw path would give one series per id.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
+class RequestContextMiddleware:
+    """Per HTTP request: request id, server span, metrics, access log, last-resort errors.
+
+    - ``X-Request-Id`` is taken from the request when valid, else made (UUIDv7 hex); it is
+      put in ``logs.REQUEST_ID`` for the request's duration and echoed on the response.
+    - A SERVER span is started whose parent comes from ``traceparent``/``tracestate``.
+    - ``emporium_http_requests_total`` / ``..._duration_seconds`` are recorded per route
+      template; one access log line is written (at DEBUG for ``quiet_paths``: probes).
+    - An exception escaping the app becomes a 500 (or 503 when a dependency is down)
+      problem+json here, so the request id, metrics and log line are right for it too.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        quiet_paths: Collection[str] = ("/healthz", "/readyz", "/metrics"),
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.quiet_paths = frozenset(quiet_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = valid_request_id(headers.get(REQUEST_ID_HEADER)) or uuid7().hex
+        carrier = {k: v for k in ("traceparent", "tracestate") if (v := headers.get(k))}
+        method: str = scope["method"]
+        path: str = scope["path"]
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        token = REQUEST_ID.set(request_id)
+        begun = time.perf_counter()
+        try:
+            with tracer("emporium.http").start_as_current_span(
+                method,
+                context=context_from(carrier),
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": method,
+                    "url.path": path,
+                    "emporium.request_id": request_id,
+                },
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    await self.app(scope, receive, send_with_id)
+                except Exception as exc:
+                    span.record_exception(exc)
+                    if started:  # too late for an error response: let the server cut it
+                        access_log.error("response to %s %s failed midway", method, path)
+                        raise
+                    response = internal_error_response(exc, path)
+                    await response(scope, receive, send_with_id)
+                finally:
+                    route = route_template(scope)
+                    span.update_name(f"{method} {route}")
+                    if route != UNMATCHED:
+                        span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                    self._record(method, path, route, status, time.perf_counter() - begun)
+        finally:
+            REQUEST_ID.reset(token)
+
+    def _record(self, method: str, path: str, route: str, status: int, seconds: float) -> None:
+        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+        HTTP_REQUEST_SECONDS.labels(self.service, method, route).observe(seconds)
+        level = logging.DEBUG if path in self.quiet_paths else logging.INFO
+        if access_log.isEnabledFor(level):
+            duration_ms = round(seconds * 1000, 2)
+            access_log.log(
+                level,
+                "%s %s %d %.1fms",
+                method,
+                path,
+                status,
+                duration_ms,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
+            )
+
+
+class RequestTooLarge(HTTPException):
+    """Raised from ``receive`` when the body outgrows the limit (becomes a 413 problem).
+
+    An ``HTTPException`` so that FastAPI's body parsing lets it through untouched.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse request bodies over ``max_body_bytes`` with 413 problem+json.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs; a body
+    without one (chunked) is counted as it is read and cut off at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must be >= 0")
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, RequestTooLarge(limit))
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except RequestTooLarge as exc:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, exc)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, exc: RequestTooLarge) -> None:
+        response = problem_response(
+            status=413,
+            detail=exc.detail,
+            instance=scope.get("path"),
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
