@@ -1,0 +1,197 @@
+"""Benchmark: the event pipeline (outbox write -> relay -> bus -> consumer with inbox).
+
+Runs each configuration in one process, one after the other, and writes the figures side
+by side (with ratios against the first row) to ``bench/results/event_pipeline.{json,md}``:
+
+- ``sqlite+memory``: the embedded default;
+- ``postgres+kafka batch=1``: the relay publishing one row per round trip;
+- ``postgres+kafka batch=100``: the relay's default batching.
+
+Each configuration writes N events (one transaction each, like N requests), drains the
+outbox with the relay, and applies every event with an ``EventConsumer`` (inbox + a row
+of effect per event). Needs ``var/infra.env`` loaded for the real infrastructure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import asyncpg
+from sqlalchemy import Integer, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from emporium.contracts.base import EventData
+from emporium.kit.bus.base import Bus
+from emporium.kit.bus.kafka import KafkaBus
+from emporium.kit.bus.memory import InMemoryBus
+from emporium.kit.consumer import EventConsumer
+from emporium.kit.db import Base, Database
+from emporium.kit.events import Envelope
+from emporium.kit.outbox import Outbox, create_kit_tables
+from emporium.kit.relay import OutboxRelay
+
+RESULTS = Path(__file__).parent / "results"
+
+
+class BenchTick(EventData):
+    event_name: ClassVar[str] = "BenchTick"
+    topic: ClassVar[str] = "bench.events"
+    seq: int
+
+
+class Effect(Base):
+    __tablename__ = "bench_effect"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass
+class Result:
+    config: str
+    events: int
+    write_per_s: float
+    relay_per_s: float
+    consume_per_s: float
+    end_to_end_s: float
+
+
+async def _postgres_url() -> tuple[str, str]:
+    admin = os.environ["EMPORIUM_POSTGRES_URL"]
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}", name
+
+
+async def _drop(name: str) -> None:
+    conn = await asyncpg.connect(os.environ["EMPORIUM_POSTGRES_URL"])
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+async def run_config(config: str, url: str, bus: Bus, batch: int, events: int) -> Result:
+    database = Database(url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(create_kit_tables)
+        await conn.run_sync(Base.metadata.create_all, tables=[Effect.__table__])
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    await bus.ensure_topics([topic], partitions=3)
+    outbox = Outbox(source="bench")
+
+    started = time.perf_counter()
+    for seq in range(events):
+        async with database.session() as session:
+            await outbox.add(session, BenchTick(seq=seq), key=str(seq % 50), topic=topic)
+    wrote = time.perf_counter()
+
+    relay = OutboxRelay(database, bus, service_name="bench", batch_size=batch, listen=False)
+    published = 0
+    while published < events:
+        published += await relay.run_once()
+    relayed = time.perf_counter()
+
+    async def handle(session: AsyncSession, envelope: Envelope) -> None:
+        session.add(Effect(event_id=str(envelope.id)))
+
+    consumer = EventConsumer(
+        database,
+        bus,
+        group=f"bench-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handlers={BenchTick.type_name(): handle},
+        service_name="bench",
+    )
+    applied = 0
+    while applied < events:
+        await consumer.run_once(timeout=1.0)
+        async with database.session() as session:
+            applied = await session.scalar(select(func.count()).select_from(Effect)) or 0
+    consumed = time.perf_counter()
+    await consumer.close()
+    await database.dispose()
+    return Result(
+        config=config,
+        events=events,
+        write_per_s=events / (wrote - started),
+        relay_per_s=events / (relayed - wrote),
+        consume_per_s=events / (consumed - relayed),
+        end_to_end_s=consumed - started,
+    )
+
+
+async def main(events: int) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = InMemoryBus()
+        await memory.start()
+        results.append(
+            await run_config(
+                "sqlite+memory batch=100",
+                f"sqlite+aiosqlite:///{tmp}/bench.db",
+                memory,
+                100,
+                events,
+            )
+        )
+        await memory.stop()
+    kafka = KafkaBus(os.environ["EMPORIUM_KAFKA_BOOTSTRAP"])
+    await kafka.start()
+    try:
+        for batch in (1, 100):
+            url, name = await _postgres_url()
+            try:
+                results.append(
+                    await run_config(f"postgres+kafka batch={batch}", url, kafka, batch, events)
+                )
+            finally:
+                await _drop(name)
+    finally:
+        await kafka.stop()
+    return results
+
+
+def write(results: list[Result]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    base = results[0]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [
+        "# Event pipeline",
+        "",
+        f"{base.events} events per configuration; {machine}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "Ratios are against the first row (higher is faster).",
+        "",
+        "| configuration | write/s | relay/s | consume/s | end to end | relay ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.config} | {r.write_per_s:,.0f} | {r.relay_per_s:,.0f} | "
+            f"{r.consume_per_s:,.0f} | {r.end_to_end_s:.2f} s | "
+            f"{r.relay_per_s / base.relay_per_s:.2f}x |"
+        )
+    (RESULTS / "event_pipeline.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / "event_pipeline.json").write_text(
+        json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8"
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=2000)
+    args = parser.parse_args()
+    write(asyncio.run(main(args.events)))
