@@ -65,6 +65,9 @@ class BusSettings(_Fragment):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
     kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="For topics the services create (3 on a real cluster)."
+    )
     handler_max_attempts: int = Field(default=5, ge=1)
     handler_backoff_seconds: float = Field(default=0.2, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

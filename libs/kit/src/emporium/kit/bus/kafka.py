@@ -1,0 +1,466 @@
+"""The Kafka bus (aiokafka), with the client settings the ``Bus`` contract needs.
+
+aiokafka's defaults do not keep the contract, so they are overridden on purpose:
+
+- producer: ``acks=1`` and no idempotence by default, i.e. a record acknowledged by the leader
+  alone can be lost, and a retried batch can be duplicated or reordered. We set
+  ``acks="all"`` + ``enable_idempotence=True``.
+- consumer: ``enable_auto_commit=True`` by default commits what was *fetched*, handled or not
+  (at-most-once on a crash). We commit only what the handler marked.
+
+Every network wait is bounded by ``request_timeout`` so a broker that is down turns into
+``BusUnavailable`` within seconds instead of a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+
+from emporium.kit.bus.base import Bus, BusUnavailable, Delivery, Record, Subscription
+
+__all__ = ["KafkaBus", "KafkaSubscription"]
+
+log = logging.getLogger(__name__)
+
+
+def _retrieve_exception(future: asyncio.Future[Any]) -> None:
+    """Done-callback: read a send future's outcome so an abandoned one is not logged as lost."""
+    if not future.cancelled():
+        future.exception()
+
+
+class KafkaBus(Bus):
+    """A ``Bus`` on a Kafka cluster.
+
+    ``start()`` connects the producer; if the cluster cannot be reached it only logs it:
+    ``publish``/``ping`` then raise ``BusUnavailable`` and the bus reconnects by itself when
+    the cluster is back (a service can boot while Kafka restarts).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str | None = None,
+        linger_ms: int = 5,
+        request_timeout: float = 10.0,
+        metadata_max_age_ms: int = 10_000,
+        replication_factor: int = 1,
+    ) -> None:
+        if request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id or "emporium"
+        self.linger_ms = linger_ms
+        #: Seconds any one call (publish, commit, ping, ...) may wait for the cluster.
+        self.request_timeout = request_timeout
+        # Modest, so producers and consumers see topics created after they started.
+        self.metadata_max_age_ms = metadata_max_age_ms
+        #: For ``ensure_topics``; 1 fits the single local broker, use 3 on a real cluster.
+        self.replication_factor = replication_factor
+        self._running = False
+        self._producer: Any = None
+        self._producer_lock = asyncio.Lock()
+        self._admin: Any = None
+        self._admin_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._subscriptions: set[KafkaSubscription] = set()
+
+    @property
+    def _request_timeout_ms(self) -> int:
+        return int(self.request_timeout * 1000)
+
+    # -- producer --------------------------------------------------------------------------
+
+    def _new_producer(self) -> Any:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            # acks=all: publish returns only once every in-sync replica has the records
+            # (aiokafka's default, acks=1, loses what the leader had not replicated yet).
+            acks="all",
+            # Idempotence: the broker drops batches a retry sends twice and keeps the order
+            # of one partition across retries (off by default in aiokafka).
+            enable_idempotence=True,
+            # A little lingering lets one publish() of many records go out as few batches.
+            linger_ms=self.linger_ms,
+            # Bounded, so a broker that is down fails a publish instead of hanging it.
+            request_timeout_ms=self._request_timeout_ms,
+            metadata_max_age_ms=self.metadata_max_age_ms,
+        )
+
+    async def _get_producer(self) -> Any:
+        if self._producer is not None:
+            return self._producer
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = self._new_producer()
+                try:
+                    async with asyncio.timeout(self.request_timeout):
+                        await producer.start()
+                except (KafkaError, TimeoutError, OSError) as error:
+                    self._close_later(producer)
+                    raise BusUnavailable(
+                        f"Kafka at {self.bootstrap_servers} is unreachable: {error!r}"
+                    ) from error
+                self._producer = producer
+        return self._producer
+
+    def _discard_producer(self, producer: Any, *, grace: float = 0.5) -> None:
+        """Drop a producer (a failed one: the next publish starts a fresh one).
+
+        An idempotent producer whose batch expired may be stuck (its sequence numbers no
+        longer match the broker's), so it is not reused. It is closed in the background, as
+        closing waits for its pending batches and publish must fail fast; after ``grace``
+        seconds it is cut off, so it stops retrying what the caller publishes again anyway.
+        """
+        if self._producer is producer:
+            self._producer = None
+        self._close_later(producer, grace=grace)
+
+    def _close_later(self, client: Any, *, grace: float = 1.0) -> None:
+        task = asyncio.create_task(self._close_quietly(client, grace=grace))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_quietly(self, client: Any, *, grace: float) -> None:
+        """Close an aiokafka client; cut its connections if that takes over ``grace`` s."""
+        producer = isinstance(client, AIOKafkaProducer)
+        try:
+            async with asyncio.timeout(grace):
+                if producer:
+                    # Wait for the pending batches here, where giving up is clean: a stop()
+                    # cut short would leave its own flush task behind, pending forever.
+                    await client.flush()
+                # Producers and consumers close with stop(), the admin client with close().
+                close = getattr(client, "stop", None) or client.close
+                await close()
+            return
+        except (KafkaError, TimeoutError, OSError) as error:
+            log.info("closing a Kafka client gracefully failed (%r): cutting it off", error)
+        # A producer waits for batches a dead broker never acknowledges (it retries them
+        # while the partition leader is known): stop its sender task, then close the
+        # connections, else they stay open until the process ends.
+        try:
+            if producer:
+                client._closed = True  # closed here: no "unclosed producer" warning later
+                await client._sender.close()
+            network = getattr(client, "client", None) or getattr(client, "_client", None)
+            if network is not None:
+                await network.close()
+        except (KafkaError, OSError) as error:
+            log.warning("closing a Kafka client failed: %r", error)
+
+    # -- admin -----------------------------------------------------------------------------
+
+    async def _get_admin(self) -> Any:
+        async with self._admin_lock:
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(
+                    bootstrap_servers=self.bootstrap_servers,
+                    client_id=self.client_id,
+                    request_timeout_ms=self._request_timeout_ms,
+                    metadata_max_age_ms=self.metadata_max_age_ms,
+                )
+                try:
+                    await admin.start()
+                except BaseException:
+                    self._close_later(admin)
+                    raise
+                self._admin = admin
+            return self._admin
+
+    def _discard_admin(self, admin: Any) -> None:
+        if self._admin is admin:
+            self._admin = None
+        if admin is not None:
+            self._close_later(admin)
+
+    # -- Bus -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the producer (a cluster that is down is only logged, see the class doc)."""
+        self._running = True
+        try:
+            await self._get_producer()
+        except BusUnavailable as error:
+            log.warning("Kafka bus started without a connection: %s", error)
+
+    async def stop(self) -> None:
+        """Stop the open subscriptions (they commit their marks), the producer and admin."""
+        self._running = False
+        for subscription in list(self._subscriptions):
+            await subscription.stop()
+        if self._producer is not None:
+            # Orderly: give pending batches the time a publish has to be acknowledged.
+            self._discard_producer(self._producer, grace=self.request_timeout)
+        if self._admin is not None:
+            self._discard_admin(self._admin)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _require_running(self) -> None:
+        if not self._running:
+            raise BusUnavailable("the Kafka bus is not started")
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Send all records, then wait for all acknowledgements (they travel as batches)."""
+        self._require_running()
+        if not records:
+            return
+        producer = await self._get_producer()
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                for record in records:
+                    future = await producer.send(
+                        record.topic,
+                        record.value,
+                        key=record.key,
+                        headers=list(record.headers),
+                    )
+                    future.add_done_callback(_retrieve_exception)
+                    futures.append(future)
+                results = await asyncio.gather(*futures, return_exceptions=True)
+        except (KafkaError, TimeoutError, OSError) as error:
+            self._discard_producer(producer)
+            raise BusUnavailable(
+                f"publishing {len(records)} record(s) failed: {error!r}"
+            ) from error
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            self._discard_producer(producer)
+            raise BusUnavailable(
+                f"{len(failures)} of {len(records)} record(s) were not accepted: {failures[0]!r}"
+            ) from failures[0]
+
+    def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
+        return KafkaSubscription(self, topics, group)
+
+    async def ensure_topics(self, topics: Sequence[str], partitions: int = 3) -> None:
+        """Create the missing topics; existing ones are left as they are."""
+        if not topics:
+            return
+        admin: Any = None
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                admin = await self._get_admin()
+                response = await admin.create_topics(
+                    [NewTopic(topic, partitions, self.replication_factor) for topic in topics],
+                    timeout_ms=self._request_timeout_ms,
+                )
+        except (KafkaError, TimeoutError, OSError) as error:
+            self._discard_admin(admin)
+            raise BusUnavailable(f"creating topics {list(topics)} failed: {error!r}") from error
+        for topic, code, *rest in response.topic_errors:
+            error_type = for_code(code) if code else None
+            if error_type is None or error_type is TopicAlreadyExistsError:
+                continue
+            detail = rest[0] if rest else ""
+            raise BusUnavailable(f"creating topic {topic} failed: {error_type.__name__} {detail}")
+
+    async def ping(self) -> None:
+        """Fetch the cluster metadata (bounded by ``request_timeout``)."""
+        self._require_running()
+        admin: Any = None
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                admin = await self._get_admin()
+                await admin.describe_cluster()
+        except (KafkaError, TimeoutError, OSError) as error:
+            self._discard_admin(admin)
+            raise BusUnavailable(f"Kafka at {self.bootstrap_servers} does not answer") from error
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Commit the marks of partitions before they move to another member of the group."""
+
+    def __init__(self, subscription: KafkaSubscription) -> None:
+        self._subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        await self._subscription._commit_partitions(set(revoked), on_revoke=True)
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        log.debug("group %s: assigned %s", self._subscription.group, sorted(assigned))
+
+
+class KafkaSubscription(Subscription):
+    """One member of a Kafka consumer group (an ``AIOKafkaConsumer`` with manual commits)."""
+
+    def __init__(self, bus: KafkaBus, topics: Sequence[str], group: str) -> None:
+        if not topics:
+            raise ValueError("a subscription needs at least one topic")
+        self.topics = tuple(topics)
+        self.group = group
+        self.last_poll_at = time.monotonic()
+        self._bus = bus
+        self._consumer: Any = None
+        self._stopped = False
+        #: Offset after the last handled record, per partition (committed by ``commit``).
+        self._marks: dict[Any, int] = {}
+
+    def _new_consumer(self) -> Any:
+        bus = self._bus
+        return AIOKafkaConsumer(
+            bootstrap_servers=bus.bootstrap_servers,
+            client_id=bus.client_id,
+            group_id=self.group,
+            # No auto commit: it would commit what was fetched, handled or not. We commit
+            # only what was marked (at-least-once).
+            enable_auto_commit=False,
+            # A new group reads its topics from the beginning (the default, "latest", would
+            # skip whatever was published before the group first started).
+            auto_offset_reset="earliest",
+            # Never deliver records of aborted transactions, should a producer use them.
+            isolation_level="read_committed",
+            request_timeout_ms=bus._request_timeout_ms,
+            # Modest, so a subscription notices topics created after it started.
+            metadata_max_age_ms=bus.metadata_max_age_ms,
+        )
+
+    async def start(self) -> None:
+        """Join the group; returns once this member has its partitions."""
+        if self._consumer is not None:
+            raise RuntimeError("subscription already started")
+        self._bus._require_running()
+        consumer = self._new_consumer()
+        consumer.subscribe(list(self.topics), listener=_CommitOnRevoke(self))
+        self._consumer = consumer
+        try:
+            # Joining waits for a rebalance, which needs the other members to rejoin: allow
+            # for a few heartbeats besides the request timeout.
+            async with asyncio.timeout(self._bus.request_timeout + 30):
+                await consumer.start()
+        except (KafkaError, TimeoutError, OSError) as error:
+            self._stopped = True
+            await self._bus._close_quietly(consumer, grace=1.0)
+            raise BusUnavailable(f"joining group {self.group} failed: {error!r}") from error
+        self.last_poll_at = time.monotonic()
+        self._bus._subscriptions.add(self)
+
+    async def stop(self) -> None:
+        """Commit what was marked, then leave the group (the group rebalances)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._bus._subscriptions.discard(self)
+        if self._consumer is None:
+            return
+        try:
+            await self.commit()
+        except BusUnavailable as error:
+            log.warning("group %s: final commit failed: %s", self.group, error)
+        finally:
+            # Leaving the group is one request: bounded by the request timeout.
+            await self._bus._close_quietly(self._consumer, grace=self._bus.request_timeout)
+
+    async def poll(self, *, max_records: int = 100, timeout: float = 1.0) -> list[Delivery]:
+        """Up to ``max_records`` deliveries (``[]`` once stopped)."""
+        if self._consumer is None:
+            raise RuntimeError("poll() before start()")
+        if self._stopped:
+            self.last_poll_at = time.monotonic()
+            return []
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout * 1000), max_records=max_records
+            )
+        except ConsumerStoppedError:
+            return []
+        except KafkaError as error:
+            raise BusUnavailable(f"group {self.group}: poll failed: {error!r}") from error
+        finally:
+            self.last_poll_at = time.monotonic()
+        return [
+            Delivery(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                value=message.value if message.value is not None else b"",
+                key=message.key,
+                headers=tuple(message.headers),
+                timestamp_ms=message.timestamp,
+            )
+            for messages in batches.values()
+            for message in messages
+        ]
+
+    def mark(self, delivery: Delivery) -> None:
+        """Record that ``delivery`` and everything before it in its partition is handled."""
+        tp = TopicPartition(delivery.topic, delivery.partition)
+        self._marks[tp] = max(self._marks.get(tp, 0), delivery.offset + 1)
+
+    async def commit(self) -> None:
+        """Commit the marked offsets of the partitions still assigned here.
+
+        Marks of partitions lost in a rebalance are dropped: their new owner resumes from
+        the last commit and delivers those records again (at-least-once). Raises
+        ``BusUnavailable`` (keeping the marks for the next try) if Kafka does not answer.
+        """
+        if self._consumer is None:
+            return
+        await self._commit_partitions(set(self._consumer.assignment()))
+        self._marks.clear()
+
+    async def _commit_partitions(self, partitions: set[Any], *, on_revoke: bool = False) -> None:
+        offsets = {tp: offset for tp, offset in self._marks.items() if tp in partitions}
+        if not offsets:
+            return
+        for tp in offsets:
+            del self._marks[tp]
+        try:
+            async with asyncio.timeout(self._bus.request_timeout):
+                await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group moved on without us: the new owners redeliver from the last commit.
+            log.warning("group %s: commit dropped after a rebalance: %r", self.group, error)
+        except (KafkaError, TimeoutError, OSError) as error:
+            for tp, offset in offsets.items():
+                self._marks[tp] = max(self._marks.get(tp, 0), offset)
+            if on_revoke:
+                # aiokafka would only log an exception raised here; the partitions go anyway
+                # and their new owners redeliver from the last commit.
+                log.warning("group %s: commit on revoke failed: %r", self.group, error)
+                return
+            raise BusUnavailable(f"group {self.group}: commit failed: {error!r}") from error
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition: the end offset minus this member's position."""
+        if self._consumer is None or self._stopped:
+            return {}
+        consumer = self._consumer
+        lags: dict[tuple[str, int], int] = {}
+        try:
+            async with asyncio.timeout(self._bus.request_timeout):
+                assigned = list(consumer.assignment())
+                # The highwater comes with each fetch; ask the broker for the others.
+                unknown = [tp for tp in assigned if consumer.highwater(tp) is None]
+                ends: dict[Any, int] = await consumer.end_offsets(unknown) if unknown else {}
+                for tp in assigned:
+                    try:
+                        end = consumer.highwater(tp)
+                        position: int = await consumer.position(tp)
+                    except (AssertionError, IllegalStateError):
+                        continue  # revoked meanwhile (aiokafka asserts in highwater())
+                    if end is None:
+                        end = ends[tp]
+                    lags[(tp.topic, tp.partition)] = max(0, int(end) - position)
+        except (KafkaError, TimeoutError, OSError) as error:
+            raise BusUnavailable(f"group {self.group}: lag unavailable: {error!r}") from error
+        return lags

@@ -1,0 +1,131 @@
+"""What only the Kafka bus has: safe client settings, failing fast, recovering after an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from emporium.kit.bus import BusUnavailable, Record
+from emporium.kit.bus.kafka import KafkaBus, KafkaSubscription
+from emporium.kit.testing import eventually
+
+ROOT = Path(__file__).resolve().parents[4]
+INFRA = ROOT / "deploy" / "local" / "infra.sh"
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_the_producer_is_idempotent_and_waits_for_all_replicas() -> None:
+    bus = KafkaBus("127.0.0.1:9", request_timeout=3.0)
+    producer = bus._new_producer()  # created, not connected
+    try:
+        assert isinstance(producer, AIOKafkaProducer)
+        assert producer._sender._acks == -1  # acks=all
+        assert producer._txn_manager is not None  # idempotence on
+        assert producer._request_timeout_ms == 3000
+    finally:
+        await producer.stop()
+
+
+async def test_consumers_commit_by_hand_and_start_at_the_earliest_offset() -> None:
+    bus = KafkaBus("127.0.0.1:9")
+    subscription = bus.subscribe(["t"], "g")
+    assert isinstance(subscription, KafkaSubscription)
+    consumer = subscription._new_consumer()  # created, not connected
+    try:
+        assert isinstance(consumer, AIOKafkaConsumer)
+        assert consumer._enable_auto_commit is False
+        assert consumer._group_id == "g"
+        assert consumer._fetcher is None  # not started
+        assert consumer._auto_offset_reset == "earliest"
+    finally:
+        await consumer.stop()
+
+
+async def test_an_unreachable_broker_fails_fast_with_bus_unavailable(closed_port: int) -> None:
+    bus = KafkaBus(f"127.0.0.1:{closed_port}", request_timeout=2.0)
+    await bus.start()  # logs, does not raise: the bus reconnects by itself later
+    try:
+        async with asyncio.timeout(30):  # a hang would fail here
+            with pytest.raises(BusUnavailable):
+                await bus.publish([Record(topic="t", value=b"x")])
+            with pytest.raises(BusUnavailable):
+                await bus.ping()
+            with pytest.raises(BusUnavailable):
+                await bus.ensure_topics(["t"])
+            with pytest.raises(BusUnavailable):
+                await bus.subscribe(["t"], "g").start()
+    finally:
+        await bus.stop()
+
+
+def infra(command: str) -> None:
+    subprocess.run(["bash", str(INFRA), command, "kafka"], check=True, timeout=300)
+
+
+@pytest.fixture
+def kafka_outage(kafka_bootstrap: str) -> Iterator[None]:
+    """Lets the test stop the broker; it is started again whatever happens."""
+    if not INFRA.exists():
+        pytest.skip(f"{INFRA} is missing")
+    try:
+        yield
+    finally:
+        infra("up")
+
+
+@pytest.mark.integration
+@pytest.mark.kafka_restart
+async def test_publishing_fails_while_kafka_is_down_and_recovers_after(
+    kafka_bootstrap: str, kafka_outage: None, unique: str
+) -> None:
+    bus = KafkaBus(kafka_bootstrap, client_id="emporium-tests", request_timeout=5.0)
+    await bus.start()
+    try:
+        await bus.ensure_topics([unique])
+        subscription = bus.subscribe([unique], f"{unique}-g")
+        await subscription.start()
+        await bus.publish([Record(topic=unique, value=b"before", key=b"k")])
+
+        await asyncio.to_thread(infra, "down")
+        async with asyncio.timeout(30):  # a hang would fail here
+            with pytest.raises(BusUnavailable):
+                await bus.publish([Record(topic=unique, value=b"during", key=b"k")])
+            with pytest.raises(BusUnavailable):
+                await bus.ping()
+
+        await asyncio.to_thread(infra, "up")
+
+        async def published() -> bool:
+            try:
+                await bus.publish([Record(topic=unique, value=b"after", key=b"k")])
+            except BusUnavailable as error:
+                raise AssertionError(f"still unavailable: {error}") from error
+            return True
+
+        await eventually(published, timeout=120, interval=1.0)
+        await bus.ping()
+
+        received: list[bytes] = []
+
+        async def both_arrived() -> bool:
+            received.extend(d.value for d in await subscription.poll(timeout=0.5))
+            assert {b"before", b"after"} <= set(received), f"received {received}"
+            return True
+
+        await eventually(both_arrived, timeout=120)
+    finally:
+        await bus.stop()
