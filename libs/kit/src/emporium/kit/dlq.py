@@ -1,0 +1,255 @@
+"""Dead letters: the record format, reading a group's dead-letter topic, and replay.
+
+A consumer group that cannot handle an event (undecodable, or its handler failed
+``max_attempts`` times) publishes it to its dead-letter topic (``<group>.dlq``) and goes on.
+The dead letter is the original record — value and key unchanged, original headers kept —
+plus ``dlq-*`` headers saying why and where it came from:
+
+``dlq-error``               exception type and message (truncated)
+``dlq-original-topic``      where it was consumed from,
+``dlq-original-partition``  its partition
+``dlq-original-offset``     and offset
+``dlq-group``               the consumer group that gave up
+``dlq-failed-at``           when (ISO 8601, UTC)
+``dlq-attempts``            how many times the handler ran
+
+Replay republishes the original record (the ``dlq-*`` headers removed) to its original
+topic: it goes through every group's inbox again, so a group that already applied the event
+sees a duplicate and does nothing, and the group that failed applies it once (if its handler
+has been fixed). Replays are recorded in the dead-letter topic itself by a *marker* record
+(header ``dlq-marker: replayed`` with ``dlq-replayed-partition``/``-offset``/``-at``), so the
+topic stays the single source of truth and ``list`` can show which letters were replayed;
+markers are not dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from emporium.kit.bus.base import Bus, Delivery, Record
+
+__all__ = [
+    "DLQ_ATTEMPTS",
+    "DLQ_ERROR",
+    "DLQ_FAILED_AT",
+    "DLQ_GROUP",
+    "DLQ_MARKER",
+    "DLQ_ORIGINAL_OFFSET",
+    "DLQ_ORIGINAL_PARTITION",
+    "DLQ_ORIGINAL_TOPIC",
+    "DLQ_REPLAYED_AT",
+    "DLQ_REPLAYED_OFFSET",
+    "DLQ_REPLAYED_PARTITION",
+    "DeadLetter",
+    "dead_letter_record",
+    "dead_letter_topic",
+    "read_dead_letters",
+    "replay",
+]
+
+DLQ_ERROR = "dlq-error"
+DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
+DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
+DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
+DLQ_GROUP = "dlq-group"
+DLQ_FAILED_AT = "dlq-failed-at"
+DLQ_ATTEMPTS = "dlq-attempts"
+DLQ_MARKER = "dlq-marker"
+DLQ_REPLAYED_PARTITION = "dlq-replayed-partition"
+DLQ_REPLAYED_OFFSET = "dlq-replayed-offset"
+DLQ_REPLAYED_AT = "dlq-replayed-at"
+
+_PREFIX = "dlq-"
+_ERROR_LIMIT = 1000
+
+
+def dead_letter_topic(group: str) -> str:
+    """The default dead-letter topic of a consumer group."""
+    return f"{group}.dlq"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def dead_letter_record(
+    delivery: Delivery,
+    *,
+    group: str,
+    error: BaseException | str,
+    topic: str | None = None,
+    attempts: int = 0,
+) -> Record:
+    """The dead letter for ``delivery``: its value, key and headers plus the ``dlq-*`` ones."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    headers = [(name, value) for name, value in delivery.headers if not name.startswith(_PREFIX)]
+    headers += [
+        (DLQ_ERROR, reason[:_ERROR_LIMIT].encode()),
+        (DLQ_ORIGINAL_TOPIC, delivery.topic.encode()),
+        (DLQ_ORIGINAL_PARTITION, str(delivery.partition).encode()),
+        (DLQ_ORIGINAL_OFFSET, str(delivery.offset).encode()),
+        (DLQ_GROUP, group.encode()),
+        (DLQ_FAILED_AT, _now_iso().encode()),
+        (DLQ_ATTEMPTS, str(attempts).encode()),
+    ]
+    return Record(
+        topic=topic or dead_letter_topic(group),
+        value=delivery.value,
+        key=delivery.key,
+        headers=tuple(headers),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead letter as read from the dead-letter topic (plus whether it was replayed)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    error: str
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    group: str
+    failed_at: str
+    attempts: int
+    type: str | None
+    event_id: str | None
+    replayed_at: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``partition:offset``, how the CLI names a dead letter."""
+        return f"{self.partition}:{self.offset}"
+
+    @classmethod
+    def from_delivery(cls, delivery: Delivery) -> DeadLetter | None:
+        """Parse a record of a dead-letter topic; None for replay markers and foreign records."""
+        if delivery.header(DLQ_MARKER) is not None:
+            return None
+        original_topic = delivery.header(DLQ_ORIGINAL_TOPIC)
+        if original_topic is None:
+            return None
+        return cls(
+            partition=delivery.partition,
+            offset=delivery.offset,
+            key=delivery.key,
+            value=delivery.value,
+            headers=delivery.headers,
+            error=delivery.header(DLQ_ERROR) or "",
+            original_topic=original_topic,
+            original_partition=_int(delivery.header(DLQ_ORIGINAL_PARTITION)),
+            original_offset=_int(delivery.header(DLQ_ORIGINAL_OFFSET)),
+            group=delivery.header(DLQ_GROUP) or "",
+            failed_at=delivery.header(DLQ_FAILED_AT) or "",
+            attempts=_int(delivery.header(DLQ_ATTEMPTS)),
+            type=delivery.header("type"),
+            event_id=delivery.header("id"),
+        )
+
+    def original_record(self) -> Record:
+        """The record as it was first published: same topic, value, key; no ``dlq-*`` headers."""
+        return Record(
+            topic=self.original_topic,
+            value=self.value,
+            key=self.key,
+            headers=tuple((n, v) for n, v in self.headers if not n.startswith(_PREFIX)),
+        )
+
+    def replay_marker(self, dlq_topic: str) -> Record:
+        """The marker saying this letter was replayed (published after the replay)."""
+        return Record(
+            topic=dlq_topic,
+            value=b"",
+            key=self.key,
+            headers=(
+                (DLQ_MARKER, b"replayed"),
+                (DLQ_REPLAYED_PARTITION, str(self.partition).encode()),
+                (DLQ_REPLAYED_OFFSET, str(self.offset).encode()),
+                (DLQ_REPLAYED_AT, _now_iso().encode()),
+            ),
+        )
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return int(raw) if raw is not None else -1
+    except ValueError:
+        return -1
+
+
+async def read_dead_letters(
+    bus: Bus,
+    topic: str,
+    *,
+    reader_group: str | None = None,
+    timeout: float = 30.0,
+) -> list[DeadLetter]:
+    """Every dead letter in ``topic`` from the beginning, with replays applied, in order.
+
+    Reads with a throwaway consumer group (``reader_group``, default a fresh
+    ``<topic>.reader-<time>``) until its lag is zero, so the real group's offsets are never
+    touched. ``timeout`` bounds the whole read.
+    """
+    group = reader_group or f"{topic}.reader-{time.time_ns()}"
+    await bus.ensure_topics([topic], partitions=1)
+    subscription = bus.subscribe([topic], group)
+    deliveries: list[Delivery] = []
+    deadline = time.monotonic() + timeout
+    await subscription.start()
+    try:
+        while True:
+            batch = await subscription.poll(max_records=500, timeout=0.5)
+            for delivery in batch:
+                deliveries.append(delivery)
+                subscription.mark(delivery)
+            if batch:
+                await subscription.commit()
+                continue
+            lag = await subscription.lag()
+            # An empty lag means no partition is assigned yet (the group is still joining).
+            if lag and all(value <= 0 for value in lag.values()):
+                break
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"could not read {topic} to its end within {timeout}s")
+            await asyncio.sleep(0.05)
+    finally:
+        await subscription.stop()
+    replayed: dict[tuple[int, int], str] = {}
+    for delivery in deliveries:
+        if delivery.header(DLQ_MARKER) == "replayed":
+            ref = (
+                _int(delivery.header(DLQ_REPLAYED_PARTITION)),
+                _int(delivery.header(DLQ_REPLAYED_OFFSET)),
+            )
+            replayed.setdefault(ref, delivery.header(DLQ_REPLAYED_AT) or "?")
+    letters: list[DeadLetter] = []
+    for delivery in sorted(deliveries, key=lambda d: (d.partition, d.offset)):
+        letter = DeadLetter.from_delivery(delivery)
+        if letter is None:
+            continue
+        replayed_at = replayed.get((letter.partition, letter.offset))
+        if replayed_at is not None:
+            letter = replace(letter, replayed_at=replayed_at)
+        letters.append(letter)
+    return letters
+
+
+async def replay(bus: Bus, letters: Sequence[DeadLetter], *, dlq_topic: str) -> int:
+    """Republish ``letters`` to their original topics, then record a marker for each.
+
+    The originals go first: if the process dies before the markers, a later replay sends
+    them again, which the inboxes absorb. Returns how many were replayed.
+    """
+    if not letters:
+        return 0
+    await bus.publish([letter.original_record() for letter in letters])
+    await bus.publish([letter.replay_marker(dlq_topic) for letter in letters])
+    return len(letters)

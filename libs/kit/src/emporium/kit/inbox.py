@@ -1,0 +1,92 @@
+"""The inbox: which events a consumer group has already applied, so redeliveries do nothing.
+
+The bus delivers at least once (a relay may publish twice, a consumer may crash before it
+commits its offsets). A group claims an event with ``claim(session, group, event_id)`` in
+the same transaction as the handler's effects: the row and the effects commit together, so
+an event is applied exactly once in effect.
+
+The claim inserts first (``ON CONFLICT DO NOTHING``) rather than reading first: on
+PostgreSQL a second member handling the same event at the same moment waits on the primary
+key until the first commits, then sees the conflict, so two concurrent deliveries can never
+both apply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import String, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from emporium.kit.db import Base
+from emporium.kit.outbox import UTCDateTime, utcnow
+
+__all__ = ["InboxMessage", "claim", "inbox_table", "purge_inbox", "seen"]
+
+
+class InboxMessage(Base):
+    """One event applied by one consumer group."""
+
+    __tablename__ = "inbox_message"
+
+    consumer_group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[UUID] = mapped_column(primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(255))
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+inbox_table: Table = InboxMessage.__table__  # type: ignore[assignment]
+
+
+async def claim(session: AsyncSession, group: str, event_id: UUID, event_type: str = "") -> bool:
+    """Record that ``group`` applies ``event_id`` in this transaction.
+
+    True the first time; False when the group already applied it (a duplicate: apply
+    nothing). The claim only holds if the caller's transaction commits.
+    """
+    values = {
+        "consumer_group": group,
+        "event_id": event_id,
+        "event_type": event_type,
+        "handled_at": utcnow(),
+    }
+    dialect = session.get_bind().dialect.name
+    returned = inbox_table.c.event_id
+    if dialect == "postgresql":
+        statement = (
+            postgresql.insert(inbox_table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(returned)
+        )
+    elif dialect == "sqlite":
+        statement = (
+            sqlite.insert(inbox_table).values(values).on_conflict_do_nothing().returning(returned)
+        )
+    else:  # pragma: no cover - the kit supports PostgreSQL and SQLite only
+        raise RuntimeError(f"unsupported database {dialect}")
+    result = await session.execute(statement)
+    return result.first() is not None
+
+
+async def seen(session: AsyncSession, group: str, event_id: UUID) -> bool:
+    """Whether ``group`` has applied ``event_id`` (committed)."""
+    found = await session.scalar(
+        select(inbox_table.c.event_id).where(
+            inbox_table.c.consumer_group == group, inbox_table.c.event_id == event_id
+        )
+    )
+    return found is not None
+
+
+async def purge_inbox(session: AsyncSession, *, older_than: datetime) -> int:
+    """Forget events handled before ``older_than``; returns how many rows went.
+
+    Only safe for events the bus can no longer redeliver: keep the inbox at least as long as
+    the topics' retention.
+    """
+    result = await session.execute(delete(inbox_table).where(inbox_table.c.handled_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
