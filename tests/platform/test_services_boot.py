@@ -47,14 +47,13 @@ async def test_service_answers_its_probes_on_the_embedded_default(
     monkeypatch.setenv(prefix + "BUS", "memory")
     monkeypatch.setenv(prefix + "STORAGE", "local")
     monkeypatch.setenv(prefix + "LOG_JSON", "false")
-    await asyncio.to_thread(
-        upgrade_to_head, ROOT / "services" / service / "migrations", sqlite_url
-    )
+    await asyncio.to_thread(upgrade_to_head, ROOT / "services" / service / "migrations", sqlite_url)
     module = importlib.import_module(f"emporium.{service}.app")
     app = module.create_service_app()
-    async with LifespanManager(app), AsyncClient(
-        transport=ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
