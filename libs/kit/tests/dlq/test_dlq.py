@@ -19,8 +19,15 @@ from emporium.contracts.catalog import StockChanged
 from emporium.kit.bus import Bus, Delivery
 from emporium.kit.consumer import EventConsumer, Handler
 from emporium.kit.db import Database
-from emporium.kit.dlq import DeadLetter, dead_letter_record, read_dead_letters, replay
+from emporium.kit.dlq import (
+    DeadLetter,
+    DeadLetterWatch,
+    dead_letter_record,
+    read_dead_letters,
+    replay,
+)
 from emporium.kit.events import Envelope
+from emporium.kit.metrics import REGISTRY
 from emporium.kit.outbox import Outbox
 from emporium.kit.relay import OutboxRelay
 from emporium.kit.testing import eventually
@@ -291,3 +298,29 @@ async def test_the_cli_says_when_kafka_cannot_be_reached(unique: str) -> None:
 
     assert code == 3
     assert "Kafka unavailable" in err
+
+
+async def test_dead_letter_depth_counts_letters_until_they_are_replayed(
+    service: Service, bus: Bus
+) -> None:
+    await service.write(1)
+    await service.write(2)
+    assert await consume(service.a, 2) == ["dead_lettered", "dead_lettered"]
+    watch = DeadLetterWatch(bus, service.group_a)
+    try:
+
+        async def depth_is(expected: int) -> bool:
+            assert await watch.refresh() == expected
+            sample = REGISTRY.get_sample_value(
+                "emporium_dead_letter_depth", {"group": service.group_a}
+            )
+            assert sample == expected
+            return True
+
+        await eventually(lambda: depth_is(2), timeout=30)
+        letters = await read_dead_letters(bus, f"{service.group_a}.dlq")
+        service.broken = False
+        await replay(bus, letters[:1], dlq_topic=f"{service.group_a}.dlq")
+        await eventually(lambda: depth_is(1), timeout=30)
+    finally:
+        await watch.close()

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.kit import inbox
 from emporium.kit.bus.base import Bus, Delivery, Subscription
 from emporium.kit.db import Database
-from emporium.kit.dlq import dead_letter_record
+from emporium.kit.dlq import DeadLetterWatch, dead_letter_record
 from emporium.kit.dlq import dead_letter_topic as default_dead_letter_topic
 from emporium.kit.events import Envelope
 from emporium.kit.metrics import CONSUMER_LAG, DEAD_LETTERED, EVENTS_HANDLED, HANDLER_RETRIES
@@ -112,6 +112,7 @@ class EventConsumer:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._last_lag = 0.0
+        self._dead_letters = DeadLetterWatch(bus, group, topic=self.dead_letter_topic)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ class EventConsumer:
             self._last_lag = time.monotonic()
             try:
                 await self.refresh_lag()
+                await self._dead_letters.refresh()
             except Exception:
                 # A gauge is not worth failing the cycle for; the next cycle tries again.
                 log.debug("consumer lag unavailable", extra={"group": self.group}, exc_info=True)
@@ -332,6 +334,10 @@ class EventConsumer:
         return self._subscription
 
     async def _close_subscription(self) -> None:
+        try:
+            await self._dead_letters.close()
+        except Exception:
+            log.debug("dead-letter watch did not close cleanly", exc_info=True)
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             try:

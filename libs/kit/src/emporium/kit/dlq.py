@@ -30,7 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from emporium.kit.bus.base import Bus, Delivery, Record
+from emporium.kit.bus.base import Bus, Delivery, Record, Subscription
+from emporium.kit.ids import uuid7
+from emporium.kit.metrics import DEAD_LETTER_DEPTH
 
 __all__ = [
     "DLQ_ATTEMPTS",
@@ -45,6 +47,7 @@ __all__ = [
     "DLQ_REPLAYED_OFFSET",
     "DLQ_REPLAYED_PARTITION",
     "DeadLetter",
+    "DeadLetterWatch",
     "dead_letter_record",
     "dead_letter_topic",
     "read_dead_letters",
@@ -253,3 +256,50 @@ async def replay(bus: Bus, letters: Sequence[DeadLetter], *, dlq_topic: str) -> 
     await bus.publish([letter.original_record() for letter in letters])
     await bus.publish([letter.replay_marker(dlq_topic) for letter in letters])
     return len(letters)
+
+
+class DeadLetterWatch:
+    """Follows a group's dead-letter topic and keeps the count of letters not yet replayed.
+
+    It reads with a private, never-committing reader group, so every process start reads
+    the topic from its beginning and the count is exact, whoever replayed what; then it
+    only reads what is new. ``refresh`` never waits for records: it is called between
+    batches by the consumer and sets ``emporium_dead_letter_depth{group}``.
+    """
+
+    def __init__(self, bus: Bus, group: str, *, topic: str | None = None) -> None:
+        self.bus = bus
+        self.group = group
+        self.topic = topic or dead_letter_topic(group)
+        self._subscription: Subscription | None = None
+        self._letters: set[tuple[int, int]] = set()
+        self._replayed: set[tuple[int, int]] = set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._letters - self._replayed)
+
+    async def refresh(self) -> int:
+        if self._subscription is None:
+            await self.bus.ensure_topics([self.topic], partitions=1)
+            subscription = self.bus.subscribe([self.topic], f"{self.topic}.depth-{uuid7().hex}")
+            await subscription.start()
+            self._subscription = subscription
+        while batch := await self._subscription.poll(max_records=500, timeout=0.01):
+            for delivery in batch:
+                if delivery.header(DLQ_MARKER) == "replayed":
+                    self._replayed.add(
+                        (
+                            _int(delivery.header(DLQ_REPLAYED_PARTITION)),
+                            _int(delivery.header(DLQ_REPLAYED_OFFSET)),
+                        )
+                    )
+                else:
+                    self._letters.add((delivery.partition, delivery.offset))
+        DEAD_LETTER_DEPTH.labels(self.group).set(self.depth)
+        return self.depth
+
+    async def close(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            await subscription.stop()
