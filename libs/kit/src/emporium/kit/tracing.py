@@ -7,6 +7,7 @@ relay into every consumer.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
@@ -14,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 __all__ = ["context_from", "current_context", "current_trace_id", "setup_tracing", "tracer"]
 
@@ -22,11 +23,22 @@ _provider: TracerProvider | None = None
 
 
 def setup_tracing(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
-    """Install a tracer provider once per process; later calls only add ``exporter``."""
+    """Install a tracer provider once per process; later calls only add ``exporter``.
+
+    Spans are exported over OTLP/HTTP when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set, e.g. to an OpenTelemetry collector or
+    Jaeger; without it they are made (for trace ids in logs and propagation) but not sent.
+    """
     global _provider
     if _provider is None:
         _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         trace.set_tracer_provider(_provider)
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if exporter is not None:
         _provider.add_span_processor(SimpleSpanProcessor(exporter))
     return _provider
