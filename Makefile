@@ -1,7 +1,8 @@
 # Emporium's commands. Every target installs what it needs (uv via pip when missing).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv on PATH, else the one `make uv` installs with pip (run as a module: no PATH needed).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
 .PHONY: help uv sync dev up down status test test-fast lint format bench contracts clean
@@ -10,7 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 uv:
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || { echo "[make] installing uv with pip"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || { echo "[make] installing uv with pip"; python3 -m pip install --quiet uv; }
 
 sync: uv ## install the workspace from uv.lock
 	@$(UV) sync --frozen --quiet

@@ -4,10 +4,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-UV="$(command -v uv || echo "$HOME/.local/bin/uv")"
+if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
 bash deploy/local/infra.sh up
 set -a; . var/infra.env; set +a
 for bench in bench/*.py; do
   echo "[bench] $bench"
-  "$UV" run --frozen python "$bench"
+  "${UV[@]}" run --frozen python "$bench"
 done

@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-UV="$(command -v uv || echo "$HOME/.local/bin/uv")"
+if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
 
 started=()
 for part in pg redis kafka s3; do
@@ -22,13 +22,13 @@ stop_started() {
 trap stop_started EXIT
 
 echo "[test] lint: ruff + mypy --strict"
-"$UV" run --frozen ruff check .
-"$UV" run --frozen ruff format --check .
-"$UV" run --frozen mypy libs/kit/src libs/contracts/src services/*/src gateway/src
+"${UV[@]}" run --frozen ruff check .
+"${UV[@]}" run --frozen ruff format --check .
+"${UV[@]}" run --frozen mypy libs/kit/src libs/contracts/src services/*/src gateway/src
 
 bash deploy/local/infra.sh up
 set -a; . var/infra.env; set +a
 export EMPORIUM_REQUIRE_INFRA=1
 
 echo "[test] pytest"
-"$UV" run --frozen pytest "$@"
+"${UV[@]}" run --frozen pytest "$@"

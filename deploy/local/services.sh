@@ -16,7 +16,7 @@ set -euo pipefail
 
 ALL=(catalog customers orders gateway)
 declare -A PORT=([gateway]=8000 [catalog]=8001 [customers]=8002 [orders]=8003)
-UV="$(command -v uv || echo "$HOME/.local/bin/uv")"
+if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
 
 slog() { printf '[services] %s\n' "$*" >&2; }
 
@@ -54,9 +54,9 @@ ensure_database() {
   fi
 }
 
-start_one() {
-  local name="$1" pidfile="$RUN_DIR/$1.pid" started
-  started="$(now_ms)"
+launch_one() {
+  # Start NAME in the background unless it runs; prints nothing, returns at once.
+  local name="$1" pidfile="$RUN_DIR/$1.pid"
   if pid_alive "$(read_pidfile "$pidfile")"; then
     slog "$name: already running (pid $(read_pidfile "$pidfile"))"
     return 0
@@ -68,10 +68,14 @@ start_one() {
     set -a
     while IFS= read -r line; do export "${line?}"; done < <(service_env "$name")
     cd "$ROOT"
-    exec nohup "$UV" run --frozen --no-sync python -m "emporium.$name" "${args[@]}" \
+    exec nohup "${UV[@]}" run --frozen --no-sync python -m "emporium.$name" "${args[@]}" \
       >>"$LOG_DIR/$name.log" 2>&1 </dev/null
   ) &
   echo $! >"$pidfile"
+}
+
+wait_ready() {
+  local name="$1" pidfile="$RUN_DIR/$1.pid" started="$2"
   local deadline=$(($(now_s) + INFRA_TIMEOUT))
   until curl -fsS "http://127.0.0.1:${PORT[$name]}/healthz" >/dev/null 2>&1; do
     if ! pid_alive "$(read_pidfile "$pidfile")"; then
@@ -108,7 +112,11 @@ main() {
     up)
       [ -f "$VAR/infra.env" ] || die "no var/infra.env: run deploy/local/infra.sh up first"
       set -a; . "$VAR/infra.env"; set +a
-      for name in "${names[@]}"; do start_one "$name"; done
+      # All at once (each migrates its own database), then wait for each to answer.
+      local started
+      started="$(now_ms)"
+      for name in "${names[@]}"; do launch_one "$name"; done
+      for name in "${names[@]}"; do wait_ready "$name" "$started"; done
       slog "gateway: http://localhost:8000 (API docs: /docs)" ;;
     down)
       local reversed=()
