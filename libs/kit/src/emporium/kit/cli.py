@@ -53,6 +53,6 @@ def service_main(
         workers=args.workers,
         log_config=None,  # the kit's JSON logging is configured by the app
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0

@@ -39,6 +39,11 @@ class ServiceSettings(_Fragment):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies trusted for X-Forwarded-For (the gateway's address; '*' in a "
+        "private network where only the gateway can reach the service).",
+    )
     log_json: bool = True
     run_workers: bool = Field(
         default=True,

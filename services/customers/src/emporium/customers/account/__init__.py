@@ -1,0 +1,1 @@
+"""The signed-in customer's own profile (/me) and addresses (/me/addresses)."""

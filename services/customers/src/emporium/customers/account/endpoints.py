@@ -1,0 +1,81 @@
+"""/me and /me/addresses: the caller's own profile and addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from emporium.customers.account import service
+from emporium.customers.account.schemas import (
+    AddressCreate,
+    AddressOut,
+    AddressUpdate,
+    Profile,
+    ProfileUpdate,
+)
+from emporium.customers.dependencies import AccountsDep, CurrentCustomer, SessionDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+@router.get("", response_model=Profile)
+async def get_me(customer: CurrentCustomer, accounts: AccountsDep) -> Any:
+    """The caller's profile, with order count and lifetime spend."""
+    return service.profile_of(customer, accounts.settings.currency)
+
+
+@router.patch("", response_model=Profile)
+async def update_me(
+    body: ProfileUpdate, customer: CurrentCustomer, session: SessionDep, accounts: AccountsDep
+) -> Any:
+    """Change the caller's name."""
+    await service.rename(session, customer, body.name)
+    return service.profile_of(customer, accounts.settings.currency)
+
+
+@router.delete("", status_code=204)
+async def delete_me(
+    customer: CurrentCustomer, session: SessionDep, accounts: AccountsDep
+) -> Response:
+    """Delete the caller's account: personal data erased, signed out everywhere."""
+    await service.erase_customer(session, accounts, customer)
+    return Response(status_code=204)
+
+
+@router.get("/addresses", response_model=list[AddressOut])
+async def list_addresses(customer: CurrentCustomer, session: SessionDep) -> Any:
+    """The caller's addresses."""
+    return await service.list_addresses(session, customer)
+
+
+@router.post("/addresses", status_code=201, response_model=AddressOut)
+async def add_address(body: AddressCreate, customer: CurrentCustomer, session: SessionDep) -> Any:
+    """Add an address."""
+    return await service.add_address(session, customer, body)
+
+
+@router.get("/addresses/{address_id}", response_model=AddressOut)
+async def get_address(address_id: UUID, customer: CurrentCustomer, session: SessionDep) -> Any:
+    """One of the caller's addresses."""
+    return await service.get_address(session, customer, address_id)
+
+
+@router.patch("/addresses/{address_id}", response_model=AddressOut)
+async def update_address(
+    address_id: UUID, body: AddressUpdate, customer: CurrentCustomer, session: SessionDep
+) -> Any:
+    """Change one of the caller's addresses."""
+    return await service.update_address(session, customer, address_id, body)
+
+
+@router.delete("/addresses/{address_id}", status_code=204)
+async def delete_address(
+    address_id: UUID, customer: CurrentCustomer, session: SessionDep
+) -> Response:
+    """Remove one of the caller's addresses."""
+    await service.remove_address(session, customer, address_id)
+    return Response(status_code=204)

@@ -1,0 +1,76 @@
+"""Bodies of /me and /me/addresses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from emporium.customers.account.countries import country_code
+
+__all__ = [
+    "AddressCreate",
+    "AddressOut",
+    "AddressUpdate",
+    "Money",
+    "Profile",
+    "ProfileUpdate",
+]
+
+Country = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(country_code)]
+Line = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Money(BaseModel):
+    amount: int
+    currency: str
+
+
+class Profile(BaseModel):
+    """A customer as they (and admins) see it."""
+
+    id: UUID
+    email: str | None
+    name: str
+    role: str
+    disabled: bool = False
+    created_at: datetime
+    order_count: int
+    lifetime_spend: Money
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AddressCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line1: Line
+    line2: Annotated[str, Field(max_length=200)] | None = None
+    city: Annotated[str, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    country: Country
+
+
+class AddressUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line1: Line | None = None
+    line2: Annotated[str, Field(max_length=200)] | None = None
+    city: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    country: Country | None = None
+
+
+class AddressOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: UUID
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str
+    created_at: datetime
+    updated_at: datetime

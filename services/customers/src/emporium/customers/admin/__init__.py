@@ -1,0 +1,1 @@
+"""Admin management of customer records, every change audited."""
