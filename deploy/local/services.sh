@@ -29,6 +29,8 @@ service_env() {
   echo "${prefix}HOST=127.0.0.1"
   echo "${prefix}PORT=${PORT[$name]}"
   echo "${prefix}REDIS_URL=$EMPORIUM_REDIS_URL"
+  # Everyone but the issuer verifies tokens with the customers service's keys.
+  [ "$name" = customers ] || echo "${prefix}JWKS_URL=http://127.0.0.1:${PORT[customers]}/auth/jwks"
   if [ "$name" = gateway ]; then
     for upstream in catalog customers orders; do
       echo "GATEWAY_$(echo "$upstream" | tr '[:lower:]' '[:upper:]')_URL=http://127.0.0.1:${PORT[$upstream]}"
