@@ -1,28 +1,92 @@
-"""The gateway's FastAPI app: probes and docs now; the public routes join it as they land."""
+"""The gateway's FastAPI app: the public API under ``/api/v1``, its OpenAPI and the probes."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from emporium.gateway import openapi, proxy
+from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.settings import Settings
-from emporium.gateway.upstreams import upstreams_lifespan
-from emporium.kit.app import create_app
+from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
+from emporium.kit.app import Resources, create_app
+from emporium.kit.auth import KeySource
+from emporium.kit.auth.dependencies import verifier_hook
 
 __all__ = ["create_gateway_app"]
 
+TITLE = "Emporium storefront API"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "The one REST API storefronts use, under /api/v1. Errors are application/problem+json; "
+    "authenticated calls send Authorization: Bearer <access_token> from POST /api/v1/auth/token."
+)
+# What a storefront in another origin may read from an answer.
+_EXPOSED = ["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+            "X-Request-Id", "Location"]  # fmt: skip
 
-def create_gateway_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
-    """The gateway app (``/healthz``, ``/readyz`` with every upstream, ``/docs``)."""
+
+_ALLOWED = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-None-Match",
+    "X-Request-Id",
+    "traceparent",
+]
+
+
+@contextlib.asynccontextmanager
+async def _openapi_lifespan(resources: Resources) -> AsyncIterator[OpenAPIAggregator]:
+    settings = resources.settings
+    assert isinstance(settings, Settings)
+    aggregator = OpenAPIAggregator(
+        resources.get(Upstreams),
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        retry_seconds=settings.openapi_retry_seconds,
+    )
+    resources.put(aggregator)
+    yield aggregator
+
+
+def create_gateway_app(
+    settings: Settings | None = None, *, keys: KeySource | None = None, **overrides: Any
+) -> FastAPI:
+    """The gateway app; ``keys`` replaces the customers JWKS (tests), ``overrides`` go to
+    ``create_app`` (e.g. a ``cache``)."""
     settings = settings or Settings()
-    return create_app(
+    app = create_app(
         settings=settings,
-        title="Emporium storefront API",
-        description="The one REST API storefronts use, under /api/v1.",
-        lifespan_hooks=[upstreams_lifespan],
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
-        max_body_bytes=10 * 1024 * 1024,
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        routers=[openapi.router, proxy.router],
+        lifespan_hooks=[
+            verifier_hook(keys),
+            upstreams_lifespan,
+            proxy.gateway_lifespan,
+            _openapi_lifespan,
+        ],
+        # Served by the gateway's own routes: the document of the whole API, not of this app.
+        openapi_url=None,
+        docs_url=None,
+        max_body_bytes=settings.max_body_bytes,
         **overrides,
     )
+    if settings.cors_origins:
+        # Outermost: preflights are answered before anything else runs.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=_ALLOWED,
+            expose_headers=_EXPOSED,
+            max_age=600,
+        )
+    return app

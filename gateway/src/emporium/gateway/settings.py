@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from emporium.kit.settings import AuthSettings, RedisSettings, ServiceSettings
@@ -18,7 +20,45 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     catalog_url: str = "http://127.0.0.1:8001"
     customers_url: str = "http://127.0.0.1:8002"
     orders_url: str = "http://127.0.0.1:8003"
+
+    # Upstream calls. The timeout bounds the wait for an answer's headers and each pause
+    # between two body chunks (not an event stream's pauses); per service overrides it.
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
+    upstream_timeouts: dict[str, float] = Field(
+        default_factory=dict, description='Per service, e.g. {"orders": 10}.'
+    )
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    upstream_retries: int = Field(
+        default=2, ge=0, description="Extra attempts of idempotent calls on connect errors."
+    )
+    upstream_max_connections: int = Field(default=100, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)
+
+    # Rate limits: requests per window, per client IP (anonymous) or per customer.
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    rate_limit_anonymous: int = Field(default=300, ge=1)
+    rate_limit_customer: int = Field(default=600, ge=1)
+    rate_limit_auth: int = Field(default=30, ge=1, description="/auth/*, per client IP.")
+
+    # Response cache of anonymous catalog GETs (0 turns it off).
+    response_cache_seconds: int = Field(default=10, ge=0)
+
+    cors_origins: list[str] = Field(
+        default_factory=list, description='Storefront origins, e.g. ["http://localhost:5173"].'
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    openapi_retry_seconds: float = Field(
+        default=15.0, gt=0, description="Refetch a service's spec this often while it is missing."
+    )
+
+    @model_validator(mode="after")
+    def _jwks_from_customers(self) -> Self:
+        # The keys live at the customers service unless told otherwise.
+        if not self.jwks_url:
+            self.jwks_url = self.customers_url.rstrip("/") + "/auth/jwks"
+        return self
 
     def upstreams(self) -> dict[str, str]:
         """Each service the gateway fronts, by name, with its base URL."""
@@ -27,3 +67,7 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
             "customers": self.customers_url,
             "orders": self.orders_url,
         }
+
+    def timeout_of(self, upstream: str) -> float:
+        """The timeout for calls to ``upstream`` (its override, else the default)."""
+        return self.upstream_timeouts.get(upstream, self.upstream_timeout_seconds)

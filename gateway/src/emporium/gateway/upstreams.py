@@ -1,41 +1,238 @@
-"""One pooled HTTP client per upstream service, built once for the process."""
+"""One pooled HTTP client per upstream service, built once for the process.
+
+The client is aiohttp: measured against httpx on a streamed GET with 20 in flight, it served
+18-26x the requests per second at a tenth of the p50 latency (``bench/gateway_client.py``,
+figures in ``bench/results/gateway_client.md``).
+
+``Upstream.send`` is where resilience lives: the circuit breaker is asked first (an open
+breaker answers 503 at once); idempotent calls are retried on connect errors, only while
+no byte of the request body has been sent; the wait for the answer's headers is bounded by
+the upstream's timeout, counted from the last chunk of request body sent (504). Failures
+become the gateway's problem errors (503/504/502).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
 
+from emporium.gateway.breaker import CircuitBreaker
+from emporium.gateway.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
 from emporium.gateway.settings import Settings
 from emporium.kit.app import Resources
+from emporium.kit.metrics import GATEWAY_BREAKER_OPEN, GATEWAY_UPSTREAM_FAILURES
 
-__all__ = ["Upstreams", "upstreams_lifespan"]
+__all__ = ["IDEMPOTENT", "Body", "Upstream", "Upstreams", "upstreams_lifespan"]
+
+log = logging.getLogger("emporium.gateway.upstreams")
+
+#: Methods a retry cannot do twice (RFC 9110 section 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_BACKOFF = 0.05
+
+
+class Body:
+    """A request body to stream upstream once; knows whether reading it has begun.
+
+    ``on_progress`` is called for each chunk: an upload still flowing is not a timeout.
+    """
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+        self.started = False
+        self.on_progress: Callable[[], None] = lambda: None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self._source:
+            self.started = True
+            self.on_progress()
+            if chunk:
+                yield chunk
+
+
+def _extend(deadline: asyncio.Timeout, seconds: float) -> Callable[[], None]:
+    loop = asyncio.get_running_loop()
+    return lambda: deadline.reschedule(loop.time() + seconds)
+
+
+class Upstream:
+    """One service: its base URL, pooled session, timeouts, retries and breaker."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        retries: int,
+        breaker: CircuitBreaker,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.retries = retries
+        self.breaker = breaker
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._breaker_open = GATEWAY_BREAKER_OPEN.labels(upstream=name)
+        self._breaker_open.set(0)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop (aiohttp binds it to the loop).
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
+                ),
+                # Bodies pass through as the service sent them (compressed or not).
+                auto_decompress=False,
+                # Send the client's headers, not aiohttp's defaults.
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self.connect_timeout, sock_read=None
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send the request; return the answer once its headers are in (body unread).
+
+        Raises ``UpstreamUnavailable`` (503: down, refused, breaker open), ``UpstreamTimeout``
+        (504) or ``BadGateway`` (502). The caller must ``release()`` or ``close()`` the answer.
+        """
+        attempts = 1 + (self.retries if method in IDEMPOTENT else 0)
+        url = self.base_url + path
+        begun = time.monotonic()
+        for attempt in range(attempts):
+            if not self.breaker.allow():
+                self._failed("circuit_open")
+                raise UpstreamUnavailable(
+                    f"the {self.name} service is not answering; try again shortly",
+                    retry_after=max(1, math.ceil(self.breaker.retry_after())),
+                    upstream=self.name,
+                )
+            try:
+                async with asyncio.timeout(self.timeout) as deadline:
+                    if body is not None:
+                        body.on_progress = _extend(deadline, self.timeout)
+                    response = await self.session.request(
+                        method,
+                        url,
+                        headers=CIMultiDict(headers),
+                        data=body.chunks() if body is not None else None,
+                        allow_redirects=False,
+                        compress=False,
+                    )
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+                self._failed("unavailable")
+                retry = (
+                    attempt + 1 < attempts
+                    and (body is None or not body.started)
+                    # Retries share the one timeout: a blackholed host must not multiply it.
+                    and time.monotonic() - begun < self.timeout
+                )
+                log.warning(
+                    "%s: cannot connect (%s)%s",
+                    self.name,
+                    error,
+                    "; retrying" if retry else "",
+                    extra={"upstream": self.name, "attempt": attempt + 1},
+                )
+                if retry:
+                    await asyncio.sleep(_RETRY_BACKOFF * 2**attempt)
+                    continue
+                raise UpstreamUnavailable(
+                    f"the {self.name} service is not available right now; try again shortly",
+                    retry_after=max(1, math.ceil(self.breaker.retry_after())),
+                    upstream=self.name,
+                ) from None
+            except TimeoutError:
+                self._failed("timeout")
+                log.warning(
+                    "%s: no answer within %g s", self.name, self.timeout,
+                    extra={"upstream": self.name},
+                )  # fmt: skip
+                raise UpstreamTimeout(
+                    f"the {self.name} service did not answer within {self.timeout:g} s",
+                    upstream=self.name,
+                ) from None
+            except aiohttp.ClientError as error:
+                self._failed("bad_answer")
+                log.warning("%s: bad answer: %r", self.name, error, extra={"upstream": self.name})
+                raise BadGateway(
+                    f"the {self.name} service gave no valid answer", upstream=self.name
+                ) from None
+            self.breaker.record_success()
+            self._breaker_open.set(0)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, kind: str) -> None:
+        GATEWAY_UPSTREAM_FAILURES.labels(upstream=self.name, kind=kind).inc()
+        if kind != "circuit_open":
+            self.breaker.record_failure()
+        self._breaker_open.set(0 if self.breaker.state == "closed" else 1)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class Upstreams:
-    """The gateway's clients, by service name; ``readiness_check`` asks a service's /readyz."""
+    """The gateway's upstreams by service name; ``readiness_check`` asks a service's /readyz."""
 
     def __init__(self, settings: Settings) -> None:
-        timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=2.0)
-        self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeout)
+        self.by_name: dict[str, Upstream] = {
+            name: Upstream(
+                name,
+                url,
+                timeout=settings.timeout_of(name),
+                connect_timeout=settings.upstream_connect_timeout_seconds,
+                retries=settings.upstream_retries,
+                breaker=CircuitBreaker(
+                    failure_threshold=settings.breaker_failure_threshold,
+                    reset_seconds=settings.breaker_reset_seconds,
+                ),
+                max_connections=settings.upstream_max_connections,
+            )
             for name, url in settings.upstreams().items()
         }
 
+    def __getitem__(self, name: str) -> Upstream:
+        return self.by_name[name]
+
     def readiness_check(self, name: str) -> Callable[[], Awaitable[None]]:
-        client = self.clients[name]
+        upstream = self.by_name[name]
 
         async def check() -> None:
-            response = await client.get("/readyz")
-            if response.status_code != 200:
-                raise ConnectionError(f"{name} is not ready ({response.status_code})")
+            async with upstream.session.get(upstream.base_url + "/readyz") as response:
+                if response.status != 200:
+                    raise ConnectionError(f"{name} is not ready ({response.status})")
 
         return check
 
     async def close(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        for upstream in self.by_name.values():
+            await upstream.close()
 
 
 @contextlib.asynccontextmanager
@@ -44,9 +241,12 @@ async def upstreams_lifespan(resources: Resources) -> AsyncIterator[Upstreams]:
     assert isinstance(settings, Settings)
     upstreams = Upstreams(settings)
     resources.put(upstreams)
-    resources.probes.add_checks(
-        {f"upstream:{name}": upstreams.readiness_check(name) for name in upstreams.clients}
-    )
+    for name in upstreams.by_name:
+        # Reported, but not critical: with one service down the gateway still serves the
+        # others' routes, so it must stay in load balancing.
+        resources.probes.add_check(
+            f"upstream:{name}", upstreams.readiness_check(name), critical=False
+        )
     try:
         yield upstreams
     finally:

@@ -15,6 +15,9 @@ __all__ = [
     "DEAD_LETTERED",
     "DEAD_LETTER_DEPTH",
     "EVENTS_HANDLED",
+    "GATEWAY_BREAKER_OPEN",
+    "GATEWAY_RATE_LIMITED",
+    "GATEWAY_UPSTREAM_FAILURES",
     "HANDLER_RETRIES",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
@@ -97,5 +100,24 @@ CACHE_ERRORS = Counter(
     "emporium_cache_errors_total",
     "Cache operations that failed and were skipped (Redis down)",
     ["cache"],
+    registry=REGISTRY,
+)
+GATEWAY_UPSTREAM_FAILURES = Counter(
+    "emporium_gateway_upstream_failures_total",
+    "Gateway calls to a service that failed, by kind (unavailable, timeout, bad_answer, "
+    "circuit_open)",
+    ["upstream", "kind"],
+    registry=REGISTRY,
+)
+GATEWAY_BREAKER_OPEN = Gauge(
+    "emporium_gateway_breaker_open",
+    "1 while the gateway's circuit breaker of a service is open or half-open, else 0",
+    ["upstream"],
+    registry=REGISTRY,
+)
+GATEWAY_RATE_LIMITED = Counter(
+    "emporium_gateway_rate_limited_total",
+    "Requests the gateway refused with 429, by bucket (auth, api)",
+    ["bucket"],
     registry=REGISTRY,
 )

@@ -1,0 +1,37 @@
+"""The gateway's own problems: what a client sees when a service cannot answer."""
+
+from __future__ import annotations
+
+from emporium.kit.errors import ProblemError, ServiceUnavailable, problem_type
+
+__all__ = ["BadGateway", "RouteNotFound", "UpstreamTimeout", "UpstreamUnavailable"]
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    """503: the service is down, refuses connections, or its circuit breaker is open."""
+
+    type = problem_type("upstream-unavailable")
+
+
+class UpstreamTimeout(ProblemError):
+    """504: the service did not answer in time."""
+
+    status = 504
+    type = problem_type("upstream-timeout")
+    title = "Gateway Timeout"
+
+
+class BadGateway(ProblemError):
+    """502: the service answered something that is not HTTP, or hung up mid-answer."""
+
+    status = 502
+    type = problem_type("bad-gateway")
+    title = "Bad Gateway"
+
+
+class RouteNotFound(ProblemError):
+    """404: no public API path matches."""
+
+    status = 404
+    type = problem_type("not-found")
+    title = "Not Found"

@@ -1,0 +1,196 @@
+"""One OpenAPI document for the whole public API, built from the services' own specs.
+
+Each service's ``/openapi.json`` is fetched on the first request for the document and kept;
+a service that could not be fetched is asked again after ``retry_seconds`` (the document
+is served without its paths meanwhile, marked in ``x-emporium-missing``). Only the paths
+the route table sends to that service are taken, prefixed with ``/api/v1``. Schemas with
+the same name and the same content are shared; a name two services use for different
+schemas is renamed ``<Service><Name>`` in the second one (its ``$ref``s with it). Every
+operation also documents the answers the gateway itself may give (401/403 where the route
+needs a token, 429, 502, 503, 504).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from emporium.gateway.routes import API_PREFIX, match
+from emporium.gateway.upstreams import Upstreams
+from emporium.kit.app import get_resources
+from emporium.kit.errors import PROBLEM_CONTENT_TYPE, Problem
+
+__all__ = ["OpenAPIAggregator", "merge", "router"]
+
+log = logging.getLogger("emporium.gateway.openapi")
+
+_REF = "#/components/schemas/"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_GATEWAY_ANSWERS = {
+    "429": "Too many requests (see Retry-After and RateLimit-*)",
+    "502": "The service gave no valid answer",
+    "503": "The service is unavailable",
+    "504": "The service did not answer in time",
+}
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(_REF):
+                name = value.removeprefix(_REF)
+                out[key] = _REF + renames.get(name, name)
+            else:
+                out[key] = _rewrite_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(item, renames) for item in node]
+    return node
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    schema = {"$ref": _REF + "Problem"}
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}}}
+
+
+def merge(
+    specs: dict[str, dict[str, Any]], *, title: str, version: str, description: str
+) -> dict[str, Any]:
+    """The public document from each service's spec (by service name)."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    security: dict[str, Any] = {}
+    tags: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
+    for service, spec in specs.items():
+        components = spec.get("components", {})
+        renames: dict[str, str] = {}
+        for name, schema in components.get("schemas", {}).items():
+            if name in schemas and schemas[name] != _rewrite_refs(schema, renames):
+                renames[name] = service.capitalize() + name
+        service_schemas = {
+            renames.get(name, name): _rewrite_refs(schema, renames)
+            for name, schema in components.get("schemas", {}).items()
+        }
+        for name, schema in service_schemas.items():
+            schemas.setdefault(name, schema)
+        for name, scheme in components.get("securitySchemes", {}).items():
+            security.setdefault(name, scheme)
+        for tag in spec.get("tags", []):
+            tags.setdefault(tag["name"], tag)
+        for path, item in spec.get("paths", {}).items():
+            public = API_PREFIX + path
+            operations: dict[str, Any] = {}
+            for method, operation in _rewrite_refs(item, renames).items():
+                if method not in _METHODS:
+                    operations[method] = operation  # path-level parameters, summary...
+                    continue
+                route = match(path, method.upper())
+                if route is None or route.upstream != service:
+                    continue  # not part of the public API (or another service's)
+                operation_id = operation.get("operationId")
+                if operation_id:
+                    if operation_id in operation_ids:
+                        operation["operationId"] = f"{service}_{operation_id}"
+                    operation_ids.add(operation["operationId"])
+                responses = operation.setdefault("responses", {})
+                if route.auth != "anonymous":
+                    responses.setdefault("401", _problem_response("No valid access token"))
+                if route.auth == "admin":
+                    responses.setdefault("403", _problem_response("Not an admin"))
+                for status, text in _GATEWAY_ANSWERS.items():
+                    responses.setdefault(status, _problem_response(text))
+                operations[method] = operation
+            if any(method in _METHODS for method in operations):
+                paths.setdefault(public, {}).update(operations)
+    problem = Problem.model_json_schema(ref_template=_REF + "{model}")
+    schemas.setdefault("Problem", problem)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+    if security:
+        document["components"]["securitySchemes"] = security
+    if tags:
+        document["tags"] = list(tags.values())
+    return document
+
+
+class OpenAPIAggregator:
+    """Fetches the services' specs (lazily, once; again later for missing ones) and merges."""
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        *,
+        title: str,
+        version: str,
+        description: str,
+        retry_seconds: float = 15.0,
+    ) -> None:
+        self.upstreams = upstreams
+        self.title = title
+        self.version = version
+        self.description = description
+        self.retry_seconds = retry_seconds
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._tried_at = float("-inf")
+        self._document: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def document(self) -> dict[str, Any]:
+        async with self._lock:
+            missing = [name for name in self.upstreams.by_name if name not in self._specs]
+            due = time.monotonic() - self._tried_at >= self.retry_seconds
+            if self._document is None or (missing and due):
+                self._tried_at = time.monotonic()
+                fetched = await asyncio.gather(*(self._fetch(name) for name in missing))
+                for name, spec in zip(missing, fetched, strict=True):
+                    if spec is not None:
+                        self._specs[name] = spec
+                ordered = {n: self._specs[n] for n in self.upstreams.by_name if n in self._specs}
+                document = merge(
+                    ordered, title=self.title, version=self.version, description=self.description
+                )
+                still_missing = [n for n in self.upstreams.by_name if n not in self._specs]
+                if still_missing:
+                    document["x-emporium-missing"] = still_missing
+                self._document = document
+            return self._document
+
+    async def _fetch(self, name: str) -> dict[str, Any] | None:
+        upstream = self.upstreams[name]
+        try:
+            async with asyncio.timeout(upstream.timeout):
+                async with upstream.session.get(upstream.base_url + "/openapi.json") as answer:
+                    answer.raise_for_status()
+                    spec: dict[str, Any] = await answer.json()
+                    return spec
+        except Exception as error:  # any failure: serve without it, try again later
+            log.warning("cannot fetch the %s OpenAPI document: %r", name, error)
+            return None
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get(API_PREFIX + "/openapi.json")
+async def openapi_document(request: Request) -> Response:
+    """The OpenAPI document of the whole public API."""
+    aggregator = get_resources(request).get(OpenAPIAggregator)
+    return JSONResponse(await aggregator.document())
+
+
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    """Swagger UI on the public API."""
+    return get_swagger_ui_html(openapi_url=API_PREFIX + "/openapi.json", title="Emporium API")

@@ -1,0 +1,252 @@
+"""Test support: real servers on real sockets, in this process (for any test suite).
+
+Upstreams are small FastAPI apps (``FakeService``) served by uvicorn on free ports, the
+edge the gateway really talks to; the gateway itself is served by uvicorn too, so streaming,
+hop-by-hop headers and timeouts behave as in production. ``gateway(...)`` takes settings
+overrides and returns a ``Running`` gateway with an httpx client on it (the
+``gateway`` fixture of ``gateway/tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from emporium.gateway.app import create_gateway_app
+from emporium.gateway.settings import Settings
+from emporium.kit.app import Resources
+from emporium.kit.testing.tokens import TokenMint
+
+__all__ = [
+    "FakeService",
+    "GatewayFactory",
+    "Running",
+    "Servers",
+    "free_port",
+    "gateway_factory",
+    "serving",
+]
+
+
+def free_port() -> int:
+    """A port nothing listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Servers:
+    """uvicorn servers on 127.0.0.1, stopped together (each stop costs ~0.2 s of polling)."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(self, app: Any, port: int = 0) -> str:
+        """Serve ``app`` (``port`` 0: any free one); returns its URL once it listens."""
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            ws="none",
+            timeout_graceful_shutdown=3,
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+        task = asyncio.create_task(server.serve())
+        self._running.append((server, task))
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped while starting")
+            await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{bound}"
+
+    async def stop(self) -> None:
+        for server, _ in self._running:
+            server.should_exit = True
+        await asyncio.gather(*(task for _, task in self._running))
+        self._running.clear()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (``port`` 0: any free one); yields its URL."""
+    servers = Servers()
+    try:
+        yield await servers.start(app, port)
+    finally:
+        await servers.stop()
+
+
+class Item(BaseModel):
+    """A schema whose name every fake service uses, each with other fields (OpenAPI merge)."""
+
+    value: int
+
+
+@dataclass
+class FakeService:
+    """An upstream service: echoes what it receives, plus a few special paths."""
+
+    name: str
+    hits: int = 0
+    chunks: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    jwks: dict[str, Any] | None = None
+    jwks_fetches: int = 0
+    streams_ended: int = 0
+
+    def app(self) -> FastAPI:
+        app = FastAPI(title=self.name)
+        item_model = Item if self.name == "catalog" else _other_item(self.name)
+
+        @app.get("/readyz")
+        async def readyz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/auth/jwks")
+        async def jwks() -> dict[str, Any]:
+            self.jwks_fetches += 1
+            return self.jwks or {"keys": []}
+
+        @app.get("/products/items", response_model=item_model)
+        async def typed_item() -> Any:
+            return {"value": 1, "label": "x"}
+
+        @app.get("/media/_slow")
+        async def slow() -> dict[str, str]:
+            await asyncio.wait_for(self.release.wait(), 30)
+            return {"status": "late"}
+
+        @app.get("/media/_stream")
+        async def stream() -> StreamingResponse:
+            return StreamingResponse(self._drain(), media_type="application/octet-stream")
+
+        @app.get("/orders/{order_id}/events")
+        async def events(order_id: str) -> StreamingResponse:
+            return StreamingResponse(self._drain(), media_type="text/event-stream")
+
+        @app.get("/media/_hop")
+        async def hop() -> Response:
+            return Response(
+                b"ok",
+                headers={"Connection": "x-secret", "X-Secret": "1", "X-Kept": "yes",
+                         "Keep-Alive": "timeout=5"},
+            )  # fmt: skip
+
+        @app.api_route(
+            "/{path:path}",
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            include_in_schema=False,
+        )
+        async def echo(request: Request, path: str) -> Response:
+            self.hits += 1
+            body = await request.body()
+            return JSONResponse(
+                status_code=404 if "_missing" in path else 200,
+                content={
+                    "service": self.name,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "query": request.url.query,
+                    "headers": dict(request.headers),
+                    "body_bytes": len(body),
+                    "hits": self.hits,
+                },
+            )
+
+        return app
+
+    def stop(self) -> None:
+        """Let every pending slow or streaming answer finish (before the server stops)."""
+        self.release.set()
+        self.chunks.put_nowait(None)
+
+    async def _drain(self) -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await self.chunks.get()) is not None:
+                yield chunk
+        finally:
+            self.streams_ended += 1
+
+
+def _other_item(name: str) -> type[BaseModel]:
+    class Item(BaseModel):  # same name, other shape: must not overwrite catalog's
+        value: int
+        label: str
+
+    Item.__doc__ = f"The {name} item."
+    return Item
+
+
+@dataclass
+class Running:
+    """A gateway on a real socket, its upstreams and a client."""
+
+    url: str
+    app: FastAPI
+    client: httpx.AsyncClient
+    mint: TokenMint
+    services: dict[str, FakeService]
+
+    @property
+    def resources(self) -> Resources:
+        resources: Resources = self.app.state.resources
+        return resources
+
+    def bearer(self, role: str = "customer", **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mint.token(role=role, **claims)}"}
+
+
+GatewayFactory = Callable[..., Awaitable[Running]]
+
+
+@contextlib.asynccontextmanager
+async def gateway_factory() -> AsyncIterator[GatewayFactory]:
+    """Start gateways with settings overrides: ``await start(rate_limit_anonymous=3)``.
+
+    The three upstreams are ``FakeService``s unless a URL is given (``catalog_url=...``).
+    ``jwks=True`` makes the gateway fetch keys from the fake customers' ``/auth/jwks``;
+    ``cache_namespace`` isolates the gateway's Redis keys; ``mint`` is the token issuer
+    (share it with a real service put behind the gateway).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        servers = Servers()
+        stack.push_async_callback(servers.stop)  # last: after the clients and fakes are done
+
+        async def start(
+            *, jwks: bool = False, mint: TokenMint | None = None, **overrides: Any
+        ) -> Running:
+            mint = mint or TokenMint()
+            services: dict[str, FakeService] = {}
+            values: dict[str, Any] = {"log_json": False, "redis_url": None}
+            for name in ("catalog", "customers", "orders"):
+                if f"{name}_url" not in overrides:
+                    service = FakeService(name, jwks=mint.jwks())
+                    services[name] = service
+                    stack.callback(service.stop)
+                    values[f"{name}_url"] = await servers.start(service.app())
+            values.update(overrides)
+            namespace = values.pop("cache_namespace", None)
+            extra = {"cache_namespace": namespace} if namespace else {}
+            app = create_gateway_app(
+                Settings(**values), keys=None if jwks else mint.keys(), **extra
+            )
+            url = await servers.start(app)
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10.0))
+            return Running(url=url, app=app, client=client, mint=mint, services=services)
+
+        yield start

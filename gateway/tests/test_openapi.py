@@ -1,0 +1,67 @@
+"""One OpenAPI document for the whole public API, from the services' own, and Swagger UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emporium.gateway.openapi import merge
+from emporium.gateway.testing import GatewayFactory, free_port
+
+
+async def test_the_document_has_every_service_s_public_paths(gateway: GatewayFactory) -> None:
+    gw = await gateway()
+    response = await gw.client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    paths = document["paths"]
+    assert "/api/v1/products/items" in paths
+    assert "/api/v1/orders/{order_id}/events" in paths
+    assert "/api/v1/auth/jwks" in paths
+    assert not [p for p in paths if not p.startswith("/api/v1/")]
+    assert "/api/v1/readyz" not in paths  # not a public route
+    # Each service's "Item" kept its own shape; the refs follow the renamed ones.
+    schemas = document["components"]["schemas"]
+    assert set(schemas["Item"]["properties"]) == {"value"}
+    assert set(schemas["CustomersItem"]["properties"]) == {"value", "label"}
+    catalog_item = paths["/api/v1/products/items"]["get"]["responses"]["200"]
+    assert catalog_item["content"]["application/json"]["schema"]["$ref"].endswith("/Item")
+    assert "429" in paths["/api/v1/products/items"]["get"]["responses"]
+    assert "Problem" in schemas
+    assert "x-emporium-missing" not in document
+
+
+async def test_a_missing_service_is_left_out_until_it_answers(gateway: GatewayFactory) -> None:
+    gw = await gateway(orders_url=f"http://127.0.0.1:{free_port()}")
+    document = (await gw.client.get("/api/v1/openapi.json")).json()
+    assert document["x-emporium-missing"] == ["orders"]
+    assert "/api/v1/products/items" in document["paths"]
+
+
+async def test_swagger_ui_shows_the_public_document(gateway: GatewayFactory) -> None:
+    gw = await gateway()
+    docs = await gw.client.get("/docs")
+    assert docs.status_code == 200
+    assert "/api/v1/openapi.json" in docs.text
+
+
+def _spec(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    return {"openapi": "3.1.0", "paths": paths, "components": {"schemas": schemas}}
+
+
+def test_identical_schemas_are_shared_and_operation_ids_kept_unique() -> None:
+    problem = {"type": "object", "properties": {"status": {"type": "integer"}}}
+    op = {"operationId": "get_it", "responses": {"200": {"description": "ok"}}}
+    document = merge(
+        {
+            "catalog": _spec({"/products": {"get": dict(op)}}, {"Problem": problem}),
+            "orders": _spec({"/cart": {"get": dict(op)}}, {"Problem": dict(problem)}),
+        },
+        title="t",
+        version="1",
+        description="",
+    )
+    assert set(document["components"]["schemas"]) == {"Problem"}
+    ids = {item["get"]["operationId"] for item in document["paths"].values()}
+    assert ids == {"get_it", "orders_get_it"}
+    assert "401" in document["paths"]["/api/v1/cart"]["get"]["responses"]
+    assert "401" not in document["paths"]["/api/v1/products"]["get"]["responses"]
