@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from emporium.catalog.inventory.handlers import order_handlers
 from emporium.kit.consumer import Handler
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "order_handlers"]
 
-HANDLERS: Mapping[str, Handler] = {}
+#: The handlers without a cache to invalidate (tools, tests); the app uses
+#: ``order_handlers(resources.cache)``.
+HANDLERS: Mapping[str, Handler] = order_handlers(None)

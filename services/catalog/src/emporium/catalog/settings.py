@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from emporium.kit.settings import (
@@ -24,3 +25,16 @@ class Settings(
     service_name: str = "catalog"
     port: int = 8001
     database_url: str = "sqlite+aiosqlite:///./var/dev/catalog.db"
+    # The customers service of the embedded/dev layout publishes the signing keys here.
+    jwks_url: str | None = "http://127.0.0.1:8002/auth/jwks"
+    max_image_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest accepted image upload (413 above)."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Largest accepted width x height (413 above)."
+    )
+    media_url_prefix: str = Field(
+        default="/api/v1/media",
+        description="Where browsers fetch images: the gateway routes it to this service's /media.",
+    )
+    listing_cache_seconds: int = Field(default=60, ge=1)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 
-from emporium.contracts.topics import CATALOG_EVENTS, CUSTOMERS_EVENTS
-from emporium.kit.app import create_app
+from emporium.kit.app import Resources, create_app
+from emporium.kit.auth.dependencies import verifier_hook
+from emporium.kit.auth.keys import KeySource
 from emporium.kit.eventing import EventSubscription, event_workers
 from emporium.kit.outbox import Outbox
-from emporium.orders.handlers import HANDLERS
+from emporium.kit.workers import Worker
+from emporium.orders.cart.endpoints import router as cart_router
+from emporium.orders.common import EventPublisher
+from emporium.orders.handlers import build_handlers
+from emporium.orders.order.admin_endpoints import router as admin_router
+from emporium.orders.order.endpoints import router as orders_router
+from emporium.orders.payment.provider import PaymentProvider
+from emporium.orders.payment.simulated import SimulatedProvider
+from emporium.orders.saga.payments import PaymentWorker
+from emporium.orders.saga.sweeper import Sweeper
 from emporium.orders.settings import Settings
 
 __all__ = ["OUTBOX", "create_service_app"]
@@ -19,22 +31,68 @@ __all__ = ["OUTBOX", "create_service_app"]
 OUTBOX = Outbox(source="orders")
 
 
-def create_service_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
-    """The orders app; ``overrides`` go to ``create_app`` (e.g. a shared ``bus`` in dev)."""
+def create_service_app(
+    settings: Settings | None = None,
+    *,
+    keys: KeySource | None = None,
+    provider: PaymentProvider | None = None,
+    **overrides: Any,
+) -> FastAPI:
+    """The orders app.
+
+    ``keys`` verify access tokens instead of the customers JWKS (tests); ``provider``
+    replaces the simulated payment provider; ``overrides`` go to ``create_app`` (e.g. a
+    shared ``bus`` in dev).
+    """
     settings = settings or Settings()
+    publisher = EventPublisher(OUTBOX, settings.topic_prefix)
+
+    @contextlib.asynccontextmanager
+    async def payments_hook(resources: Resources) -> AsyncIterator[None]:
+        resources.put(publisher)
+        resources.put(provider or SimulatedProvider(resources.require_database()))
+        yield
+
+    relay_and_consumers = event_workers(
+        OUTBOX,
+        [
+            EventSubscription(
+                purpose="upstream",
+                topics=(settings.catalog_topic, settings.customers_topic),
+                handlers=build_handlers(publisher),
+            ),
+        ],
+    )
+
+    def workers(resources: Resources) -> Sequence[Worker]:
+        database = resources.require_database()
+        chosen: PaymentProvider = provider or resources.get(SimulatedProvider)
+        return [
+            *relay_and_consumers(resources),
+            PaymentWorker(
+                database,
+                chosen,
+                publisher,
+                max_attempts=settings.payment_max_attempts,
+                backoff_seconds=settings.payment_backoff_seconds,
+                backoff_cap_seconds=settings.payment_backoff_cap_seconds,
+                lease_seconds=settings.payment_lease_seconds,
+                poll_seconds=settings.payment_poll_seconds,
+            ),
+            Sweeper(
+                database,
+                publisher,
+                timeout_seconds=settings.reservation_timeout_seconds,
+                interval=settings.sweeper_interval_seconds,
+            ),
+        ]
+
     return create_app(
         settings=settings,
         title="Emporium orders",
         description="Carts, orders, the checkout saga and payments.",
-        workers=event_workers(
-            OUTBOX,
-            [
-                EventSubscription(
-                    purpose="upstream",
-                    topics=(CATALOG_EVENTS, CUSTOMERS_EVENTS),
-                    handlers=HANDLERS,
-                ),
-            ],
-        ),
+        routers=[cart_router, orders_router, admin_router],
+        workers=workers,
+        lifespan_hooks=[payments_hook, verifier_hook(keys)],
         **overrides,
     )

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from emporium.kit.consumer import Handler
+from emporium.orders.common import EventPublisher
+from emporium.orders.customers.handlers import CUSTOMER_HANDLERS
+from emporium.orders.products.handlers import PRODUCT_HANDLERS
+from emporium.orders.saga.handlers import build_saga_handlers
 
-__all__ = ["HANDLERS"]
+__all__ = ["build_handlers"]
 
-HANDLERS: Mapping[str, Handler] = {}
+
+def build_handlers(publisher: EventPublisher) -> Mapping[str, Handler]:
+    """Every handler; the saga's stage their events through ``publisher``."""
+    return {**PRODUCT_HANDLERS, **build_saga_handlers(publisher), **CUSTOMER_HANDLERS}

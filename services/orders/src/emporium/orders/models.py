@@ -1,19 +1,195 @@
-"""The orders service's tables (its own metadata; the kit's outbox and inbox sit beside it)."""
+"""The orders service's tables (its own metadata; the kit's outbox and inbox sit beside it).
+
+- ``product_copy``: the read model of catalog's products (event-carried state transfer);
+- ``cart`` / ``cart_item``: one durable cart per customer;
+- ``customer_order`` / ``order_line`` / ``order_status_change``: orders, their snapshot
+  lines and their status history;
+- ``payment``: the saga's payment step per order (what to charge or refund, retries);
+- ``simulated_charge`` / ``simulated_refund``: the simulated payment provider's own state.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, Uuid
+from sqlalchemy import UniqueConstraint as Unique
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emporium.kit import inbox, outbox  # noqa: F401  (their tables join KitBase.metadata)
 from emporium.kit.db import Base as KitBase
 from emporium.kit.db import make_metadata
+from emporium.kit.outbox import UTCDateTime
 
-__all__ = ["ALL_METADATA", "Base"]
+__all__ = [
+    "ALL_METADATA",
+    "Base",
+    "Cart",
+    "CartItem",
+    "CustomerOrder",
+    "OrderLine",
+    "OrderStatusChange",
+    "Payment",
+    "ProductCopy",
+    "SimulatedCharge",
+    "SimulatedRefund",
+]
 
 
 class Base(DeclarativeBase):
     metadata = make_metadata()
+
+
+class ProductCopy(Base):
+    """What orders knows of a catalog product, kept from ``catalog.events``."""
+
+    __tablename__ = "product_copy"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    price_amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Time of the newest catalog event applied: an older one arriving late changes nothing.
+    source_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Cart(Base):
+    """One per customer; its row is the lock that serialises cart changes and checkout."""
+
+    __tablename__ = "cart"
+
+    customer_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CartItem(Base):
+    __tablename__ = "cart_item"
+
+    customer_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("cart.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: The unit price the customer saw when they last set the quantity (to flag repricing).
+    seen_unit_amount: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomerOrder(Base):
+    __tablename__ = "customer_order"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    customer_id: Mapped[UUID] = mapped_column(Uuid, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    total_amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    card_token: Mapped[str | None] = mapped_column(String(255), default=None)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    #: A digest of the request body: the same key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (Unique("customer_id", "idempotency_key"),)
+
+
+class OrderLine(Base):
+    """A snapshot of a cart line at checkout: later catalog changes do not touch it."""
+
+    __tablename__ = "order_line"
+
+    order_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("customer_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[UUID] = mapped_column(Uuid)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    unit_amount: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class OrderStatusChange(Base):
+    """One entry of an order's status history (the first is ``pending``)."""
+
+    __tablename__ = "order_status_change"
+
+    order_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("customer_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Payment(Base):
+    """The payment step of one order's saga: what is owed to or by the provider, and retries.
+
+    ``status``: ``charge_due`` (a worker charges it), ``captured``, ``declined``, ``failed``
+    (provider unavailable too long), ``refund_due`` (a worker refunds or voids it),
+    ``refunded``.
+    """
+
+    __tablename__ = "payment"
+
+    order_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("customer_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: Sent to the provider with every attempt of the charge: it charges at most once per key.
+    charge_key: Mapped[str] = mapped_column(String(255), unique=True)
+    refund_key: Mapped[str] = mapped_column(String(255), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: A worker owns the step until then; another may take over after (a crashed worker).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    provider_reference: Mapped[str | None] = mapped_column(String(255), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_payment_due", "status", "next_attempt_at"),)
+
+
+class SimulatedCharge(Base):
+    """The simulated provider's record of a charge, keyed by the caller's idempotency key.
+
+    ``status``: ``approved``, ``declined``, or ``voided`` (refunded before it was charged:
+    a charge arriving later under the same key is refused).
+    """
+
+    __tablename__ = "simulated_charge"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    card_token: Mapped[str] = mapped_column(String(255))
+    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimulatedRefund(Base):
+    """The simulated provider's record of a refund, keyed by the caller's idempotency key."""
+
+    __tablename__ = "simulated_refund"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    charge_key: Mapped[str] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 #: What Alembic compares against: the service's tables and the kit's outbox/inbox.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from emporium.contracts.topics import CATALOG_EVENTS, CUSTOMERS_EVENTS, ORDERS_EVENTS
 from emporium.kit.settings import (
     AuthSettings,
     BusSettings,
@@ -21,3 +23,35 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
     service_name: str = "orders"
     port: int = 8003
     database_url: str = "sqlite+aiosqlite:///./var/dev/orders.db"
+    jwks_url: str | None = "http://127.0.0.1:8002/auth/jwks"
+
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic name (isolates test runs on a shared broker).",
+    )
+    reservation_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="A pending order with no answer from catalog is cancelled."
+    )
+    sweeper_interval_seconds: float = Field(default=5.0, gt=0)
+    payment_max_attempts: int = Field(
+        default=4, ge=1, description="Charges tried while the provider is unavailable."
+    )
+    payment_backoff_seconds: float = Field(default=1.0, ge=0)
+    payment_backoff_cap_seconds: float = Field(default=30.0, gt=0)
+    payment_poll_seconds: float = Field(default=0.5, gt=0)
+    payment_lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a worker owns a payment step it has claimed."
+    )
+    sse_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @property
+    def catalog_topic(self) -> str:
+        return self.topic_prefix + CATALOG_EVENTS
+
+    @property
+    def customers_topic(self) -> str:
+        return self.topic_prefix + CUSTOMERS_EVENTS
+
+    @property
+    def orders_topic(self) -> str:
+        return self.topic_prefix + ORDERS_EVENTS

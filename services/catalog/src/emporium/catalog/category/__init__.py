@@ -1,0 +1,1 @@
+"""Categories: a tree by ``parent_id``, each with a unique slug."""

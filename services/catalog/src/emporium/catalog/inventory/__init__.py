@@ -1,0 +1,1 @@
+"""Inventory: on hand, reserved, available; reservations for orders."""

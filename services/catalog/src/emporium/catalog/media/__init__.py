@@ -1,0 +1,1 @@
+"""Product images: upload checks, derived sizes, content-addressed storage and serving."""

@@ -1,0 +1,1 @@
+"""Products: admin CRUD, the public listing (filters, search, sorts, cursors) and detail."""

@@ -1,0 +1,164 @@
+"""Product SQL: lookups, the listing query (keyset pages) and images of a page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    TextClause,
+    Uuid,
+    and_,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.catalog.models import Product, ProductImage, Stock
+
+__all__ = [
+    "SEARCH_VECTOR",
+    "ListingQuery",
+    "images_of",
+    "list_products",
+    "listing_statement",
+    "live_product",
+    "sku_taken",
+    "stock_of",
+]
+
+#: The full-text document of a product; the GIN index of migration 0002 is on this exact
+#: expression, which is why the query spells it out as text.
+SEARCH_VECTOR = "to_tsvector('english', product.name || ' ' || product.description)"
+
+
+@dataclass(frozen=True)
+class ListingQuery:
+    category_ids: list[UUID] | None
+    q: str | None
+    min_price: int | None
+    max_price: int | None
+    in_stock: bool | None
+    sort: str
+    after: tuple[str | int | None, UUID] | None
+    limit: int
+
+
+async def live_product(
+    session: AsyncSession, product_id: UUID, *, lock: bool = False
+) -> Product | None:
+    stmt = select(Product).where(Product.id == product_id, Product.deleted_at.is_(None))
+    if lock:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def sku_taken(session: AsyncSession, sku: str, *, other_than: UUID | None = None) -> bool:
+    stmt = select(Product.id).where(Product.sku == sku, Product.deleted_at.is_(None))
+    if other_than is not None:
+        stmt = stmt.where(Product.id != other_than)
+    return (await session.scalar(stmt.limit(1))) is not None
+
+
+def _search(q: str, postgres: bool) -> ColumnElement[bool] | TextClause:
+    if postgres:
+        return text(f"{SEARCH_VECTOR} @@ websearch_to_tsquery('english', :q)").bindparams(q=q)
+    # SQLite: every word must appear in the name or the description.
+    conditions = []
+    for word in q.split():
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                Product.name.ilike(pattern, escape="\\"),
+                Product.description.ilike(pattern, escape="\\"),
+            )
+        )
+    return and_(*conditions) if conditions else text("1 = 1")
+
+
+def _ordered(stmt: Select[Product, Stock], query: ListingQuery) -> Select[Product, Stock]:
+    sort, after = query.sort, query.after
+    if sort == "newest":  # ids are UUIDv7: their order is creation order
+        if after is not None:
+            stmt = stmt.where(Product.id < after[1])
+        return stmt.order_by(Product.id.desc())
+    if sort == "name":
+        if after is not None:
+            last = tuple_(literal(str(after[0]), String), literal(after[1], Uuid))
+            stmt = stmt.where(tuple_(Product.name, Product.id) > last)
+        return stmt.order_by(Product.name, Product.id)
+    descending = sort == "-price"
+    if after is not None:
+        key = tuple_(Product.price_amount, Product.id)
+        last = tuple_(literal(int(after[0] or 0), BigInteger), literal(after[1], Uuid))
+        stmt = stmt.where(key < last if descending else key > last)
+    if descending:
+        return stmt.order_by(Product.price_amount.desc(), Product.id.desc())
+    return stmt.order_by(Product.price_amount, Product.id)
+
+
+def listing_statement(query: ListingQuery, *, postgres: bool) -> Select[Product, Stock]:
+    """The SELECT of one page (``limit + 1`` rows: the extra one says a next page exists)."""
+    stmt = (
+        select(Product, Stock)
+        .outerjoin(Stock, Stock.product_id == Product.id)
+        .where(Product.deleted_at.is_(None))
+    )
+    if query.category_ids is not None:
+        stmt = stmt.where(Product.category_id.in_(query.category_ids))
+    if query.q and postgres:
+        # The matches first, through the GIN index, then sorted: left to itself the planner
+        # under-estimates how rare a word is and walks the sort index filtering every row.
+        matches = (
+            select(Product.id.label("id"))
+            .where(_search(query.q, postgres), Product.deleted_at.is_(None))
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        stmt = stmt.join(matches, matches.c.id == Product.id)
+    elif query.q:
+        stmt = stmt.where(_search(query.q, postgres))
+    if query.min_price is not None:
+        stmt = stmt.where(Product.price_amount >= query.min_price)
+    if query.max_price is not None:
+        stmt = stmt.where(Product.price_amount <= query.max_price)
+    if query.in_stock is True:
+        stmt = stmt.where(Stock.on_hand - Stock.reserved > 0)
+    elif query.in_stock is False:
+        stmt = stmt.where(or_(Stock.product_id.is_(None), Stock.on_hand - Stock.reserved <= 0))
+    return _ordered(stmt, query).limit(query.limit + 1)
+
+
+async def list_products(
+    session: AsyncSession, query: ListingQuery, *, postgres: bool
+) -> list[tuple[Product, Stock | None]]:
+    rows = await session.execute(listing_statement(query, postgres=postgres))
+    return [(row[0], row[1]) for row in rows.all()]
+
+
+async def stock_of(session: AsyncSession, product_id: UUID) -> Stock | None:
+    return await session.get(Stock, product_id)
+
+
+async def images_of(
+    session: AsyncSession, product_ids: Sequence[UUID]
+) -> dict[UUID, list[ProductImage]]:
+    found: dict[UUID, list[ProductImage]] = {pid: [] for pid in product_ids}
+    if not product_ids:
+        return found
+    stmt = (
+        select(ProductImage)
+        .where(ProductImage.product_id.in_(product_ids))
+        .order_by(ProductImage.product_id, ProductImage.position, ProductImage.id)
+    )
+    for image in await session.scalars(stmt):
+        found[image.product_id].append(image)
+    return found

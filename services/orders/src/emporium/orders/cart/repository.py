@@ -1,0 +1,58 @@
+"""SQL of carts."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.kit.outbox import utcnow
+from emporium.orders.models import Cart, CartItem
+
+__all__ = ["clear", "items", "lock_cart", "remove_item"]
+
+_CART: Table = Cart.__table__  # type: ignore[assignment]
+
+
+async def lock_cart(session: AsyncSession, customer_id: UUID) -> None:
+    """Make sure the customer's cart row exists and hold it until the transaction ends.
+
+    Every change to a cart and every checkout takes this first, so two requests of one
+    customer (a double-clicked checkout) run one after the other. On SQLite the insert
+    itself takes the database's write lock.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(_CART).values(customer_id=customer_id, updated_at=utcnow()).on_conflict_do_nothing()
+    )
+    await session.execute(
+        select(Cart.customer_id).where(Cart.customer_id == customer_id).with_for_update()
+    )
+
+
+async def items(session: AsyncSession, customer_id: UUID) -> list[CartItem]:
+    rows = await session.scalars(
+        select(CartItem)
+        .where(CartItem.customer_id == customer_id)
+        .order_by(CartItem.added_at, CartItem.product_id)
+    )
+    return list(rows)
+
+
+async def get_item(session: AsyncSession, customer_id: UUID, product_id: UUID) -> CartItem | None:
+    return await session.get(CartItem, (customer_id, product_id))
+
+
+async def remove_item(session: AsyncSession, customer_id: UUID, product_id: UUID) -> None:
+    await session.execute(
+        delete(CartItem).where(
+            CartItem.customer_id == customer_id, CartItem.product_id == product_id
+        )
+    )
+
+
+async def clear(session: AsyncSession, customer_id: UUID) -> None:
+    await session.execute(delete(CartItem).where(CartItem.customer_id == customer_id))

@@ -1,0 +1,58 @@
+"""What the domains share: money, pages and cursors, the event publisher."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.contracts.base import EventData
+from emporium.kit.errors import Unprocessable, problem_type
+from emporium.kit.outbox import Outbox
+
+__all__ = ["BadCursor", "EventPublisher", "Money", "Page", "decode_cursor", "encode_cursor"]
+
+T = TypeVar("T")
+
+
+class Money(BaseModel):
+    amount: int = Field(description="Minor units (cents).")
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null last.")
+
+
+class BadCursor(Unprocessable):
+    type = problem_type("bad-cursor")
+    title = "Bad cursor"
+
+
+def encode_cursor(last_id: UUID) -> str:
+    """An opaque cursor after ``last_id`` (ids are UUIDv7, so id order is creation order)."""
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> UUID:
+    try:
+        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise BadCursor("the cursor is not one this service gave out") from None
+
+
+@dataclass(frozen=True)
+class EventPublisher:
+    """Stages the service's events in the caller's transaction, on the configured topic."""
+
+    outbox: Outbox
+    topic_prefix: str = ""
+
+    async def publish(self, session: AsyncSession, data: EventData, *, key: UUID) -> None:
+        await self.outbox.add(session, data, key=key, topic=self.topic_prefix + data.topic)

@@ -1,0 +1,140 @@
+"""SQL of orders, their lines and their history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange, Payment
+
+__all__ = [
+    "by_key",
+    "erase_personal_data",
+    "get",
+    "get_for_update",
+    "history",
+    "lines",
+    "next_seq",
+    "page",
+    "payment",
+    "stale_pending",
+]
+
+
+async def get(session: AsyncSession, order_id: UUID) -> CustomerOrder | None:
+    return await session.get(CustomerOrder, order_id)
+
+
+async def get_for_update(session: AsyncSession, order_id: UUID) -> CustomerOrder | None:
+    """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    return await session.scalar(
+        select(CustomerOrder)
+        .where(CustomerOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def by_key(session: AsyncSession, customer_id: UUID, key: str) -> CustomerOrder | None:
+    return await session.scalar(
+        select(CustomerOrder).where(
+            CustomerOrder.customer_id == customer_id, CustomerOrder.idempotency_key == key
+        )
+    )
+
+
+async def lines(session: AsyncSession, order_ids: Sequence[UUID]) -> dict[UUID, list[OrderLine]]:
+    out: dict[UUID, list[OrderLine]] = {i: [] for i in order_ids}
+    if order_ids:
+        rows = await session.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id.in_(order_ids))
+            .order_by(OrderLine.order_id, OrderLine.position)
+        )
+        for row in rows:
+            out[row.order_id].append(row)
+    return out
+
+
+async def history(
+    session: AsyncSession, order_ids: Sequence[UUID], *, after_seq: int = 0
+) -> dict[UUID, list[OrderStatusChange]]:
+    out: dict[UUID, list[OrderStatusChange]] = {i: [] for i in order_ids}
+    if order_ids:
+        rows = await session.scalars(
+            select(OrderStatusChange)
+            .where(OrderStatusChange.order_id.in_(order_ids), OrderStatusChange.seq > after_seq)
+            .order_by(OrderStatusChange.order_id, OrderStatusChange.seq)
+        )
+        for row in rows:
+            out[row.order_id].append(row)
+    return out
+
+
+async def next_seq(session: AsyncSession, order_id: UUID) -> int:
+    last = await session.scalar(
+        select(func.max(OrderStatusChange.seq)).where(OrderStatusChange.order_id == order_id)
+    )
+    return int(last or 0) + 1
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    customer_id: UUID | None,
+    status: str | None,
+    after: UUID | None,
+    limit: int,
+) -> list[CustomerOrder]:
+    """Newest first; ids are UUIDv7, so id order is creation order and a stable cursor."""
+    query = select(CustomerOrder)
+    if customer_id is not None:
+        query = query.where(CustomerOrder.customer_id == customer_id)
+    if status is not None:
+        query = query.where(CustomerOrder.status == status)
+    if after is not None:
+        query = query.where(CustomerOrder.id < after)
+    rows = await session.scalars(query.order_by(CustomerOrder.id.desc()).limit(limit))
+    return list(rows)
+
+
+async def payment(session: AsyncSession, order_id: UUID, *, lock: bool = False) -> Payment | None:
+    query = select(Payment).where(Payment.order_id == order_id)
+    if lock:
+        query = query.with_for_update()
+    return await session.scalar(query.execution_options(populate_existing=True))
+
+
+async def stale_pending(session: AsyncSession, *, before: datetime, limit: int) -> list[UUID]:
+    """Pending orders placed before ``before`` that catalog has not answered (no payment step)."""
+    rows = await session.scalars(
+        select(CustomerOrder.id)
+        .outerjoin(Payment, Payment.order_id == CustomerOrder.id)
+        .where(
+            CustomerOrder.status == "pending",
+            CustomerOrder.created_at < before,
+            Payment.order_id.is_(None),
+        )
+        .order_by(CustomerOrder.created_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def erase_personal_data(session: AsyncSession, customer_id: UUID, at: datetime) -> int:
+    result = await session.execute(
+        update(CustomerOrder)
+        .where(CustomerOrder.customer_id == customer_id)
+        .values(shipping_address=None, personal_data_erased_at=at)
+    )
+    # A pending order still needs its card token for the charge; the payment step drops it.
+    await session.execute(
+        update(CustomerOrder)
+        .where(CustomerOrder.customer_id == customer_id, CustomerOrder.status != "pending")
+        .values(card_token=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

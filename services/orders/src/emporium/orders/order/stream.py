@@ -1,0 +1,45 @@
+"""Server-sent events of one order's status changes, read from its history.
+
+The stream polls the history table with a short interval (works across processes and on
+both databases), sends each new entry as one event (``id`` = its sequence number, so a
+client reconnecting with ``Last-Event-ID`` resumes after it) and ends after a final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from emporium.kit.db import Database
+from emporium.orders.order import repository
+from emporium.orders.order.state import FINAL, Status
+
+__all__ = ["status_events"]
+
+#: A comment line now and then keeps proxies from closing an idle stream.
+_KEEPALIVE_EVERY = 15.0
+
+
+async def status_events(
+    database: Database, order_id: UUID, *, after_seq: int = 0, poll_seconds: float = 0.5
+) -> AsyncIterator[bytes]:
+    idle = 0.0
+    while True:
+        async with database.session() as session:
+            entries = (await repository.history(session, [order_id], after_seq=after_seq))[order_id]
+        for entry in entries:
+            after_seq = entry.seq
+            data = {"status": entry.status, "reason": entry.reason, "at": entry.at.isoformat()}
+            yield (f"id: {entry.seq}\nevent: status\ndata: {json.dumps(data)}\n\n".encode())
+            if Status(entry.status) in FINAL:
+                return
+        if entries:
+            idle = 0.0
+        else:
+            idle += poll_seconds
+            if idle >= _KEEPALIVE_EVERY:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+        await asyncio.sleep(poll_seconds)

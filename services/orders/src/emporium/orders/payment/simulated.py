@@ -1,0 +1,129 @@
+"""The simulated payment provider that ships with the platform.
+
+It keeps its own state (``simulated_charge``, ``simulated_refund``) and behaves like a real
+provider toward the saga: idempotency keys, declines, outages. Card tokens:
+
+- ``tok_decline``: declined;
+- ``tok_error``: the provider is unavailable (``ProviderUnavailable``) on every attempt;
+- anything else: approved.
+
+Each call is one short transaction of its own, as a remote provider would be: the saga
+never calls it inside a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.kit.db import Database
+from emporium.kit.ids import uuid7
+from emporium.kit.outbox import utcnow
+from emporium.orders.models import SimulatedCharge, SimulatedRefund
+from emporium.orders.payment.provider import ChargeResult, ProviderUnavailable, RefundResult
+
+__all__ = ["DECLINING_TOKEN", "FAILING_TOKEN", "SimulatedProvider"]
+
+DECLINING_TOKEN = "tok_decline"
+FAILING_TOKEN = "tok_error"
+
+
+async def _insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(insert(table).values(values).on_conflict_do_nothing())
+
+
+def _charge_result(charge: SimulatedCharge) -> ChargeResult:
+    if charge.status == "approved":
+        return ChargeResult(outcome="approved", reference=charge.reference)
+    reason = "card declined" if charge.status == "declined" else "payment voided"
+    return ChargeResult(outcome="declined", reference=charge.reference, reason=reason)
+
+
+class SimulatedProvider:
+    """A ``PaymentProvider`` over the service's database (its own tables)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._charges: Table = SimulatedCharge.__table__  # type: ignore[assignment]
+
+    async def charge(
+        self, *, idempotency_key: str, amount: int, currency: str, card_token: str
+    ) -> ChargeResult:
+        if card_token == FAILING_TOKEN:
+            raise ProviderUnavailable("the payment provider is unavailable")
+        status = "declined" if card_token == DECLINING_TOKEN else "approved"
+        async with self.database.session() as session:
+            # Insert-or-nothing, then read: two calls with one key race to the same row.
+            await _insert_ignore(
+                session,
+                self._charges,
+                {
+                    "idempotency_key": idempotency_key,
+                    "reference": f"ch_{uuid7().hex}",
+                    "status": status,
+                    "amount": amount,
+                    "currency": currency,
+                    "card_token": card_token,
+                    "refunded_amount": 0,
+                    "created_at": utcnow(),
+                },
+            )
+            charge = await session.get(SimulatedCharge, idempotency_key, populate_existing=True)
+            assert charge is not None
+            return _charge_result(charge)
+
+    async def refund(self, *, idempotency_key: str, charge_key: str) -> RefundResult:
+        async with self.database.session() as session:
+            # A refund before the charge voids the key, so the late charge cannot succeed.
+            await _insert_ignore(
+                session,
+                self._charges,
+                {
+                    "idempotency_key": charge_key,
+                    "reference": f"ch_{uuid7().hex}",
+                    "status": "voided",
+                    "amount": 0,
+                    "currency": "XXX",
+                    "card_token": "",
+                    "refunded_amount": 0,
+                    "created_at": utcnow(),
+                },
+            )
+            charge = await session.scalar(
+                select(SimulatedCharge)
+                .where(SimulatedCharge.idempotency_key == charge_key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            assert charge is not None
+            done = await session.get(SimulatedRefund, idempotency_key)
+            if done is not None:
+                return RefundResult(reference=f"re_{idempotency_key}", amount=done.amount)
+            amount = 0
+            if charge.status == "approved":
+                amount = charge.amount - charge.refunded_amount
+                charge.refunded_amount += amount
+            session.add(
+                SimulatedRefund(
+                    idempotency_key=idempotency_key,
+                    charge_key=charge_key,
+                    amount=amount,
+                    created_at=utcnow(),
+                )
+            )
+            return RefundResult(reference=f"re_{idempotency_key}", amount=amount)
+
+    async def charged_total(self, idempotency_key: str) -> int:
+        """What the charge under ``idempotency_key`` holds now (charged minus refunded)."""
+        async with self.database.session() as session:
+            value = await session.scalar(
+                select(func.coalesce(SimulatedCharge.amount - SimulatedCharge.refunded_amount, 0))
+                .where(SimulatedCharge.idempotency_key == idempotency_key)
+                .where(SimulatedCharge.status == "approved")
+            )
+            return int(value or 0)

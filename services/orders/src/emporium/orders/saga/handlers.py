@@ -1,0 +1,96 @@
+"""The saga's reactions to catalog's answers (``StockReserved``, ``StockReservationRejected``).
+
+Both run inside the consumer's inbox transaction and stay short: a reservation only
+*records* that the order is to be charged (a ``payment`` row, ``charge_due``); the
+``PaymentWorker`` calls the provider outside any transaction. An answer for an order that
+is no longer pending (cancelled by the customer or the sweeper meanwhile) changes nothing:
+catalog releases that stock on the ``OrderCancelled`` it reads after its ``OrderPlaced``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.contracts.catalog import ShortLine, StockReservationRejected, StockReserved
+from emporium.kit.consumer import Handler
+from emporium.kit.events import Envelope
+from emporium.kit.outbox import utcnow
+from emporium.orders.common import EventPublisher
+from emporium.orders.models import Payment
+from emporium.orders.order import repository
+from emporium.orders.order.service import apply
+from emporium.orders.order.state import Status, Trigger, allowed
+
+__all__ = ["build_saga_handlers", "charge_key", "refund_key", "shortage_reason"]
+
+log = logging.getLogger(__name__)
+
+
+def charge_key(order_id: object) -> str:
+    """The one idempotency key of an order's charge: every attempt sends it."""
+    return f"order-{order_id}-charge"
+
+
+def refund_key(order_id: object) -> str:
+    return f"order-{order_id}-refund"
+
+
+def shortage_reason(short: list[ShortLine], skus: Mapping[object, str]) -> str:
+    parts = [
+        f"{skus.get(line.product_id, line.product_id)}: {line.requested} requested, "
+        f"{line.available} available"
+        for line in short
+    ]
+    return "out of stock: " + "; ".join(parts) if parts else "out of stock"
+
+
+def build_saga_handlers(publisher: EventPublisher) -> dict[str, Handler]:
+    """The handlers, staging events through ``publisher``."""
+
+    async def stock_reserved(session: AsyncSession, envelope: Envelope) -> None:
+        data = envelope.parse(StockReserved)
+        order = await repository.get_for_update(session, data.order_id)
+        if order is None or order.status != Status.PENDING:
+            log.info("stock reserved for order %s, which is not pending: ignored", data.order_id)
+            return
+        if await repository.payment(session, order.id) is not None:
+            return  # a second StockReserved (another event id) for the same reservation
+        now = utcnow()
+        session.add(
+            Payment(
+                order_id=order.id,
+                status="charge_due",
+                amount=order.total_amount,
+                currency=order.currency,
+                charge_key=charge_key(order.id),
+                refund_key=refund_key(order.id),
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    async def stock_rejected(session: AsyncSession, envelope: Envelope) -> None:
+        data = envelope.parse(StockReservationRejected)
+        order = await repository.get_for_update(session, data.order_id)
+        if order is None or not allowed(order.status, Trigger.STOCK_REJECTED):
+            log.info("stock rejected for order %s, not pending: ignored", data.order_id)
+            return
+        lines = (await repository.lines(session, [order.id]))[order.id]
+        skus: dict[object, str] = {line.product_id: line.sku for line in lines}
+        await apply(
+            session,
+            publisher,
+            order,
+            Trigger.STOCK_REJECTED,
+            shortage_reason(data.short_lines, skus),
+        )
+
+    return {
+        StockReserved.type_name(): stock_reserved,
+        StockReservationRejected.type_name(): stock_rejected,
+    }

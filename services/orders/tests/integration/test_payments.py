@@ -1,0 +1,242 @@
+"""The simulated provider and the payment step across crashes, on SQLite and PostgreSQL.
+
+These drive ``PaymentWorker`` and ``SimulatedProvider`` directly (no app, no bus): an order
+row and its payment step are made by a factory, and a "crash" is a worker that claimed a
+step or called the provider and then never recorded anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from sqlalchemy import func, select
+
+from emporium.kit.db import Database
+from emporium.kit.migrations import upgrade_to_head
+from emporium.kit.outbox import OutboxMessage, utcnow
+from emporium.orders.app import OUTBOX
+from emporium.orders.common import EventPublisher
+from emporium.orders.models import CustomerOrder, Payment, SimulatedCharge
+from emporium.orders.order.service import request_refund
+from emporium.orders.payment.provider import ProviderUnavailable
+from emporium.orders.payment.simulated import SimulatedProvider
+from emporium.orders.saga.handlers import charge_key, refund_key
+from emporium.orders.saga.payments import PaymentWorker
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, database_url)
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+def _worker(database: Database, **kwargs: float) -> PaymentWorker:
+    return PaymentWorker(
+        database,
+        SimulatedProvider(database),
+        EventPublisher(OUTBOX),
+        backoff_seconds=0,
+        lease_seconds=kwargs.get("lease_seconds", 30),
+        max_attempts=int(kwargs.get("max_attempts", 3)),
+    )
+
+
+async def create_order(database: Database, *, token: str = "tok_visa", amount: int = 4200) -> UUID:
+    """A pending order whose stock is reserved: its payment step is due."""
+    order_id, now = uuid.uuid4(), utcnow()
+    async with database.session() as session:
+        session.add(
+            CustomerOrder(
+                id=order_id,
+                customer_id=uuid.uuid4(),
+                status="pending",
+                total_amount=amount,
+                currency="EUR",
+                card_token=token,
+                idempotency_key=order_id.hex,
+                request_hash="x",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.flush()
+        session.add(
+            Payment(
+                order_id=order_id,
+                status="charge_due",
+                amount=amount,
+                currency="EUR",
+                charge_key=charge_key(order_id),
+                refund_key=refund_key(order_id),
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return order_id
+
+
+async def _state(database: Database, order_id: UUID) -> tuple[str, str, int]:
+    async with database.session() as session:
+        order = await session.get(CustomerOrder, order_id)
+        payment = await session.get(Payment, order_id)
+        assert order is not None
+        assert payment is not None
+        charged = await session.scalar(
+            select(func.count())
+            .select_from(SimulatedCharge)
+            .where(SimulatedCharge.idempotency_key == charge_key(order_id))
+        )
+        return order.status, payment.status, int(charged or 0)
+
+
+async def _events(database: Database, order_id: UUID) -> list[str]:
+    async with database.session() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.type)
+            .where(OutboxMessage.key == str(order_id))
+            .order_by(OutboxMessage.created_at)
+        )
+        return [t.split(".")[1] for t in rows]
+
+
+async def test_the_provider_answers_a_repeated_key_with_the_first_answer(
+    database: Database,
+) -> None:
+    provider = SimulatedProvider(database)
+    first = await provider.charge(idempotency_key="k", amount=100, currency="EUR", card_token="t")
+    again = await provider.charge(idempotency_key="k", amount=999, currency="EUR", card_token="t")
+    assert first == again
+    assert first.approved
+    assert await provider.charged_total("k") == 100
+
+
+async def test_the_provider_declines_tok_decline_and_is_down_for_tok_error(
+    database: Database,
+) -> None:
+    provider = SimulatedProvider(database)
+    declined = await provider.charge(
+        idempotency_key="d", amount=1, currency="EUR", card_token="tok_decline"
+    )
+    assert (declined.outcome, declined.reason) == ("declined", "card declined")
+    with pytest.raises(ProviderUnavailable):
+        await provider.charge(idempotency_key="e", amount=1, currency="EUR", card_token="tok_error")
+
+
+async def test_a_refund_is_applied_once_and_a_refund_first_voids_the_charge(
+    database: Database,
+) -> None:
+    provider = SimulatedProvider(database)
+    await provider.charge(idempotency_key="c", amount=500, currency="EUR", card_token="t")
+    first = await provider.refund(idempotency_key="r", charge_key="c")
+    again = await provider.refund(idempotency_key="r", charge_key="c")
+    assert first.amount == again.amount == 500
+    assert await provider.charged_total("c") == 0
+
+    voided = await provider.refund(idempotency_key="r2", charge_key="c2")
+    assert voided.amount == 0
+    late = await provider.charge(idempotency_key="c2", amount=500, currency="EUR", card_token="t")
+    assert (late.outcome, late.reason) == ("declined", "payment voided")
+
+
+async def test_the_worker_charges_and_confirms(database: Database) -> None:
+    order_id = await create_order(database)
+    assert await _worker(database).tick()
+    assert await _state(database, order_id) == ("confirmed", "captured", 1)
+    assert await _events(database, order_id) == ["OrderConfirmed"]
+
+
+async def test_a_crash_after_the_charge_and_before_recording_it_charges_once(
+    database: Database,
+) -> None:
+    order_id = await create_order(database)
+    crashed = _worker(database)
+    [step] = await crashed.claim()
+    # The provider took the money, then the process died before the record transaction.
+    await crashed.provider.charge(
+        idempotency_key=step.charge_key, amount=step.amount, currency="EUR", card_token="tok_visa"
+    )
+    survivor = _worker(database)
+    assert await survivor.claim() == []  # the lease still holds: nobody double-runs it
+    [retaken] = await survivor.claim(now=utcnow() + timedelta(seconds=31))
+    await survivor.run_step(retaken)
+    assert await _state(database, order_id) == ("confirmed", "captured", 1)
+    assert await _events(database, order_id) == ["OrderConfirmed"]
+
+
+async def test_a_crash_after_claiming_is_retaken_once_the_lease_ends(database: Database) -> None:
+    order_id = await create_order(database)
+    await _worker(database).claim()  # ... and died
+    later = _worker(database)
+    [step] = await later.claim(now=utcnow() + timedelta(seconds=31))
+    await later.run_step(step)
+    assert await _state(database, order_id) == ("confirmed", "captured", 1)
+
+
+async def test_two_workers_finishing_the_same_step_record_it_once(database: Database) -> None:
+    order_id = await create_order(database)
+    slow, fast = _worker(database), _worker(database)
+    [step] = await slow.claim()
+    [again] = await fast.claim(now=utcnow() + timedelta(seconds=31))  # slow's lease ran out
+    await fast.run_step(again)
+    await slow.run_step(step)
+    assert await _state(database, order_id) == ("confirmed", "captured", 1)
+    assert await _events(database, order_id) == ["OrderConfirmed"]
+
+
+async def test_unavailable_is_retried_with_backoff_then_the_order_is_cancelled(
+    database: Database,
+) -> None:
+    order_id = await create_order(database, token="tok_error")
+    worker = _worker(database, max_attempts=3)
+    for _ in range(3):
+        assert await worker.tick()
+    assert await _state(database, order_id) == ("cancelled", "failed", 0)
+    assert await _events(database, order_id) == ["OrderCancelled"]
+
+
+async def test_a_cancel_while_the_charge_is_in_flight_ends_with_the_money_back(
+    database: Database,
+) -> None:
+    order_id = await create_order(database)
+    charging = _worker(database)
+    [step] = await charging.claim()
+    # The customer cancels while the charge is on its way to the provider.
+    async with database.session() as session:
+        order = await session.get(CustomerOrder, order_id)
+        assert order is not None
+        order.status = "cancelled"
+        await request_refund(session, order_id)
+    refunding = _worker(database)
+    [refund] = await refunding.claim()  # free at once: the cancel dropped the lease
+    await charging.run_step(step)
+    await refunding.run_step(refund)
+    status, payment, _ = await _state(database, order_id)
+    assert (status, payment) == ("cancelled", "refunded")
+    assert await SimulatedProvider(database).charged_total(charge_key(order_id)) == 0
+
+
+async def test_a_refund_before_the_in_flight_charge_lands_voids_it(database: Database) -> None:
+    order_id = await create_order(database)
+    charging = _worker(database)
+    [step] = await charging.claim()
+    async with database.session() as session:
+        await request_refund(session, order_id)
+    refunding = _worker(database)
+    [refund] = await refunding.claim()
+    await refunding.run_step(refund)  # the refund reaches the provider first
+    await charging.run_step(step)
+    assert await SimulatedProvider(database).charged_total(charge_key(order_id)) == 0
+    _, payment, _ = await _state(database, order_id)
+    assert payment == "refunded"
