@@ -54,6 +54,12 @@ async def main() -> int:
         url = os.environ[name.upper() + "_DATABASE_URL"]
         await asyncio.to_thread(upgrade_to_head, ROOT / "services" / name / "migrations", url)
 
+    from emporium.catalog.seed import seed_demo_catalog
+
+    # A demo catalog on first start (no-op once products exist); its events wait in the
+    # catalog's outbox until the relay starts with the app, then reach orders.
+    await seed_demo_catalog()
+
     bus = InMemoryBus()
     await bus.start()
     apps: list[tuple[str, FastAPI, int]] = [
