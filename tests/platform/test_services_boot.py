@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,27 @@ async def test_service_answers_its_probes_on_the_embedded_default(
         assert (await client.get("/metrics")).status_code == 200
         spec = (await client.get("/openapi.json")).json()
         assert spec["info"]["title"].lower().endswith(service)
+
+
+async def test_replicas_migrating_an_empty_postgres_database_at_once_all_succeed(
+    postgres_url: str,
+) -> None:
+    # Separate processes, as replicas are (Alembic's context is process-global).
+    env = {**os.environ, "CUSTOMERS_DATABASE_URL": postgres_url, "CUSTOMERS_LOG_JSON": "false"}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "emporium.customers",
+            "migrate",
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    outputs = [await asyncio.wait_for(p.communicate(), 120) for p in processes]
+    failed = [out.decode() for p, (out, _) in zip(processes, outputs, strict=True) if p.returncode]
+    assert failed == []
+    assert "alembic_version" in await _tables(postgres_url)

@@ -19,11 +19,14 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = ["alembic_config", "run_env", "upgrade_to_head"]
+
+#: The advisory lock migrations hold on PostgreSQL (any constant; one database per service).
+_LOCK_KEY = 0x656D706F72  # "empor"
 
 
 def alembic_config(script_location: str | Path, url: str) -> Config:
@@ -47,6 +50,10 @@ def _run(connection: Connection, metadata: MetaData | Sequence[MetaData]) -> Non
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together on an empty database would race to create the
+            # same tables; the lock makes the others wait and then find the schema at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         context.run_migrations()
 
 
