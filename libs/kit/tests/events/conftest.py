@@ -1,4 +1,4 @@
-"""Fixtures of the outbox tests: a database with the kit's tables and a started bus.
+"""Fixtures of the event tests (outbox, consumer, dead letters): a database and a bus.
 
 ``stack`` is parametrised: the embedded stack (SQLite + the in-process bus) and the real
 one (PostgreSQL + Kafka). Tests that take ``database``/``bus`` run on both.
