@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emporium.kit.errors import ProblemError, ServiceUnavailable, problem_type
+from emporium.kit.errors import NotFound, ProblemError, ServiceUnavailable, problem_type
 
 __all__ = ["BadGateway", "RouteNotFound", "UpstreamTimeout", "UpstreamUnavailable"]
 
@@ -29,9 +29,5 @@ class BadGateway(ProblemError):
     title = "Bad Gateway"
 
 
-class RouteNotFound(ProblemError):
+class RouteNotFound(NotFound):
     """404: no public API path matches."""
-
-    status = 404
-    type = problem_type("not-found")
-    title = "Not Found"
