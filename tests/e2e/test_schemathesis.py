@@ -1,0 +1,192 @@
+"""schemathesis (PyPI) against the live gateway's ``/api/v1/openapi.json``.
+
+Three runs of the schemathesis CLI (``python -m schemathesis.cli run``; its JSON report is
+read back), each bounded (``--max-examples``, a process timeout):
+
+- anonymous, over the operations that need no token (``/auth/*``, catalog reads, media);
+- as a signed-in customer, over everything else too (admin operations answer 403 for them);
+- as the admin, only on a platform started by this run (it writes random products,
+  categories and stock; never against a ``make dev`` shop someone uses).
+
+Checks: ``not_a_server_error`` (no 5xx), ``response_schema_conformance`` (each answer matches
+its documented schema), ``negative_data_rejection`` (nothing the schema forbids is accepted)
+and ``positive_data_acceptance`` (what the schema allows is not refused as invalid).
+
+Left out, and why:
+
+- ``GET /orders/{order_id}/events``: a ``text/event-stream`` that stays open until the order
+  settles; schemathesis cannot read a stream to its end (``test_storefront_api`` covers it);
+- ``POST /auth/logout`` and ``DELETE /me``: the run's own token would be revoked and every
+  later call would only test the 401 path;
+- for the admin, ``PATCH``/``DELETE /admin/customers/{customer_id}``: the run finds the
+  admin's own id in the listing and would disable or delete the account the suite signs in
+  with (``test_storefront_api`` covers both).
+
+``KNOWN`` lists the failures found and reported (each with its reason): they are allowed,
+anything else fails the test with schemathesis's own output. Run with ``-s`` to see which
+were met (the runs are seeded: ``EMPORIUM_SCHEMATHESIS_SEED``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHECKS = (
+    "not_a_server_error",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+)
+MAX_EXAMPLES = int(os.environ.get("EMPORIUM_SCHEMATHESIS_MAX_EXAMPLES", "5"))
+RUN_TIMEOUT = 240
+
+#: (failure code, operation) -> why it is tolerated for now. Reported to the service owners.
+KNOWN: dict[tuple[str, str], str] = {
+    # A cursor that does not decode is a 422 problem without ``errors``, while every 422 is
+    # documented as ``ValidationProblem`` (``errors`` required): the spec or the problem is
+    # wrong (catalog InvalidCursor, orders BadCursor, customers' admin cursor alike).
+    ("ST108", "GET /api/v1/products"): "422 bad cursor lacks `errors`",
+    ("ST108", "GET /api/v1/orders"): "422 bad cursor lacks `errors`",
+    ("ST108", "GET /api/v1/admin/orders"): "422 bad cursor lacks `errors`",
+    ("ST108", "GET /api/v1/admin/customers"): "422 bad cursor lacks `errors`",
+    # Cursors are opaque strings: a made-up one is rightly refused (not a bug).
+    ("ST202", "GET /api/v1/products"): "opaque cursor",
+    ("ST202", "GET /api/v1/orders"): "opaque cursor",
+    ("ST202", "GET /api/v1/admin/orders"): "opaque cursor",
+    ("ST202", "GET /api/v1/admin/customers"): "opaque cursor",
+    # The schemas are looser than the validation: `email` has no `format: email`, `country`
+    # no `^[A-Z]{2}$` pattern, so schemathesis sends "" / "00" as valid and gets a 422.
+    ("ST202", "POST /api/v1/auth/register"): "email without format: email",
+    ("ST202", "POST /api/v1/auth/token"): "email without format: email",
+    ("ST202", "POST /api/v1/me/addresses"): "country without an ISO 3166 pattern",
+    ("ST202", "PATCH /api/v1/me/addresses/{address_id}"): "country without an ISO 3166 pattern",
+    # Reusing an Idempotency-Key with another body is refused (422, rightly: schemathesis
+    # repeats the header's value); that 422 also lacks `errors` (see above).
+    ("ST202", "POST /api/v1/orders"): "Idempotency-Key reused with another body",
+    ("ST108", "POST /api/v1/orders"): "422 idempotency-key-reused lacks `errors`",
+    # An empty or non-image upload is a 415 by design: content the schema cannot describe.
+    ("ST202", "POST /api/v1/admin/products/{product_id}/images"): "not an image: 415",
+    # Accepted although the schema forbids it (pydantic's lax mode / a convenience):
+    # `{"on_hand": false}` sets the stock to 0; `"price": 1290` (a bare amount) is taken as
+    # {"amount": 1290} on purpose but the schema only allows Money; `"disabled": 0` is False.
+    ("ST201", "PUT /api/v1/admin/products/{product_id}/stock"): "bool accepted as on_hand",
+    ("ST201", "PATCH /api/v1/admin/products/{product_id}"): "bare integer price accepted",
+    ("ST201", "POST /api/v1/admin/products"): "bare integer price accepted",
+    ("ST201", "PATCH /api/v1/admin/customers/{customer_id}"): "integer accepted as disabled",
+}
+
+#: Left out of each run (one regex: schemathesis keeps only the last ``--exclude-path-regex``).
+EXCLUDED = {
+    # Anonymous: only the operations that need no token.
+    "anonymous": r"^/api/v1/(me|cart|orders|admin)|/auth/logout$",
+    "customer": r"/orders/\{order_id\}/events$|/auth/logout$",
+    # Admin: not the customers' PATCH/DELETE either, which found and renamed the admin's own
+    # account (its id is in the listing): disabling or deleting it would end the session.
+    "admin": r"/orders/\{order_id\}/events$|/auth/logout$|/admin/customers/\{customer_id\}$",
+}
+
+
+def _customer_token(api: str, ip: str) -> str:
+    email = f"fuzz-{uuid.uuid4().hex[:12]}@e2e.emporium.test"
+    password = "fuzzing password 1"
+    headers = {"X-Forwarded-For": ip}
+    with httpx.Client(base_url=api, timeout=30, headers=headers) as http:
+        registered = http.post(
+            "/auth/register", json={"email": email, "password": password, "name": "Fuzz"}
+        )
+        assert registered.status_code == 201, registered.text
+        token = http.post("/auth/token", json={"email": email, "password": password})
+        assert token.status_code == 200, token.text
+        access: str = token.json()["access_token"]
+        return access
+
+
+def _run(api: str, report_dir: Path, *args: str) -> tuple[dict[str, Any], str]:
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{api}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "2",
+        "--no-shrink",
+        "--request-timeout",
+        "15",
+        "--seed",
+        os.environ.get("EMPORIUM_SCHEMATHESIS_SEED", "20261123"),
+        "--report",
+        "json",
+        "--report-dir",
+        str(report_dir),
+        "--output-truncate",
+        "false",
+        *args,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    output = done.stdout + done.stderr
+    reports = sorted(report_dir.glob("*.json"))
+    assert reports, f"schemathesis wrote no report (exit {done.returncode}):\n{output[-6000:]}"
+    report: dict[str, Any] = json.loads(reports[-1].read_text())
+    return report, output
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "admin"])
+def test_the_gateway_keeps_its_openapi_promises(
+    live: Any, request: pytest.FixtureRequest, tmp_path: Path, who: str
+) -> None:
+    ip = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    args = ["--header", f"X-Forwarded-For: {ip}", "--exclude-path-regex", EXCLUDED[who]]
+    if who == "admin":
+        if not live.controls:
+            pytest.skip("EMPORIUM_E2E_BASE_URL mode: no random admin writes to that shop")
+        token = request.getfixturevalue("admin_token")
+        args += [
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--exclude-name",
+            "DELETE /api/v1/me",
+        ]
+    if who == "customer":
+        token = _customer_token(live.api, ip)
+        args += [
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--exclude-name",
+            "DELETE /api/v1/me",
+        ]
+    report, output = _run(live.api, tmp_path, *args)
+
+    assert report["complete"], output[-6000:]
+    assert report["operations"]["tested"] > 0, output[-6000:]
+    assert not report["errors"], output[-6000:]
+    found = {
+        (failure["code"], operation)
+        for failure in report["failures"]
+        for operation in failure["operations"]
+    }
+    print(f"schemathesis ({who}): {report['test_cases']}; known failures seen: {sorted(found)}")
+    unexpected = sorted(found - KNOWN.keys())
+    assert not unexpected, f"new schemathesis failures {unexpected}:\n{output[-12000:]}"
+    if who == "customer":
+        # The token held for the whole run: only admin operations were refused.
+        refused = report["warnings"].get("missing_auth", [])
+        assert all(" /api/v1/admin/" in op for op in refused), refused
