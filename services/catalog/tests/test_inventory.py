@@ -85,6 +85,11 @@ async def test_admin_sets_on_hand_but_not_below_reserved(catalog: Catalog) -> No
         f"/admin/products/{product['id']}/stock", json={"on_hand": -1}, headers=catalog.admin
     )
     assert invalid.status_code == 422
+    boolean = await catalog.client.put(
+        f"/admin/products/{product['id']}/stock", json={"on_hand": False}, headers=catalog.admin
+    )
+    assert boolean.status_code == 422
+    assert await stock_of(catalog, product["id"]) == {"in_stock": True, "available": 1}
     missing = await catalog.client.put(
         f"/admin/products/{uuid4()}/stock", json={"on_hand": 1}, headers=catalog.admin
     )

@@ -213,6 +213,18 @@ def demo_router() -> APIRouter:
     ) -> dict[str, int]:
         return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
+    @router.post("/notes")
+    async def add_note(
+        note: dict[str, str],
+        session: Annotated[AsyncSession, Depends(get_session, scope="function")],
+    ) -> dict[str, str]:
+        await session.execute(text("CREATE TABLE IF NOT EXISTS note (text TEXT, n SMALLINT)"))
+        await session.execute(
+            text("INSERT INTO note VALUES (:text, :n)"),
+            {"text": note["text"], "n": int(note.get("n", "1"))},
+        )
+        return {"stored": "yes"}
+
     return router
 
 

@@ -206,6 +206,15 @@ class ProblemError(Exception):
             self.status = status
         self.headers: dict[str, str] = dict(headers or {})
         self.extra: dict[str, Any] = extra
+        if self.status == 422 and "errors" not in extra:
+            # Every 422 has the one documented shape (ValidationProblem): the fields at fault.
+            self.extra["errors"] = [
+                {
+                    "field": str(extra.get("field", "")),
+                    "message": detail or self.title,
+                    "type": self.type.rsplit("/", 1)[-1],
+                }
+            ]
 
     def to_response(self, instance: str | None = None) -> ProblemResponse:
         return problem_response(
@@ -395,11 +404,29 @@ def dependency_unavailable_response(
     )
 
 
+def unstorable_value_response(exc: BaseException, instance: str | None) -> ProblemResponse:
+    """422 for a value the database refused (a NUL character in text, a number out of its
+    column's range): the client's input is at fault, and nothing was stored."""
+    log.info("database refused a value: %s", str(exc).splitlines()[0][:300])
+    message = "a value cannot be stored (e.g. a NUL character in text, or a number too large)"
+    return problem_response(
+        status=422,
+        type=problem_type("unstorable-value"),
+        title="Invalid request",
+        detail=f"Invalid: {message}",
+        instance=instance,
+        extra={"errors": [{"field": "body", "message": message, "type": "unstorable-value"}]},
+    )
+
+
 def internal_error_response(exc: BaseException, instance: str | None) -> ProblemResponse:
-    """The response to an unhandled exception: 503 if a dependency is down, else 500.
+    """The response to an unhandled exception: 422 for a value the database refused, 503 if
+    a dependency is down, else 500.
 
     The 500 is logged with its stack trace; the body only carries the request id.
     """
+    if _is_data_error(exc):
+        return unstorable_value_response(exc, instance)
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         return dependency_unavailable_response(dependency, exc, instance)
@@ -462,7 +489,25 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    """The database refused a value (SQLSTATE class 22, "data exception")."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DataError):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    # asyncpg's errors reach SQLAlchemy as a plain DBAPIError; their SQLSTATE tells.
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+    return False
+
+
 async def _on_unavailable(request: Request, exc: Exception) -> Response:
+    if _is_data_error(exc):
+        return unstorable_value_response(exc, request.url.path)
     dependency = unavailable_dependency(exc)
     if dependency is None:  # e.g. a DBAPIError subclass that is a bug, not an outage
         raise exc

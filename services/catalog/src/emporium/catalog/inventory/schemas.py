@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["StockLevel", "StockSet"]
 
@@ -11,6 +13,14 @@ class StockSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on_hand: int = Field(ge=0, le=10_000_000)
+
+    @field_validator("on_hand", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # JSON's true/false are not counts (pydantic would read false as 0).
+        if isinstance(value, bool):
+            raise ValueError("on_hand must be a whole number, not true/false")
+        return value
 
 
 class StockLevel(BaseModel):

@@ -27,7 +27,7 @@ class AdminCustomerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     role: Literal["customer", "admin"] | None = None
-    disabled: bool | None = None
+    disabled: bool | None = Field(default=None, strict=True)
 
 
 class AuditOut(BaseModel):
