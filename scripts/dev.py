@@ -18,14 +18,15 @@ import uvicorn
 from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV = ROOT / "var" / "dev"
-SERVICES = {"catalog": 8001, "customers": 8002, "orders": 8003}
+# EMPORIUM_DEV_DIR moves the data (SQLite files, media) elsewhere, e.g. for a throwaway run.
+DEV = Path(os.environ.get("EMPORIUM_DEV_DIR", ROOT / "var" / "dev"))
+DEFAULT_PORTS = {"catalog": 8001, "customers": 8002, "orders": 8003}
 GATEWAY_PORT = int(os.environ.get("EMPORIUM_DEV_PORT", "8000"))
 
 
 def _defaults() -> None:
     """Embedded-default settings, unless the caller's environment says otherwise."""
-    for name, port in SERVICES.items():
+    for name, port in DEFAULT_PORTS.items():
         prefix = name.upper() + "_"
         os.environ.setdefault(prefix + "DATABASE_URL", f"sqlite+aiosqlite:///{DEV}/{name}.db")
         os.environ.setdefault(prefix + "BUS", "memory")
@@ -33,7 +34,12 @@ def _defaults() -> None:
         os.environ.setdefault(prefix + "MEDIA_DIR", str(DEV / "media"))
         os.environ.setdefault(prefix + "PORT", str(port))
         os.environ.setdefault(prefix + "LOG_JSON", "false")
-        os.environ.setdefault(f"GATEWAY_{prefix}URL", f"http://127.0.0.1:{port}")
+        os.environ.setdefault(
+            f"GATEWAY_{prefix}URL", f"http://127.0.0.1:{os.environ[prefix + 'PORT']}"
+        )
+    keys = f"http://127.0.0.1:{os.environ['CUSTOMERS_PORT']}/auth/jwks"
+    for prefix in ("CATALOG_", "ORDERS_"):
+        os.environ.setdefault(prefix + "JWKS_URL", keys)
     os.environ.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
     os.environ.setdefault("GATEWAY_LOG_JSON", "false")
 
@@ -50,7 +56,9 @@ async def main() -> int:
     from emporium.kit.migrations import upgrade_to_head
     from emporium.orders.app import create_service_app as orders_app
 
-    for name in SERVICES:
+    # Each service listens where its settings say (<SERVICE>_PORT, default above).
+    ports = {name: int(os.environ[name.upper() + "_PORT"]) for name in DEFAULT_PORTS}
+    for name in DEFAULT_PORTS:
         url = os.environ[name.upper() + "_DATABASE_URL"]
         await asyncio.to_thread(upgrade_to_head, ROOT / "services" / name / "migrations", url)
 
@@ -63,9 +71,9 @@ async def main() -> int:
     bus = InMemoryBus()
     await bus.start()
     apps: list[tuple[str, FastAPI, int]] = [
-        ("catalog", catalog_app(bus=bus), SERVICES["catalog"]),
-        ("customers", customers_app(bus=bus), SERVICES["customers"]),
-        ("orders", orders_app(bus=bus), SERVICES["orders"]),
+        ("catalog", catalog_app(bus=bus), ports["catalog"]),
+        ("customers", customers_app(bus=bus), ports["customers"]),
+        ("orders", orders_app(bus=bus), ports["orders"]),
         ("gateway", create_gateway_app(), GATEWAY_PORT),
     ]
     servers = [
@@ -92,7 +100,7 @@ async def main() -> int:
         print(
             f"\nEmporium is running on its embedded default ({time.monotonic() - started:.1f} s):\n"
             f"  gateway    http://localhost:{GATEWAY_PORT}   (API docs: /docs)\n"
-            + "".join(f"  {n:<10} http://127.0.0.1:{p}\n" for n, p in SERVICES.items())
+            + "".join(f"  {n:<10} http://127.0.0.1:{p}\n" for n, p in ports.items())
             + f"  data       {DEV}\n  Ctrl-C stops it.\n",
             flush=True,
         )

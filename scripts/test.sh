@@ -32,3 +32,20 @@ export EMPORIUM_REQUIRE_INFRA=1
 
 echo "[test] pytest"
 "${UV[@]}" run --frozen pytest "$@"
+
+# The same storefront suite against the embedded default (`make dev`), on spare ports and
+# a throwaway data folder, so a developer's own `make dev` data is left alone.
+echo "[test] e2e storefront suite against the embedded default (make dev)"
+devdir="$(mktemp -d)"
+EMPORIUM_DEV_DIR="$devdir" EMPORIUM_DEV_PORT=18000 CATALOG_PORT=18001 CUSTOMERS_PORT=18002 \
+  ORDERS_PORT=18003 "${UV[@]}" run --frozen python scripts/dev.py >"$devdir/dev.log" 2>&1 &
+devpid=$!
+stop_dev() { kill "$devpid" 2>/dev/null || true; wait "$devpid" 2>/dev/null || true; }
+trap 'stop_dev; stop_started' EXIT
+for _ in $(seq 1 300); do
+  curl -fsS http://127.0.0.1:18000/readyz 2>/dev/null | grep -q '"status":"ok"' && break
+  kill -0 "$devpid" 2>/dev/null || { tail -n 40 "$devdir/dev.log"; exit 1; }
+  sleep 0.5
+done
+EMPORIUM_E2E_BASE_URL=http://127.0.0.1:18000 "${UV[@]}" run --frozen pytest -q \
+  tests/e2e/test_storefront_api.py tests/e2e/test_outage.py tests/e2e/test_schemathesis.py
