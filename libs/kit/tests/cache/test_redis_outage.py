@@ -72,7 +72,10 @@ class RedisProcess:
 def redis_process() -> Iterator[RedisProcess]:
     """A redis-server this test starts and stops itself (stopped at the end in any case)."""
     if not os.path.exists(REDIS_SERVER):
-        pytest.skip(f"{REDIS_SERVER} is not installed")
+        message = f"{REDIS_SERVER} is not installed (deploy/local/infra.sh installs it)"
+        if os.environ.get("EMPORIUM_REQUIRE_INFRA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     server = RedisProcess()
     yield server
     server.stop()
