@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,8 +38,6 @@ class EventData(BaseModel):
 
 
 REGISTRY: dict[str, type[EventData]] = {}
-
-E = TypeVar("E", bound=EventData)
 
 
 def event_type_of(data: EventData | type[EventData]) -> str:

@@ -21,6 +21,8 @@ class Principal:
     token_id: str
     expires_at: datetime
     token: str
+    #: The sign-in this token belongs to (``sid``), when the issuer says.
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

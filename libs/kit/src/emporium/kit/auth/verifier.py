@@ -128,4 +128,5 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
             token=token,
+            session_id=str(claims["sid"]) if claims.get("sid") else None,
         )
