@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,7 +188,8 @@ def _redis_db(url: str, number: int) -> str:
 class _Started:
     """A platform started here; ``close()`` stops it and drops its databases."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+        self.extra_env = dict(extra_env or {})
         self.admin_url = os.environ["EMPORIUM_POSTGRES_URL"]
         self.run = f"e2e_{uuid.uuid4().hex[:10]}"
         self.log_dir = Path(tempfile.mkdtemp(prefix="emporium-e2e-"))
@@ -246,6 +248,7 @@ class _Started:
                     "SSE_POLL_SECONDS": "0.2",
                 }
             env = {**base, **{f"{name.upper()}_{k}": v for k, v in values.items()}}
+            env |= self.extra_env
             self.processes[name] = Process(name, ports[name], env, self.log_dir / f"{name}.log")
         gateway = {
             "PORT": str(ports["gateway"]),
@@ -267,7 +270,7 @@ class _Started:
         self.processes["gateway"] = Process(
             "gateway",
             ports["gateway"],
-            {**base, **{f"GATEWAY_{k}": v for k, v in gateway.items()}},
+            {**base, **{f"GATEWAY_{k}": v for k, v in gateway.items()}, **self.extra_env},
             self.log_dir / "gateway.log",
         )
         for process in self.processes.values():
@@ -292,17 +295,21 @@ class _Started:
         asyncio.run(_drop_bucket(os.environ["EMPORIUM_S3_ENDPOINT"], self.bucket))
 
 
-def start_platform() -> tuple[Platform, _Started | None]:
+def start_platform(
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[Platform, _Started | None]:
     """The platform under test: ``EMPORIUM_E2E_BASE_URL``'s, or one started here.
 
-    Returns it with the handle to close (None when nothing was started here).
+    ``extra_env`` is added to every process's environment (``GATEWAY_TRUSTED_PROXIES``...),
+    over the defaults here. Returns it with the handle to close (None when nothing was
+    started here).
     """
     base_url = os.environ.get("EMPORIUM_E2E_BASE_URL")
     if base_url:
         email = os.environ.get("EMPORIUM_ADMIN_EMAIL", DEV_ADMIN[0])
         password = os.environ.get("EMPORIUM_ADMIN_PASSWORD", DEV_ADMIN[1])
         return Platform(base_url.rstrip("/"), email, password), None
-    started = _Started()
+    started = _Started(extra_env)
     try:
         return started.start(), started
     except BaseException:
