@@ -53,7 +53,11 @@ from emporium.kit.errors import (
 )
 from emporium.kit.health import Probes, ReadinessCheck, health_router
 from emporium.kit.logs import configure_logging
-from emporium.kit.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
+from emporium.kit.middleware import (
+    PathLimit,
+    RequestContextMiddleware,
+    RequestSizeLimitMiddleware,
+)
 from emporium.kit.settings import (
     BusSettings,
     DatabaseSettings,
@@ -194,6 +198,7 @@ def create_app(
     workers: WorkerFactory | None = None,
     lifespan_hooks: Sequence[LifespanHook] = (),
     max_body_bytes: int | None = None,
+    body_path_limits: Sequence[PathLimit] = (),
     check_timeout: float = 2.0,
     stop_timeout: float = 15.0,
     openapi_url: str | None = "/openapi.json",
@@ -202,7 +207,9 @@ def create_app(
     """Build the service's FastAPI app (see the module docstring).
 
     ``readiness_checks`` add to the automatic ones (``database``, ``bus``, ``cache``,
-    ``storage``); ``max_body_bytes`` refuses larger request bodies with 413;
+    ``storage``); request bodies over ``max_body_bytes`` (default: the settings'
+    ``max_body_bytes``) are refused with 413, except on paths matching a pattern of
+    ``body_path_limits`` (``[(regex, limit)]``: an upload endpoint's own limit);
     ``check_timeout`` bounds each readiness check and ``stop_timeout`` each worker's or
     resource's shutdown.
     """
@@ -257,8 +264,11 @@ def create_app(
     app.include_router(health_router(lambda request: get_resources(request).probes))
     for router in routers:
         app.include_router(router)
-    if max_body_bytes is not None:
-        app.add_middleware(RequestSizeLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestSizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes if max_body_bytes is None else max_body_bytes,
+        path_limits=body_path_limits,
+    )
     # Added last, so outermost: it sees every response, the 413s and 500s included.
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     _document_problems(app)

@@ -7,8 +7,9 @@ contextvars (request id, active span) and streaming; these wrap ``send``/``recei
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.datastructures import Headers, MutableHeaders
@@ -23,9 +24,12 @@ from emporium.kit.tracing import context_from, tracer
 
 __all__ = [
     "REQUEST_ID_HEADER",
+    "PathLimit",
     "RequestContextMiddleware",
     "RequestSizeLimitMiddleware",
     "RequestTooLarge",
+    "body_limit_for",
+    "declared_length",
     "route_template",
     "valid_request_id",
 ]
@@ -168,26 +172,51 @@ class RequestTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
+#: A path pattern (``re.fullmatch`` on the request path) and the body limit for it.
+PathLimit = tuple[str, int]
+
+
+def body_limit_for(path: str, default: int, path_limits: Sequence[PathLimit]) -> int:
+    """The body limit for ``path``: the first matching pattern's, else ``default``."""
+    for pattern, limit in path_limits:
+        if re.fullmatch(pattern, path):
+            return limit
+    return default
+
+
+def declared_length(value: str | None) -> int | None:
+    """A ``Content-Length`` as a number; None when absent or not plain ASCII digits."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
 class RequestSizeLimitMiddleware:
     """Refuse request bodies over ``max_body_bytes`` with 413 problem+json.
 
     A declared ``Content-Length`` over the limit is refused before the app runs; a body
     without one (chunked) is counted as it is read and cut off at the limit.
+    ``path_limits`` give some paths (an upload endpoint) a limit of their own.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        if max_body_bytes < 0:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, path_limits: Sequence[PathLimit] = ()
+    ) -> None:
+        if max_body_bytes < 0 or any(limit < 0 for _, limit in path_limits):
             raise ValueError("max_body_bytes must be >= 0")
+        for pattern, _ in path_limits:
+            re.compile(pattern)  # a bad pattern fails at startup, not on a request
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = tuple(path_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        limit = body_limit_for(scope["path"], self.max_body_bytes, self.path_limits)
+        declared = declared_length(Headers(scope=scope).get("content-length"))
+        if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, RequestTooLarge(limit))
             return
 

@@ -10,18 +10,23 @@ Every field is then read from ``CATALOG_<FIELD>`` (``CATALOG_DATABASE_URL`` ...)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DEV_SECRET_KEY",
+    "KNOWN_SECRET_KEYS",
+    "MIN_SECRET_KEY_BYTES",
     "AuthSettings",
     "BusSettings",
     "DatabaseSettings",
     "RedisSettings",
     "ServiceSettings",
     "StorageSettings",
+    "secret_key_problem",
 ]
 
 Environment = Literal["dev", "test", "prod"]
@@ -45,6 +50,11 @@ class ServiceSettings(_Fragment):
         "private network where only the gateway can reach the service).",
     )
     log_json: bool = True
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Largest request body accepted (413 problem+json above).",
+    )
     run_workers: bool = Field(
         default=True,
         description="Run the outbox relay and event consumers inside the web process.",
@@ -103,18 +113,89 @@ class StorageSettings(_Fragment):
     s3_secret_access_key: SecretStr | None = None
 
 
+#: The secret key of the embedded default (``dev`` only).
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+#: The shortest secret key accepted outside ``dev``, in bytes (UTF-8).
+MIN_SECRET_KEY_BYTES = 32
+#: Every secret key value published in this repository (defaults, the dev overlay, examples):
+#: refused outside ``dev``, whatever their length. tests/deploy greps the compose, Kubernetes
+#: and example files for secret values and fails on one missing here.
+KNOWN_SECRET_KEYS: frozenset[str] = frozenset(
+    {
+        DEV_SECRET_KEY,
+        "dev-only-secret-for-the-dev-overlay",
+        "dev-overlay-only-secret-key-refused-outside-environment-dev",
+        "CHANGE-ME",
+        "CHANGE-ME-long-random",
+        "change-me",
+        "changeme",
+        "secret",
+    }
+)
+_KNOWN_FOLDED = frozenset(value.casefold() for value in KNOWN_SECRET_KEYS)
+
+
+def secret_key_problem(value: str) -> str | None:
+    """Why ``value`` is not acceptable as a secret key outside ``dev``; None when it is."""
+    if not value.strip():
+        return "it is empty"
+    if value.strip().casefold() in _KNOWN_FOLDED:
+        return "it is a default or example value published in the Emporium repository"
+    if len(value.encode()) < MIN_SECRET_KEY_BYTES:
+        return f"it is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+    return None
+
+
 class AuthSettings(_Fragment):
-    """Access-token verification: who issues them, for whom, and where the keys are."""
+    """Access-token verification: who issues them, for whom, and where the keys are.
+
+    ``secret_key`` comes from ``<PREFIX>SECRET_KEY``, or from the file named by
+    ``<PREFIX>SECRET_KEY_FILE`` (a Docker or Kubernetes secret mounted as a file; trailing
+    newline ignored), never both. Outside ``dev`` a missing, short (< 32 bytes) or published
+    value (``KNOWN_SECRET_KEYS``) stops the service at start.
+    """
 
     jwt_issuer: str = "emporium-customers"
     jwt_audience: str = "emporium"
     jwks_url: str | None = None
     jwks_cache_seconds: int = Field(default=300, ge=1)
-    secret_key: SecretStr = SecretStr("dev-only-secret-change-me")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    secret_key_file: Path | None = Field(
+        default=None, description="A file holding the secret key (instead of secret_key)."
+    )
 
     @model_validator(mode="after")
-    def _refuse_default_secret_outside_dev(self) -> Self:
+    def _secret_key_from_file_and_strong_outside_dev(self) -> Self:
+        given = "secret_key" in self.model_fields_set
+        if self.secret_key_file is not None:
+            if given:
+                raise ValueError("set secret_key or secret_key_file, not both")
+            self.secret_key = SecretStr(_read_secret_file(self.secret_key_file))
+            given = True
         env = getattr(self, "environment", "dev")
-        if env == "prod" and self.secret_key.get_secret_value() == "dev-only-secret-change-me":
-            raise ValueError("secret_key must be set outside dev (it is still the default)")
+        if env == "dev":
+            return self
+        if not given:
+            raise ValueError(
+                f"secret_key must be set outside dev (environment {env!r}): give "
+                "<PREFIX>SECRET_KEY or <PREFIX>SECRET_KEY_FILE a random value of "
+                f"{MIN_SECRET_KEY_BYTES}+ bytes, e.g. `openssl rand -hex 32`"
+            )
+        problem = secret_key_problem(self.secret_key.get_secret_value())
+        if problem is not None:
+            raise ValueError(
+                f"secret_key is refused outside dev (environment {env!r}): {problem}; use a "
+                f"random value of {MIN_SECRET_KEY_BYTES}+ bytes, e.g. `openssl rand -hex 32`"
+            )
         return self
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        value = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"secret_key_file {str(path)!r} cannot be read: {error}") from None
+    value = value.rstrip("\r\n")
+    if not value:
+        raise ValueError(f"secret_key_file {str(path)!r} is empty")
+    return value

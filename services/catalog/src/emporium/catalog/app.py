@@ -47,7 +47,11 @@ def create_service_app(
     settings = settings or Settings()
     hooks: list[LifespanHook] = [verifier_hook(keys)]
     hooks.extend(overrides.pop("lifespan_hooks", ()))
-    overrides.setdefault("max_body_bytes", settings.max_image_bytes + _MULTIPART_SLACK)
+    # Image uploads have their own, larger limit; every other body the settings' default.
+    overrides.setdefault(
+        "body_path_limits",
+        [(r"/admin/products/[^/]+/images", settings.max_image_bytes + _MULTIPART_SLACK)],
+    )
     return create_app(
         settings=settings,
         title="Emporium catalog",

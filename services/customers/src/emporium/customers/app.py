@@ -38,7 +38,6 @@ def create_service_app(settings: Settings | None = None, **overrides: Any) -> Fa
             denylist_hook(),
             bootstrap_hook(),
         ],
-        max_body_bytes=64 * 1024,
         workers=event_workers(
             OUTBOX,
             [

@@ -28,6 +28,8 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
     service_name: str = "customers"
     port: int = 8002
     database_url: str = "sqlite+aiosqlite:///./var/dev/customers.db"
+    #: Sign-up, sign-in, profile and address bodies are small: refuse more (413).
+    max_body_bytes: int = Field(default=64 * 1024, ge=0)
 
     # -- tokens ---------------------------------------------------------------------------
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
