@@ -18,9 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from emporium.contracts.base import EventData
 from emporium.kit.ids import uuid7
 
-__all__ = ["Envelope", "wrap"]
+__all__ = ["ContractMismatch", "Envelope", "wrap"]
 
 E = TypeVar("E", bound=EventData)
+
+
+class ContractMismatch(ValueError):
+    """An envelope is not the contract its handler expects: retrying cannot help."""
 
 
 class Envelope(BaseModel):
@@ -48,7 +52,7 @@ class Envelope(BaseModel):
     def parse(self, schema: builtins.type[E]) -> E:
         """The data as its contract class; raises ValueError when the type does not match."""
         if self.type != schema.type_name():
-            raise ValueError(f"event {self.id} is {self.type}, not {schema.type_name()}")
+            raise ContractMismatch(f"event {self.id} is {self.type}, not {schema.type_name()}")
         return schema.model_validate(self.data)
 
     def headers(self) -> list[tuple[str, bytes]]:
