@@ -1,0 +1,88 @@
+"""Fixtures of the chaos suite: a private PostgreSQL and a private Kafka, once per session.
+
+``infra.py`` is loaded under the name ``emporium_chaos_infra`` (the test modules import it
+from there, as the e2e suite does with its ``platform.py``). The instances are started
+lazily, by the first test that asks for them, and destroyed at the end of the session; the
+shared infrastructure of the other suites is never touched (Redis and S3 are the shared
+ones, on a Redis database of the suite's own).
+
+Without the PostgreSQL binaries or the Kafka jars the tests skip, or fail under
+``EMPORIUM_REQUIRE_INFRA=1`` (``make test``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "emporium_chaos_infra", Path(__file__).with_name("infra.py")
+)
+assert _spec is not None
+assert _spec.loader is not None
+_infra = importlib.util.module_from_spec(_spec)
+sys.modules["emporium_chaos_infra"] = _infra
+_spec.loader.exec_module(_infra)
+
+#: The non-superuser role the kit consumers of the suite connect as (reserved slots are not
+#: theirs, so "too many clients" can be made real).
+APP_ROLE = "chaos_app"
+
+
+def _require_tools() -> None:
+    reason = _infra.missing_tools()
+    if reason is None:
+        return
+    if os.environ.get("EMPORIUM_REQUIRE_INFRA") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[Any]:
+    """A PostgreSQL cluster of this session only (``PrivatePostgres``), free to break."""
+    _require_tools()
+    with _infra.private_root("chaos-pg-") as root:
+        pg = _infra.PrivatePostgres(root)
+        pg.init()
+        pg.start()
+        import asyncio
+
+        asyncio.run(pg.create_role(APP_ROLE))
+        try:
+            yield pg
+        finally:
+            pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def private_kafka() -> Iterator[Any]:
+    """A Kafka broker of this session only (``PrivateKafka``), free to kill and pause."""
+    _require_tools()
+    with _infra.private_root("chaos-kafka-") as root:
+        kafka = _infra.PrivateKafka(root)
+        kafka.init()
+        kafka.start()
+        try:
+            yield kafka
+        finally:
+            kafka.destroy()
+
+
+@pytest.fixture
+def healthy_infra(private_pg: Any, private_kafka: Any) -> tuple[Any, Any]:
+    """Both private instances, running and ready (a previous test may have left one down)."""
+    if not private_pg.running() or (private_pg.data / "standby.signal").exists():
+        private_pg.release()
+    private_pg.release_hogs()
+    if not private_kafka.running():
+        private_kafka.start()
+    else:
+        private_kafka.resume()
+    return private_pg, private_kafka
