@@ -11,10 +11,15 @@ from emporium.contracts.base import EventData
 from emporium.contracts.topics import CATALOG_EVENTS
 
 __all__ = [
+    "PRODUCT_VERSION_DESCRIPTION",
     "ProductCreated",
+    "ProductCreatedV2",
     "ProductDeleted",
+    "ProductDeletedV2",
     "ProductPriceChanged",
+    "ProductPriceChangedV2",
     "ProductUpdated",
+    "ProductUpdatedV2",
     "ShortLine",
     "StockChanged",
     "StockReservationRejected",
@@ -57,6 +62,60 @@ class ProductPriceChanged(_CatalogEvent):
 class ProductDeleted(_CatalogEvent):
     event_name: ClassVar[str] = "ProductDeleted"
     product_id: UUID
+
+
+# Version 2 of the product events: each carries ``product_version``, the product's own
+# counter (1 at creation, +1 in the transaction of every change). A consumer keeping a copy
+# applies an event only when its ``product_version`` is above the one it holds, whatever the
+# producers' clocks say. Both events of one change (``ProductUpdated`` and
+# ``ProductPriceChanged``) carry the same number; ``ProductUpdated`` holds the whole state.
+# Consumers still read the v1 events (no version) that remain in the topic.
+
+PRODUCT_VERSION_DESCRIPTION = (
+    "The product's version after this change: 1 at creation, one more with every change "
+    "(both events of one change carry the same number). Apply only above the version held."
+)
+
+
+class ProductCreatedV2(_CatalogEvent):
+    event_name: ClassVar[str] = "ProductCreated"
+    version: ClassVar[int] = 2
+    product_id: UUID
+    product_version: int = Field(ge=1, description=PRODUCT_VERSION_DESCRIPTION)
+    sku: str
+    name: str
+    price_amount: int = Field(description="Price in minor units.")
+    currency: str = Field(min_length=3, max_length=3)
+    category_id: UUID | None = None
+
+
+class ProductUpdatedV2(_CatalogEvent):
+    event_name: ClassVar[str] = "ProductUpdated"
+    version: ClassVar[int] = 2
+    product_id: UUID
+    product_version: int = Field(ge=1, description=PRODUCT_VERSION_DESCRIPTION)
+    sku: str
+    name: str
+    price_amount: int
+    currency: str = Field(min_length=3, max_length=3)
+    category_id: UUID | None = None
+
+
+class ProductPriceChangedV2(_CatalogEvent):
+    event_name: ClassVar[str] = "ProductPriceChanged"
+    version: ClassVar[int] = 2
+    product_id: UUID
+    product_version: int = Field(ge=1, description=PRODUCT_VERSION_DESCRIPTION)
+    old_amount: int
+    new_amount: int
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class ProductDeletedV2(_CatalogEvent):
+    event_name: ClassVar[str] = "ProductDeleted"
+    version: ClassVar[int] = 2
+    product_id: UUID
+    product_version: int = Field(ge=1, description=PRODUCT_VERSION_DESCRIPTION)
 
 
 class StockChanged(_CatalogEvent):
