@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from emporium.catalog.dependencies import AdminDep, CacheDep, SessionDep, SettingsDep
 from emporium.catalog.invalidation import LISTING, product_family
 from emporium.catalog.product import service
+from emporium.catalog.product.cursor import MAX_INT64
 from emporium.catalog.product.schemas import (
     Product,
     ProductCreate,
@@ -32,12 +33,13 @@ async def list_products(
     settings: SettingsDep,
     category: Annotated[str | None, Query(max_length=120)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    min_price: Annotated[int | None, Query(ge=0)] = None,
-    max_price: Annotated[int | None, Query(ge=0)] = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     in_stock: bool | None = None,
     sort: Sort = "name",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    # Room for a name cursor of 200 non-ASCII characters (JSON-escaped, then base64).
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
     """Products, filtered and sorted, one page at a time (``next_cursor`` for the next)."""
     params = service.ListingParams(
