@@ -65,3 +65,42 @@ def test_identical_schemas_are_shared_and_operation_ids_kept_unique() -> None:
     assert ids == {"get_it", "orders_get_it"}
     assert "401" in document["paths"]["/api/v1/cart"]["get"]["responses"]
     assert "401" not in document["paths"]["/api/v1/products"]["get"]["responses"]
+
+
+def test_links_join_an_answer_to_the_operations_that_use_it() -> None:
+    created = {"operationId": "create", "responses": {"201": {"description": "created"}}}
+    read = {"operationId": "read", "responses": {"200": {"description": "ok"}}}
+    document = merge(
+        {
+            "catalog": _spec(
+                {"/admin/products": {"post": created}, "/products/{product_id}": {"get": read}},
+                {},
+            )
+        },
+        title="t",
+        version="1",
+        description="",
+    )
+    answer = document["paths"]["/api/v1/admin/products"]["post"]["responses"]["201"]
+    assert answer["links"]["GetProduct"] == {
+        "operationId": "read",
+        "parameters": {"path.product_id": "$response.body#/id"},
+    }
+    # Targets that are not in the document (PATCH, stock, cart...) get no dangling link.
+    ids = {
+        operation.get("operationId")
+        for item in document["paths"].values()
+        for operation in item.values()
+    }
+    assert {link["operationId"] for link in answer["links"].values()} <= ids
+
+
+def test_every_link_names_operations_of_the_route_table() -> None:
+    from emporium.gateway.openapi import LINKS
+    from emporium.gateway.routes import API_PREFIX, match
+
+    for link in LINKS:
+        for label in (link.source, link.target):
+            method, _, path = label.partition(" ")
+            assert path.startswith(API_PREFIX), label
+            assert match(path.removeprefix(API_PREFIX), method) is not None, label

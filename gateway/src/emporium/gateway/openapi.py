@@ -7,7 +7,9 @@ the route table sends to that service are taken, prefixed with ``/api/v1``. Sche
 the same name and the same content are shared; a name two services use for different
 schemas is renamed ``<Service><Name>`` in the second one (its ``$ref``s with it). Every
 operation also documents the answers the gateway itself may give (401/403 where the route
-needs a token, 429, 502, 503, 504).
+needs a token, 429, 502, 503, 504). OpenAPI ``links`` join the operations a client chains
+(register -> sign in, create a product -> read, change, delete it, fill the cart -> check out
+-> read the order...): they document the flows and drive schemathesis' stateful phase.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,7 +29,7 @@ from emporium.gateway.upstreams import Upstreams
 from emporium.kit.app import get_resources
 from emporium.kit.errors import PROBLEM_CONTENT_TYPE, Problem
 
-__all__ = ["OpenAPIAggregator", "merge", "router"]
+__all__ = ["LINKS", "Link", "OpenAPIAggregator", "merge", "router"]
 
 log = logging.getLogger("emporium.gateway.openapi")
 
@@ -38,6 +41,225 @@ _GATEWAY_ANSWERS = {
     "503": "The service is unavailable",
     "504": "The service did not answer in time",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link: ``source``'s ``status`` answer feeds ``target`` (``METHOD /path``).
+
+    ``parameters`` and ``body`` map the target's inputs to runtime expressions
+    (``$response.body#/id``, ``$request.path.product_id``); paths are public (``/api/v1``).
+    """
+
+    source: str
+    status: str
+    name: str
+    target: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    body: dict[str, str] | None = None
+
+
+_NEW_ID = "$response.body#/id"
+
+
+def _links() -> tuple[Link, ...]:
+    product = {"path.product_id": _NEW_ID}
+    same_product = {"path.product_id": "$request.path.product_id"}
+    order = {"path.order_id": _NEW_ID}
+    address = {"path.address_id": _NEW_ID}
+    customer = {"path.customer_id": _NEW_ID}
+    a = API_PREFIX
+    return (
+        Link(
+            f"POST {a}/auth/register",
+            "201",
+            "SignIn",
+            f"POST {a}/auth/token",
+            body={"email": "$request.body#/email", "password": "$request.body#/password"},
+        ),
+        Link(
+            f"POST {a}/auth/register",
+            "201",
+            "AdminGetCustomer",
+            f"GET {a}/admin/customers/{{customer_id}}",
+            customer,
+        ),
+        Link(
+            f"POST {a}/auth/register",
+            "201",
+            "AdminCustomerAudit",
+            f"GET {a}/admin/customers/{{customer_id}}/audit",
+            customer,
+        ),
+        Link(
+            f"POST {a}/auth/register",
+            "201",
+            "AdminUpdateCustomer",
+            f"PATCH {a}/admin/customers/{{customer_id}}",
+            customer,
+        ),
+        Link(
+            f"POST {a}/auth/register",
+            "201",
+            "AdminDeleteCustomer",
+            f"DELETE {a}/admin/customers/{{customer_id}}",
+            customer,
+        ),
+        Link(
+            f"POST {a}/auth/token",
+            "200",
+            "Refresh",
+            f"POST {a}/auth/refresh",
+            body={"refresh_token": "$response.body#/refresh_token"},
+        ),
+        Link(
+            f"POST {a}/auth/refresh",
+            "200",
+            "RefreshAgain",
+            f"POST {a}/auth/refresh",
+            body={"refresh_token": "$response.body#/refresh_token"},
+        ),
+        Link(
+            f"POST {a}/admin/categories",
+            "201",
+            "CreateProductInCategory",
+            f"POST {a}/admin/products",
+            body={"category_id": _NEW_ID},
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "GetProduct",
+            f"GET {a}/products/{{product_id}}",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "UpdateProduct",
+            f"PATCH {a}/admin/products/{{product_id}}",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "DeleteProduct",
+            f"DELETE {a}/admin/products/{{product_id}}",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "SetStock",
+            f"PUT {a}/admin/products/{{product_id}}/stock",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "UploadImage",
+            f"POST {a}/admin/products/{{product_id}}/images",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products",
+            "201",
+            "AddToCart",
+            f"PUT {a}/cart/items/{{product_id}}",
+            product,
+        ),
+        Link(
+            f"POST {a}/admin/products/{{product_id}}/images",
+            "201",
+            "DeleteImage",
+            f"DELETE {a}/admin/products/{{product_id}}/images/{{image_id}}",
+            {**same_product, "path.image_id": _NEW_ID},
+        ),
+        Link(
+            f"PUT {a}/admin/products/{{product_id}}/stock",
+            "200",
+            "AddStockedToCart",
+            f"PUT {a}/cart/items/{{product_id}}",
+            same_product,
+        ),
+        Link(
+            f"GET {a}/products/{{product_id}}",
+            "200",
+            "AddToCart",
+            f"PUT {a}/cart/items/{{product_id}}",
+            same_product,
+        ),
+        Link(f"PUT {a}/cart/items/{{product_id}}", "200", "CheckOut", f"POST {a}/orders"),
+        Link(
+            f"PUT {a}/cart/items/{{product_id}}",
+            "200",
+            "RemoveFromCart",
+            f"DELETE {a}/cart/items/{{product_id}}",
+            same_product,
+        ),
+        Link(f"POST {a}/orders", "202", "GetOrder", f"GET {a}/orders/{{order_id}}", order),
+        Link(
+            f"POST {a}/orders", "202", "CancelOrder", f"POST {a}/orders/{{order_id}}/cancel", order
+        ),
+        Link(
+            f"POST {a}/orders", "202", "AdminGetOrder", f"GET {a}/admin/orders/{{order_id}}", order
+        ),
+        Link(
+            f"POST {a}/orders",
+            "202",
+            "ShipOrder",
+            f"POST {a}/admin/orders/{{order_id}}/ship",
+            order,
+        ),
+        Link(
+            f"POST {a}/me/addresses",
+            "201",
+            "GetAddress",
+            f"GET {a}/me/addresses/{{address_id}}",
+            address,
+        ),
+        Link(
+            f"POST {a}/me/addresses",
+            "201",
+            "UpdateAddress",
+            f"PATCH {a}/me/addresses/{{address_id}}",
+            address,
+        ),
+        Link(
+            f"POST {a}/me/addresses",
+            "201",
+            "DeleteAddress",
+            f"DELETE {a}/me/addresses/{{address_id}}",
+            address,
+        ),
+    )
+
+
+#: The chains of the public API, added to the merged document where both ends exist.
+LINKS = _links()
+
+
+def _add_links(paths: dict[str, Any], links: tuple[Link, ...]) -> None:
+    """Each link on its source's answer, naming the target by ``operationId``."""
+
+    def operation(label: str) -> dict[str, Any] | None:
+        method, _, path = label.partition(" ")
+        found: dict[str, Any] | None = paths.get(path, {}).get(method.lower())
+        return found
+
+    for link in links:
+        source, target = operation(link.source), operation(link.target)
+        if source is None or target is None or not target.get("operationId"):
+            continue  # a service that is missing, or a route gone: no dangling link
+        answer = source.get("responses", {}).get(link.status)
+        if answer is None:
+            continue
+        definition: dict[str, Any] = {"operationId": target["operationId"]}
+        if link.parameters:
+            definition["parameters"] = dict(link.parameters)
+        if link.body is not None:
+            definition["requestBody"] = dict(link.body)
+        answer.setdefault("links", {})[link.name] = definition
 
 
 def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -110,6 +332,7 @@ def merge(
                 operations[method] = operation
             if any(method in _METHODS for method in operations):
                 paths.setdefault(public, {}).update(operations)
+    _add_links(paths, LINKS)
     problem = Problem.model_json_schema(ref_template=_REF + "{model}")
     schemas.setdefault("Problem", problem)
     document: dict[str, Any] = {
