@@ -6,12 +6,16 @@
   the group's members; each delivery reaches one member of each group.
 - At-least-once: a member marks what it has handled (``mark``) and commits (``commit``);
   whatever was delivered but not committed is delivered again after a restart or rebalance.
+- Back-pressure: a member can ``pause`` while it cannot make progress (its database is
+  away). A paused member keeps polling: each poll delivers nothing but keeps its group
+  membership (Kafka: heartbeats and ``max.poll.interval.ms``), partitions it is given
+  meanwhile are paused too, and ``resume`` goes on exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["Bus", "BusUnavailable", "Delivery", "Record", "Subscription"]
@@ -71,6 +75,19 @@ class Subscription(abc.ABC):
     async def poll(self, *, max_records: int = 100, timeout: float = 1.0) -> list[Delivery]:
         """Up to ``max_records`` deliveries, waiting at most ``timeout`` seconds for some."""
 
+    @property
+    @abc.abstractmethod
+    def paused(self) -> bool:
+        """Whether the member is paused (polls deliver nothing)."""
+
+    @abc.abstractmethod
+    def pause(self) -> None:
+        """Stop delivering records, keeping the membership and the positions (idempotent)."""
+
+    @abc.abstractmethod
+    def resume(self) -> None:
+        """Deliver again from where the member was paused (idempotent)."""
+
     @abc.abstractmethod
     def mark(self, delivery: Delivery) -> None:
         """Record that ``delivery`` (and everything before it in its partition) is handled."""
@@ -102,8 +119,23 @@ class Bus(abc.ABC):
         """A new (not yet started) member of ``group`` reading ``topics``."""
 
     @abc.abstractmethod
-    async def ensure_topics(self, topics: Sequence[str], partitions: int = 3) -> None:
-        """Create the topics if missing (idempotent)."""
+    async def ensure_topics(
+        self,
+        topics: Sequence[str],
+        partitions: int = 3,
+        *,
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create the topics if missing (idempotent).
+
+        ``config`` is topic configuration in Kafka's names (``{"retention.ms": "-1"}``):
+        given to the topics created here and set on those that already exist (their
+        partition count is left as it is).
+        """
+
+    @abc.abstractmethod
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        """The topic's configuration (Kafka: every entry the broker reports)."""
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     CommitFailedError,
     ConsumerStoppedError,
@@ -252,27 +253,94 @@ class KafkaBus(Bus):
     def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
         return KafkaSubscription(self, topics, group)
 
-    async def ensure_topics(self, topics: Sequence[str], partitions: int = 3) -> None:
-        """Create the missing topics; existing ones are left as they are."""
+    async def ensure_topics(
+        self,
+        topics: Sequence[str],
+        partitions: int = 3,
+        *,
+        config: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create the missing topics; existing ones keep their partitions, get ``config``.
+
+        Setting ``config`` on an existing topic is Kafka's (non-incremental) AlterConfigs:
+        the topic's other overrides go back to the broker defaults.
+        """
         if not topics:
             return
+        wanted = dict(config or {})
         admin: Any = None
+        existing: list[str] = []
         try:
             async with asyncio.timeout(self.request_timeout):
                 admin = await self._get_admin()
                 response = await admin.create_topics(
-                    [NewTopic(topic, partitions, self.replication_factor) for topic in topics],
+                    [
+                        NewTopic(
+                            topic,
+                            partitions,
+                            self.replication_factor,
+                            topic_configs=wanted or None,
+                        )
+                        for topic in topics
+                    ],
                     timeout_ms=self._request_timeout_ms,
                 )
+                for topic, code, *rest in response.topic_errors:
+                    error_type = for_code(code) if code else None
+                    if error_type is None:
+                        continue
+                    if error_type is TopicAlreadyExistsError:
+                        existing.append(topic)
+                        continue
+                    detail = rest[0] if rest else ""
+                    raise BusUnavailable(
+                        f"creating topic {topic} failed: {error_type.__name__} {detail}"
+                    )
+                if wanted and existing:
+                    await self._alter_topic_configs(admin, existing, wanted)
         except (KafkaError, TimeoutError, OSError) as error:
             self._discard_admin(admin)
             raise BusUnavailable(f"creating topics {list(topics)} failed: {error!r}") from error
-        for topic, code, *rest in response.topic_errors:
-            error_type = for_code(code) if code else None
-            if error_type is None or error_type is TopicAlreadyExistsError:
-                continue
-            detail = rest[0] if rest else ""
-            raise BusUnavailable(f"creating topic {topic} failed: {error_type.__name__} {detail}")
+
+    async def _alter_topic_configs(
+        self, admin: Any, topics: Sequence[str], config: Mapping[str, str]
+    ) -> None:
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, topic, configs=dict(config))
+            for topic in topics
+        ]
+        for response in await admin.alter_configs(resources):
+            for code, message, _type, name in response.resources:
+                error_type = for_code(code) if code else None
+                if error_type is not None:
+                    raise BusUnavailable(
+                        f"configuring topic {name} failed: {error_type.__name__} {message}"
+                    )
+
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        """Every configuration entry the broker reports for ``topic``."""
+        self._require_running()
+        admin: Any = None
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                admin = await self._get_admin()
+                responses = await admin.describe_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, topic)]
+                )
+        except (KafkaError, TimeoutError, OSError) as error:
+            self._discard_admin(admin)
+            raise BusUnavailable(f"describing topic {topic} failed: {error!r}") from error
+        entries: dict[str, str] = {}
+        for response in responses:
+            for code, message, _type, name, configs in response.resources:
+                error_type = for_code(code) if code else None
+                if error_type is not None:
+                    raise BusUnavailable(
+                        f"describing topic {name} failed: {error_type.__name__} {message}"
+                    )
+                for entry in configs:
+                    entries[str(entry[0])] = "" if entry[1] is None else str(entry[1])
+        return entries
 
     async def ping(self) -> None:
         """Fetch the cluster metadata (bounded by ``request_timeout``)."""
@@ -298,6 +366,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
         log.debug("group %s: assigned %s", self._subscription.group, sorted(assigned))
+        # New partitions come unpaused: a paused member must not fetch from them either.
+        self._subscription._apply_pause()
 
 
 class KafkaSubscription(Subscription):
@@ -312,6 +382,7 @@ class KafkaSubscription(Subscription):
         self._bus = bus
         self._consumer: Any = None
         self._stopped = False
+        self._paused = False
         #: Offset after the last handled record, per partition (committed by ``commit``).
         self._marks: dict[Any, int] = {}
 
@@ -377,6 +448,7 @@ class KafkaSubscription(Subscription):
         if self._stopped:
             self.last_poll_at = time.monotonic()
             return []
+        self._apply_pause()
         try:
             batches = await self._consumer.getmany(
                 timeout_ms=int(timeout * 1000), max_records=max_records
@@ -387,6 +459,11 @@ class KafkaSubscription(Subscription):
             raise BusUnavailable(f"group {self.group}: poll failed: {error!r}") from error
         finally:
             self.last_poll_at = time.monotonic()
+        if self._paused and batches:
+            # Fetched while a rebalance was giving us partitions: put them back, so they
+            # are delivered after ``resume`` rather than skipped.
+            self._rewind(batches)
+            return []
         return [
             Delivery(
                 topic=message.topic,
@@ -400,6 +477,38 @@ class KafkaSubscription(Subscription):
             for messages in batches.values()
             for message in messages
         ]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Fetch nothing until ``resume``; polls go on heartbeating the group."""
+        self._paused = True
+        self._apply_pause()
+
+    def resume(self) -> None:
+        """Fetch again from the positions where the member paused."""
+        self._paused = False
+        if self._consumer is not None and not self._stopped:
+            paused = list(self._consumer.paused())
+            if paused:
+                self._consumer.resume(*paused)
+
+    def _apply_pause(self) -> None:
+        if not self._paused or self._consumer is None or self._stopped:
+            return
+        assigned = [tp for tp in self._consumer.assignment() if tp not in self._consumer.paused()]
+        if assigned:
+            self._consumer.pause(*assigned)
+
+    def _rewind(self, batches: Mapping[Any, Sequence[Any]]) -> None:
+        for tp, messages in batches.items():
+            if messages:
+                try:
+                    self._consumer.seek(tp, min(message.offset for message in messages))
+                except IllegalStateError:
+                    continue  # revoked meanwhile: its new owner starts from the last commit
 
     def mark(self, delivery: Delivery) -> None:
         """Record that ``delivery`` and everything before it in its partition is handled."""

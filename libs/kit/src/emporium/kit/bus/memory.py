@@ -11,6 +11,9 @@ It is the embedded default, not a test double: it keeps the whole ``Bus`` contra
   group's committed offsets. What was delivered but not committed is delivered again
   (at-least-once). A new group starts from the earliest offset.
 - Publishing to a missing topic creates it (like Kafka with ``auto.create.topics.enable``).
+- A paused member's polls wait and deliver nothing; its assignment and positions stay.
+- Topic configuration (``ensure_topics(..., config=...)``) is kept and reported, not acted on
+  (records are kept for the broker's life anyway).
 
 The state lives in a ``MemoryBroker``; each ``InMemoryBus`` is a client of one. A bus made
 without a broker gets a private one; pass the same broker to several buses to connect
@@ -23,7 +26,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from emporium.kit.bus.base import Bus, BusUnavailable, Delivery, Record, Subscription
@@ -52,6 +55,7 @@ class MemoryBroker:
         self.default_partitions = default_partitions
         self._logs: dict[str, list[list[Delivery]]] = {}
         self._round_robin: dict[str, int] = {}
+        self._configs: dict[str, dict[str, str]] = {}
         self._groups: dict[str, _Group] = {}
         # One future per waiting poll. Futures (not an asyncio.Condition) because they are
         # created on the running loop at wait time, so a broker outlives any one event loop.
@@ -79,6 +83,18 @@ class MemoryBroker:
                 self._rebalance(group)
         self._notify()
         return True
+
+    def configure_topic(self, topic: str, config: Mapping[str, str]) -> None:
+        """Set configuration entries of an existing topic."""
+        if topic not in self._logs:
+            raise KeyError(f"no topic {topic}")
+        self._configs.setdefault(topic, {}).update(config)
+
+    def topic_config(self, topic: str) -> dict[str, str]:
+        """The configuration entries set on ``topic``."""
+        if topic not in self._logs:
+            raise KeyError(f"no topic {topic}")
+        return dict(self._configs.get(topic, {}))
 
     def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next record of this partition will get."""
@@ -191,6 +207,7 @@ class InMemorySubscription(Subscription):
         self._broker = bus.broker
         self._started = False
         self._stopped = False
+        self._paused = False
         #: Partitions assigned here and the offset of the next record to deliver from each.
         self._positions: dict[TopicPartition, int] = {}
         #: Offset after the last handled record, per partition (committed by ``commit``).
@@ -230,12 +247,26 @@ class InMemorySubscription(Subscription):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            batch = [] if self._stopped else self._take(max_records)
+            batch = [] if self._stopped or self._paused else self._take(max_records)
             remaining = deadline - loop.time()
             if batch or self._stopped or remaining <= 0:
                 self.last_poll_at = time.monotonic()
                 return batch
             await self._broker._wait(remaining)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Deliver nothing until ``resume``; the assignment and positions are kept."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Deliver again from the positions where the member paused."""
+        if self._paused:
+            self._paused = False
+            self._broker._notify()
 
     def _take(self, max_records: int) -> list[Delivery]:
         # Start from a different partition each poll so one busy partition cannot starve
@@ -335,9 +366,21 @@ class InMemoryBus(Bus):
     def subscribe(self, topics: Sequence[str], group: str) -> InMemorySubscription:
         return InMemorySubscription(self, topics, group)
 
-    async def ensure_topics(self, topics: Sequence[str], partitions: int = 3) -> None:
+    async def ensure_topics(
+        self,
+        topics: Sequence[str],
+        partitions: int = 3,
+        *,
+        config: Mapping[str, str] | None = None,
+    ) -> None:
         for topic in topics:
             self.broker.create_topic(topic, partitions)
+            if config:
+                self.broker.configure_topic(topic, config)
+
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        self._require_running()
+        return self.broker.topic_config(topic)
 
     async def ping(self) -> None:
         self._require_running()
