@@ -24,7 +24,13 @@ from emporium.orders.app import OUTBOX
 from emporium.orders.common import EventPublisher
 from emporium.orders.models import CustomerOrder, Payment, SimulatedCharge
 from emporium.orders.order.service import request_refund
-from emporium.orders.payment.provider import ProviderUnavailable
+from emporium.orders.payment.provider import (
+    ChargeResult,
+    OutcomeUnknown,
+    PaymentProvider,
+    ProviderUnavailable,
+    RefundResult,
+)
 from emporium.orders.payment.simulated import SimulatedProvider
 from emporium.orders.saga.handlers import charge_key, refund_key
 from emporium.orders.saga.payments import PaymentWorker
@@ -40,15 +46,72 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-def _worker(database: Database, **kwargs: float) -> PaymentWorker:
+def _worker(
+    database: Database, provider: PaymentProvider | None = None, **kwargs: float
+) -> PaymentWorker:
     return PaymentWorker(
         database,
-        SimulatedProvider(database),
+        provider or SimulatedProvider(database),
         EventPublisher(OUTBOX),
         backoff_seconds=0,
         lease_seconds=kwargs.get("lease_seconds", 30),
+        call_timeout_seconds=kwargs.get("call_timeout_seconds", 60),
         max_attempts=int(kwargs.get("max_attempts", 3)),
     )
+
+
+class SlowFirstCharge:
+    """A provider stub (the provider is an edge we do not own) over the simulated one.
+
+    The first charge hangs until ``release`` is set: with ``lands_first`` the provider takes
+    the money at once and only the answer is late, else the request itself reaches the
+    provider late. Later charges are refused (``later="unavailable"``), answered as the
+    simulated provider answers (``"answer"``), or lost (``"unknown"``). Refunds pass through.
+    """
+
+    def __init__(self, inner: SimulatedProvider, *, lands_first: bool, later: str) -> None:
+        self.inner = inner
+        self.lands_first = lands_first
+        self.later = later
+        self.calls = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def charge(
+        self, *, idempotency_key: str, amount: int, currency: str, card_token: str
+    ) -> ChargeResult:
+        self.calls += 1
+        args = {
+            "idempotency_key": idempotency_key,
+            "amount": amount,
+            "currency": currency,
+            "card_token": card_token,
+        }
+        if self.calls == 1:
+            self.started.set()
+            landed = await self.inner.charge(**args) if self.lands_first else None
+            await self.release.wait()
+            return landed or await self.inner.charge(**args)
+        if self.later == "unavailable":
+            raise ProviderUnavailable("refused before acceptance")
+        if self.later == "unknown":
+            raise OutcomeUnknown("connection reset after sending")
+        return await self.inner.charge(**args)
+
+    async def refund(self, *, idempotency_key: str, charge_key: str) -> RefundResult:
+        return await self.inner.refund(idempotency_key=idempotency_key, charge_key=charge_key)
+
+
+async def _until_settled(worker: PaymentWorker, database: Database, order_id: UUID) -> None:
+    """Run ``worker`` until the payment is in a final status (bounded, no clock)."""
+    for _ in range(20):
+        async with database.session() as session:
+            payment = await session.get(Payment, order_id, populate_existing=True)
+            assert payment is not None
+            if payment.status in ("captured", "declined", "failed", "refunded"):
+                return
+        await worker.tick()
+    raise AssertionError(f"payment still {payment.status}")
 
 
 async def create_order(database: Database, *, token: str = "tok_visa", amount: int = 4200) -> UUID:
@@ -240,3 +303,112 @@ async def test_a_refund_before_the_in_flight_charge_lands_voids_it(database: Dat
     assert await SimulatedProvider(database).charged_total(charge_key(order_id)) == 0
     _, payment, _ = await _state(database, order_id)
     assert payment == "refunded"
+
+
+async def test_the_charge_is_committed_as_charging_before_the_provider_is_called(
+    database: Database,
+) -> None:
+    order_id = await create_order(database)
+    [step] = await _worker(database).claim()
+    async with database.session() as session:
+        payment = await session.get(Payment, order_id)
+        assert payment is not None
+        assert (payment.status, payment.attempts, payment.maybe_charged) == ("charging", 1, False)
+    assert step.attempt == 1
+
+
+@pytest.mark.parametrize("lands_first", [True, False], ids=["charged-early", "charged-late"])
+async def test_a_charge_outliving_its_lease_then_an_outage_never_keeps_the_money(
+    database: Database, lands_first: bool
+) -> None:
+    order_id = await create_order(database)
+    simulated = SimulatedProvider(database)
+    stub = SlowFirstCharge(simulated, lands_first=lands_first, later="unavailable")
+    slow = _worker(database, stub)
+    [step] = await slow.claim()
+    first = asyncio.create_task(slow.run_step(step))
+    await stub.started.wait()
+    # The lease runs out while the first call waits; another worker takes the step over.
+    other = _worker(database, stub)
+    [taken] = await other.claim(now=utcnow() + timedelta(seconds=31))
+    await other.run_step(taken)
+    await _until_settled(other, database, order_id)
+    status, payment, _ = await _state(database, order_id)
+    assert (status, payment) == ("cancelled", "refunded")  # not "failed": it may have charged
+    stub.release.set()
+    await first  # the first call's answer lands after all that
+    assert await _state(database, order_id) == ("cancelled", "refunded", 1)
+    charged, refunded = await simulated.ledger(charge_key(order_id))
+    assert charged - refunded == 0
+    assert charged == (4200 if lands_first else 0)  # charged-late: the refund voided the key
+    assert await _events(database, order_id) == ["OrderCancelled"]
+
+
+@pytest.mark.parametrize("later", ["unavailable", "unknown"])
+async def test_an_ambiguous_timeout_then_giving_up_refunds(database: Database, later: str) -> None:
+    order_id = await create_order(database)
+    simulated = SimulatedProvider(database)
+    stub = SlowFirstCharge(simulated, lands_first=True, later=later)
+    worker = _worker(database, stub, call_timeout_seconds=0.05)  # the first call times out
+    await _until_settled(worker, database, order_id)
+    status, payment, _ = await _state(database, order_id)
+    assert (status, payment) == ("cancelled", "refunded")
+    charged, refunded = await simulated.ledger(charge_key(order_id))
+    assert (charged, refunded) == (4200, 4200)
+
+
+async def test_a_charge_outliving_its_lease_confirms_and_charges_exactly_once(
+    database: Database,
+) -> None:
+    order_id = await create_order(database)
+    simulated = SimulatedProvider(database)
+    stub = SlowFirstCharge(simulated, lands_first=True, later="answer")
+    slow, other = _worker(database, stub), _worker(database, stub)
+    [step] = await slow.claim()
+    first = asyncio.create_task(slow.run_step(step))
+    await stub.started.wait()
+    [taken] = await other.claim(now=utcnow() + timedelta(seconds=31))
+    await other.run_step(taken)
+    stub.release.set()
+    await first
+    assert await _state(database, order_id) == ("confirmed", "captured", 1)
+    assert await simulated.ledger(charge_key(order_id)) == (4200, 0)
+    assert await _events(database, order_id) == ["OrderConfirmed"]
+
+
+async def test_a_late_approval_for_a_payment_given_up_as_failed_is_refunded(
+    database: Database,
+) -> None:
+    # A row left "failed" (before uncertain charges were recorded) while the money landed.
+    order_id = await create_order(database)
+    simulated = SimulatedProvider(database)
+    stub = SlowFirstCharge(simulated, lands_first=True, later="unavailable")
+    slow = _worker(database, stub)
+    [step] = await slow.claim()
+    first = asyncio.create_task(slow.run_step(step))
+    await stub.started.wait()
+    async with database.session() as session:
+        order = await session.get(CustomerOrder, order_id)
+        payment = await session.get(Payment, order_id)
+        assert order is not None
+        assert payment is not None
+        order.status, payment.status, payment.lease_until = "cancelled", "failed", None
+    stub.release.set()
+    await first
+    assert (await _state(database, order_id))[1] == "refund_due"
+    await _until_settled(_worker(database, stub), database, order_id)
+    charged, refunded = await simulated.ledger(charge_key(order_id))
+    assert (charged, refunded) == (4200, 4200)
+
+
+async def test_a_provider_refusing_every_attempt_ends_failed_with_nothing_owed(
+    database: Database,
+) -> None:
+    order_id = await create_order(database, token="tok_error")
+    worker = _worker(database, max_attempts=3)
+    await _until_settled(worker, database, order_id)
+    assert await _state(database, order_id) == ("cancelled", "failed", 0)
+    async with database.session() as session:
+        payment = await session.get(Payment, order_id)
+        assert payment is not None
+        assert (payment.attempts, payment.maybe_charged) == (3, False)

@@ -77,6 +77,7 @@ def create_service_app(
                 backoff_seconds=settings.payment_backoff_seconds,
                 backoff_cap_seconds=settings.payment_backoff_cap_seconds,
                 lease_seconds=settings.payment_lease_seconds,
+                call_timeout_seconds=settings.payment_call_timeout_seconds,
                 poll_seconds=settings.payment_poll_seconds,
             ),
             Sweeper(

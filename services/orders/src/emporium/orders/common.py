@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.contracts.base import EventData
 from emporium.kit.errors import Unprocessable, problem_type
+from emporium.kit.events import Envelope
 from emporium.kit.outbox import Outbox
 
 __all__ = ["BadCursor", "EventPublisher", "Money", "Page", "decode_cursor", "encode_cursor"]
@@ -40,10 +41,17 @@ def encode_cursor(last_id: UUID) -> str:
     return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
 
 
+#: An encoded cursor is 22 characters (16 bytes, base64url without padding).
+_MAX_CURSOR_LENGTH = 24
+
+
 def decode_cursor(cursor: str) -> UUID:
+    """The id a cursor of ``encode_cursor`` holds; ``BadCursor`` (422) for anything else."""
+    if len(cursor) > _MAX_CURSOR_LENGTH:
+        raise BadCursor("the cursor is not one this service gave out")
     try:
         return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error):
         raise BadCursor("the cursor is not one this service gave out") from None
 
 
@@ -54,5 +62,6 @@ class EventPublisher:
     outbox: Outbox
     topic_prefix: str = ""
 
-    async def publish(self, session: AsyncSession, data: EventData, *, key: UUID) -> None:
-        await self.outbox.add(session, data, key=key, topic=self.topic_prefix + data.topic)
+    async def publish(self, session: AsyncSession, data: EventData, *, key: UUID) -> Envelope:
+        """Stage ``data``; returns its envelope (whose id is the outbox row's)."""
+        return await self.outbox.add(session, data, key=key, topic=self.topic_prefix + data.topic)

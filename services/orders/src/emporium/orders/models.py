@@ -53,7 +53,10 @@ class ProductCopy(Base):
     price_amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Time of the newest catalog event applied: an older one arriving late changes nothing.
+    #: Catalog's ``product_version`` of the newest versioned event applied: an event with a
+    #: version at or below it changes nothing. None while only v1 events (no version) came.
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Time of the newest catalog event applied; only v1 events (no version) are judged by it.
     source_time: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -96,6 +99,9 @@ class CustomerOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The ``OrderPlaced`` envelope id (= its outbox row): the reservation deadline counts
+    #: from when that row was published. None for orders placed before it was recorded.
+    placed_event_id: Mapped[UUID | None] = mapped_column(Uuid, default=None)
 
     __table_args__ = (Unique("customer_id", "idempotency_key"),)
 
@@ -134,9 +140,10 @@ class OrderStatusChange(Base):
 class Payment(Base):
     """The payment step of one order's saga: what is owed to or by the provider, and retries.
 
-    ``status``: ``charge_due`` (a worker charges it), ``captured``, ``declined``, ``failed``
-    (provider unavailable too long), ``refund_due`` (a worker refunds or voids it),
-    ``refunded``.
+    ``status``: ``charge_due`` (a worker charges it), ``charging`` (committed before each
+    provider call: a charge may be under way), ``captured``, ``declined``, ``failed``
+    (provider refused every attempt before accepting it: nothing charged), ``refund_due``
+    (a worker refunds or voids it), ``refunded``. The rules: ``saga/payment_rules.py``.
     """
 
     __tablename__ = "payment"
@@ -151,6 +158,8 @@ class Payment(Base):
     charge_key: Mapped[str] = mapped_column(String(255), unique=True)
     refund_key: Mapped[str] = mapped_column(String(255), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Some attempt's outcome is unknown (a timeout, a lease lost): giving up refunds.
+    maybe_charged: Mapped[bool] = mapped_column(Boolean, default=False)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: A worker owns the step until then; another may take over after (a crashed worker).
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -42,6 +42,12 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
     payment_lease_seconds: float = Field(
         default=30.0, gt=0, description="How long a worker owns a payment step it has claimed."
     )
+    payment_call_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="A provider call not answered by then has an unknown outcome (refunded if "
+        "the charge is given up); keep it below payment_lease_seconds.",
+    )
     sse_poll_seconds: float = Field(default=0.5, gt=0)
 
     @property

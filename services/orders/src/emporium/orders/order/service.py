@@ -220,7 +220,7 @@ async def place(
             )
         )
     await _record(session, order, Trigger.PLACED, None)
-    await publisher.publish(
+    placed = await publisher.publish(
         session,
         OrderPlaced(
             order_id=order.id,
@@ -231,6 +231,8 @@ async def place(
         ),
         key=order.id,
     )
+    # The reservation deadline starts when this row is published (see saga/deadline.py).
+    order.placed_event_id = placed.id
     await carts.clear(session, customer_id)
     await session.flush()
     return order
@@ -272,7 +274,7 @@ async def request_refund(session: AsyncSession, order_id: UUID) -> None:
     it lands first, and refunds the charge if it lands after.
     """
     payment = await repository.payment(session, order_id, lock=True)
-    if payment is not None and payment.status in ("charge_due", "captured"):
+    if payment is not None and payment.status in ("charge_due", "charging", "captured"):
         payment.status = "refund_due"
         payment.attempts = 0
         # Free at once, even while a worker is charging: the refund voids or undoes it.

@@ -11,11 +11,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["ChargeResult", "PaymentProvider", "ProviderUnavailable", "RefundResult"]
+__all__ = [
+    "ChargeResult",
+    "OutcomeUnknown",
+    "PaymentProvider",
+    "ProviderUnavailable",
+    "RefundResult",
+]
 
 
 class ProviderUnavailable(Exception):
-    """The provider could not be reached or did not decide; the call may be retried."""
+    """The provider refused the request *before accepting it*: nothing was charged.
+
+    Definitive: raise it only when the request certainly did not reach the provider's
+    processing (connection refused, DNS failure, a ``503`` the provider documents as "not
+    processed", a circuit breaker open on our side). The call may be retried; when the saga
+    gives up after only such answers, the payment is ``failed`` and nothing is owed back.
+    """
+
+
+class OutcomeUnknown(Exception):
+    """The request may have been accepted and the answer was lost (a timeout, a connection
+    dropped after sending, a ``5xx`` after the provider took the request).
+
+    Ambiguous: the card may have been charged. The saga treats every exception other than
+    ``ProviderUnavailable`` the same way, and a charge it gives up on after one of them is
+    refunded (voided) by its idempotency key, never left as ``failed``.
+    """
 
 
 @dataclass(frozen=True, slots=True)

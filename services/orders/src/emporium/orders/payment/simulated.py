@@ -1,7 +1,9 @@
 """The simulated payment provider that ships with the platform.
 
 It keeps its own state (``simulated_charge``, ``simulated_refund``) and behaves like a real
-provider toward the saga: idempotency keys, declines, outages. Card tokens:
+provider toward the saga: idempotency keys, declines, outages, and refunds by key that void
+a charge not made yet (a charge arriving after it is declined, "payment voided").
+``ledger`` gives what was charged and refunded under a key. Card tokens:
 
 - ``tok_decline``: declined;
 - ``tok_error``: the provider is unavailable (``ProviderUnavailable``) on every attempt;
@@ -117,6 +119,23 @@ class SimulatedProvider:
                 )
             )
             return RefundResult(reference=f"re_{idempotency_key}", amount=amount)
+
+    async def ledger(self, charge_key: str) -> tuple[int, int]:
+        """``(charged, refunded)`` under ``charge_key``, each from its own records: the
+        approved charge's amount, and the sum of the refunds made against it."""
+        async with self.database.session() as session:
+            charged = await session.scalar(
+                select(func.coalesce(func.sum(SimulatedCharge.amount), 0)).where(
+                    SimulatedCharge.idempotency_key == charge_key,
+                    SimulatedCharge.status == "approved",
+                )
+            )
+            refunded = await session.scalar(
+                select(func.coalesce(func.sum(SimulatedRefund.amount), 0)).where(
+                    SimulatedRefund.charge_key == charge_key
+                )
+            )
+            return int(charged or 0), int(refunded or 0)
 
     async def charged_total(self, idempotency_key: str) -> int:
         """What the charge under ``idempotency_key`` holds now (charged minus refunded)."""

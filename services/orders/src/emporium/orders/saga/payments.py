@@ -10,9 +10,12 @@ One step is three short moves, never one long transaction:
 3. *record* (a transaction of its own, the payment and order rows locked): the answer, the
    order's transition through the state machine and its event (via the outbox).
 
-A crash between 1 and 3 leaves the row due with a lease that expires; whoever takes it
-next calls the provider again with the same key and gets the first answer back. See
-``services/orders/README.md`` for every crash window.
+The claim of a charge commits ``charging`` (and the attempt number) *before* the call, so
+the database always knows a charge may be under way. A crash between 1 and 3, or a call
+that outlives its lease, leaves the row ``charging`` with a lease that expires; whoever
+takes it next marks it ``maybe_charged`` and calls again with the same key (the provider
+answers with the first answer). What each answer does is ``payment_rules.decide_charge``;
+see ``services/orders/README.md`` for every crash window.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import or_, select
@@ -35,6 +39,15 @@ from emporium.orders.order.service import apply
 from emporium.orders.order.state import Trigger, allowed
 from emporium.orders.payment.provider import ChargeResult, PaymentProvider, ProviderUnavailable
 from emporium.orders.saga.loop import PeriodicWorker
+from emporium.orders.saga.payment_rules import (
+    CHARGE_DUE,
+    CHARGING,
+    CLAIMABLE,
+    REFUND_DUE,
+    Outcome,
+    claim_charge,
+    decide_charge,
+)
 
 __all__ = ["PaymentWorker"]
 
@@ -44,7 +57,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Step:
     order_id: UUID
-    status: str
+    kind: Literal["charge", "refund"]
+    attempt: int
     amount: int
     currency: str
     charge_key: str
@@ -65,6 +79,7 @@ class PaymentWorker(PeriodicWorker):
         backoff_seconds: float = 1.0,
         backoff_cap_seconds: float = 30.0,
         lease_seconds: float = 30.0,
+        call_timeout_seconds: float = 20.0,
         poll_seconds: float = 0.5,
         batch_size: int = 20,
     ) -> None:
@@ -76,6 +91,7 @@ class PaymentWorker(PeriodicWorker):
         self.backoff_seconds = backoff_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
         self.lease_seconds = lease_seconds
+        self.call_timeout_seconds = call_timeout_seconds
         self.batch_size = batch_size
 
     async def tick(self) -> bool:
@@ -91,7 +107,7 @@ class PaymentWorker(PeriodicWorker):
                 select(Payment, CustomerOrder.card_token)
                 .join(CustomerOrder, CustomerOrder.id == Payment.order_id)
                 .where(
-                    Payment.status.in_(("charge_due", "refund_due")),
+                    Payment.status.in_(CLAIMABLE),
                     Payment.next_attempt_at <= now,
                     or_(Payment.lease_until.is_(None), Payment.lease_until < now),
                 )
@@ -103,11 +119,32 @@ class PaymentWorker(PeriodicWorker):
             rows = (await session.execute(query)).all()
             steps = []
             for payment, card_token in rows:
+                status = payment.status
+                kind: Literal["charge", "refund"] = "refund"
+                if status in (CHARGE_DUE, CHARGING):
+                    kind = "charge"
+                    if status == CHARGING:
+                        log.warning(
+                            "payment of order %s: attempt %d never recorded (lease ran out); "
+                            "its charge may have gone through",
+                            payment.order_id, payment.attempts,
+                        )  # fmt: skip
+                    claim = claim_charge(
+                        status=status,
+                        attempts=payment.attempts,
+                        maybe_charged=payment.maybe_charged,
+                    )
+                    # Committed before the call: from here on the charge may be under way.
+                    payment.status = CHARGING
+                    payment.attempts = claim.attempt
+                    payment.maybe_charged = claim.maybe_charged
+                    payment.updated_at = now
                 payment.lease_until = now + timedelta(seconds=self.lease_seconds)
                 steps.append(
                     _Step(
                         order_id=payment.order_id,
-                        status=payment.status,
+                        kind=kind,
+                        attempt=payment.attempts,
                         amount=payment.amount,
                         currency=payment.currency,
                         charge_key=payment.charge_key,
@@ -119,7 +156,7 @@ class PaymentWorker(PeriodicWorker):
 
     async def run_step(self, step: _Step) -> None:
         try:
-            if step.status == "charge_due":
+            if step.kind == "charge":
                 await self._charge(step)
             else:
                 await self._refund(step)
@@ -127,85 +164,103 @@ class PaymentWorker(PeriodicWorker):
             log.exception("payment step of order %s failed; it will be retried", step.order_id)
 
     async def _charge(self, step: _Step) -> None:
+        result: ChargeResult | None = None
+        error: str | None = None
         try:
             # No transaction is open here: a slow provider holds no lock and no connection.
-            result = await self.provider.charge(
-                idempotency_key=step.charge_key,
-                amount=step.amount,
-                currency=step.currency,
-                card_token=step.card_token or "",
+            result = await asyncio.wait_for(
+                self.provider.charge(
+                    idempotency_key=step.charge_key,
+                    amount=step.amount,
+                    currency=step.currency,
+                    card_token=step.card_token or "",
+                ),
+                timeout=self.call_timeout_seconds,
             )
-        except ProviderUnavailable as error:
-            await self._record_unavailable(step, str(error))
-            return
-        await self._record_charge(step, result)
+            outcome = Outcome.APPROVED if result.approved else Outcome.DECLINED
+        except ProviderUnavailable as failure:
+            outcome, error = Outcome.UNAVAILABLE, str(failure) or "provider unavailable"
+        except Exception as failure:
+            # A timeout, a dropped connection, anything else: the provider may have charged.
+            outcome, error = Outcome.UNKNOWN, f"outcome unknown: {failure!r}"
+        await self._record_charge(step, outcome, result, error)
 
-    async def _record_charge(self, step: _Step, result: ChargeResult) -> None:
+    async def _record_charge(
+        self, step: _Step, outcome: Outcome, result: ChargeResult | None, error: str | None
+    ) -> None:
         async with self.database.session() as session:
             order = await repository.get_for_update(session, step.order_id)
             payment = await repository.payment(session, step.order_id, lock=True)
             if order is None or payment is None:
                 return
-            payment.provider_reference = result.reference
-            payment.updated_at = utcnow()
-            if payment.status != "charge_due":
-                # Recorded already (a worker that took over), or the customer cancelled while
-                # we were charging: the refund step owns the row now.
+            now = utcnow()
+            if result is not None and payment.provider_reference is None:
+                payment.provider_reference = result.reference
+            decision = decide_charge(
+                status=payment.status,
+                maybe_charged=payment.maybe_charged,
+                attempts=payment.attempts,
+                step_attempt=step.attempt,
+                max_attempts=self.max_attempts,
+                order_pending=allowed(order.status, Trigger.PAYMENT_APPROVED),
+                outcome=outcome,
+            )
+            if decision is None:
+                log.info(
+                    "payment of order %s: %s answer to attempt %d changes nothing (row is %s)",
+                    step.order_id, outcome, step.attempt, payment.status,
+                )  # fmt: skip
                 return
+            payment.updated_at = now
+            payment.maybe_charged = decision.maybe_charged
+            if error is not None:
+                payment.last_error = error
+            if decision.status == payment.status and not decision.retry:
+                return  # a worker that lost its lease: it only marks the row maybe_charged
+            payment.status = decision.status
             payment.lease_until = None
-            order.card_token = None
-            if result.approved:
-                if allowed(order.status, Trigger.PAYMENT_APPROVED):
-                    payment.status = "captured"
-                    await apply(session, self.publisher, order, Trigger.PAYMENT_APPROVED, "paid")
-                else:
-                    payment.status = "refund_due"
-                    payment.next_attempt_at = utcnow()
-                return
-            payment.status = "declined"
-            if allowed(order.status, Trigger.PAYMENT_DECLINED):
-                reason = f"payment declined: {result.reason or 'declined'}"
-                await apply(session, self.publisher, order, Trigger.PAYMENT_DECLINED, reason)
-
-    async def _record_unavailable(self, step: _Step, error: str) -> None:
-        async with self.database.session() as session:
-            order = await repository.get_for_update(session, step.order_id)
-            payment = await repository.payment(session, step.order_id, lock=True)
-            if order is None or payment is None or payment.status != "charge_due":
-                return
-            payment.attempts += 1
-            payment.last_error = error
-            payment.lease_until = None
-            payment.updated_at = utcnow()
-            if payment.attempts < self.max_attempts:
+            if decision.retry:
                 delay = backoff_delay(
                     payment.attempts, base=self.backoff_seconds, cap=self.backoff_cap_seconds
                 )
-                payment.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                payment.next_attempt_at = now + timedelta(seconds=delay)
                 log.warning(
-                    "payment provider unavailable for order %s (attempt %d); retrying in %.1f s",
-                    step.order_id, payment.attempts, delay,
+                    "payment of order %s: %s on attempt %d; retrying in %.1f s",
+                    step.order_id, outcome, payment.attempts, delay,
                 )  # fmt: skip
                 return
-            payment.status = "failed"
             order.card_token = None
-            if allowed(order.status, Trigger.PAYMENT_FAILED):
-                reason = f"payment provider unavailable after {payment.attempts} attempts"
-                await apply(session, self.publisher, order, Trigger.PAYMENT_FAILED, reason)
+            if decision.status == REFUND_DUE:
+                payment.attempts = 0
+                payment.next_attempt_at = now
+                log.warning("payment of order %s: may hold money; refund due", step.order_id)
+            trigger = decision.trigger
+            if trigger is None or not allowed(order.status, trigger):
+                return
+            if trigger is Trigger.PAYMENT_APPROVED:
+                reason = "paid"
+            elif trigger is Trigger.PAYMENT_DECLINED:
+                reason = f"payment declined: {(result.reason if result else None) or 'declined'}"
+            else:
+                reason = f"payment provider unavailable after {step.attempt} attempts"
+            await apply(session, self.publisher, order, trigger, reason)
 
     async def _refund(self, step: _Step) -> None:
         try:
-            result = await self.provider.refund(
-                idempotency_key=step.refund_key, charge_key=step.charge_key
+            result = await asyncio.wait_for(
+                self.provider.refund(idempotency_key=step.refund_key, charge_key=step.charge_key),
+                timeout=self.call_timeout_seconds,
             )
-        except ProviderUnavailable as error:
+        except Exception as error:
+            # Unavailable or unknown alike: a refund is owed, so it is retried without a
+            # limit (the refund key makes a repeat harmless), only more slowly.
             async with self.database.session() as session:
                 payment = await repository.payment(session, step.order_id, lock=True)
-                if payment is not None and payment.status == "refund_due":
-                    # A refund is owed: retried without a limit, only more slowly.
+                if payment is not None and payment.status == REFUND_DUE:
                     payment.attempts += 1
-                    payment.last_error = str(error)
+                    payment.last_error = f"refund: {error!r}"
                     payment.lease_until = None
+                    payment.updated_at = utcnow()
                     delay = backoff_delay(
                         payment.attempts, base=self.backoff_seconds, cap=self.backoff_cap_seconds
                     )
@@ -213,7 +268,7 @@ class PaymentWorker(PeriodicWorker):
             return
         async with self.database.session() as session:
             payment = await repository.payment(session, step.order_id, lock=True)
-            if payment is not None and payment.status == "refund_due":
+            if payment is not None and payment.status == REFUND_DUE:
                 payment.status = "refunded"
                 payment.lease_until = None
                 payment.last_error = None
