@@ -18,7 +18,7 @@ from emporium.orders.dependencies import (
 )
 from emporium.orders.order import repository, service
 from emporium.orders.order.schemas import CheckoutIn, OrderOut
-from emporium.orders.order.stream import status_events
+from emporium.orders.order.stream import MAX_EVENT_ID, status_events
 
 __all__ = ["router"]
 
@@ -95,7 +95,9 @@ async def order_events(
     database: DatabaseDep,
     settings: SettingsDep,
     customer: CustomerDep,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_EVENT_ID)
+    ] = None,
 ) -> Response:
     """Server-sent events: one per status change; ends at a final status."""
     await service.owned(session, order_id, customer.subject)

@@ -16,7 +16,11 @@ from emporium.kit.db import Database
 from emporium.orders.order import repository
 from emporium.orders.order.state import FINAL, Status
 
-__all__ = ["status_events"]
+__all__ = ["MAX_EVENT_ID", "status_events"]
+
+#: Event ids are history sequence numbers: a signed 64-bit column. A ``Last-Event-ID``
+#: beyond it (or negative, or not a number) is a 422, never a database error.
+MAX_EVENT_ID = 2**63 - 1
 
 #: A comment line now and then keeps proxies from closing an idle stream.
 _KEEPALIVE_EVERY = 15.0
@@ -25,6 +29,8 @@ _KEEPALIVE_EVERY = 15.0
 async def status_events(
     database: Database, order_id: UUID, *, after_seq: int = 0, poll_seconds: float = 0.5
 ) -> AsyncIterator[bytes]:
+    if not 0 <= after_seq <= MAX_EVENT_ID:
+        raise ValueError(f"after_seq must be in 0..{MAX_EVENT_ID}")
     idle = 0.0
     while True:
         async with database.session() as session:
