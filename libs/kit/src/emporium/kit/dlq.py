@@ -20,13 +20,18 @@ has been fixed). Replays are recorded in the dead-letter topic itself by a *mark
 (header ``dlq-marker: replayed`` with ``dlq-replayed-partition``/``-offset``/``-at``), so the
 topic stays the single source of truth and ``list`` can show which letters were replayed;
 markers are not dead letters.
+
+Dead-letter topics are made by the kit with ``retention.ms=-1`` (``DEAD_LETTER_TOPIC_CONFIG``):
+a letter stays until someone deals with it, never expiring with the broker's default
+retention (7 days); ``ensure_dead_letter_topic`` also sets it on a topic made earlier.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -35,6 +40,7 @@ from emporium.kit.ids import uuid7
 from emporium.kit.metrics import DEAD_LETTER_DEPTH
 
 __all__ = [
+    "DEAD_LETTER_TOPIC_CONFIG",
     "DLQ_ATTEMPTS",
     "DLQ_ERROR",
     "DLQ_FAILED_AT",
@@ -48,8 +54,10 @@ __all__ = [
     "DLQ_REPLAYED_PARTITION",
     "DeadLetter",
     "DeadLetterWatch",
+    "OffsetRanges",
     "dead_letter_record",
     "dead_letter_topic",
+    "ensure_dead_letter_topic",
     "read_dead_letters",
     "replay",
 ]
@@ -73,6 +81,15 @@ _ERROR_LIMIT = 1000
 def dead_letter_topic(group: str) -> str:
     """The default dead-letter topic of a consumer group."""
     return f"{group}.dlq"
+
+
+#: Configuration of the dead-letter topics the kit creates: letters never expire.
+DEAD_LETTER_TOPIC_CONFIG: Mapping[str, str] = {"retention.ms": "-1"}
+
+
+async def ensure_dead_letter_topic(bus: Bus, topic: str) -> None:
+    """Create ``topic`` as a dead-letter topic (one partition, no expiry), or fix its config."""
+    await bus.ensure_topics([topic], partitions=1, config=DEAD_LETTER_TOPIC_CONFIG)
 
 
 def _now_iso() -> str:
@@ -202,7 +219,7 @@ async def read_dead_letters(
     touched. ``timeout`` bounds the whole read.
     """
     group = reader_group or f"{topic}.reader-{time.time_ns()}"
-    await bus.ensure_topics([topic], partitions=1)
+    await ensure_dead_letter_topic(bus, topic)
     subscription = bus.subscribe([topic], group)
     deliveries: list[Delivery] = []
     deadline = time.monotonic() + timeout
@@ -258,6 +275,53 @@ async def replay(bus: Bus, letters: Sequence[DeadLetter], *, dlq_topic: str) -> 
     return len(letters)
 
 
+class OffsetRanges:
+    """A set of offsets kept as sorted, disjoint ``[start, end)`` ranges.
+
+    Replays usually cover runs of letters (``replay --all``), so the set of replayed offsets
+    stays a handful of ranges however many letters a topic holds.
+    """
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, offset: object) -> bool:
+        if not isinstance(offset, int):
+            return False
+        index = bisect.bisect_right(self._starts, offset) - 1
+        return index >= 0 and offset < self._ends[index]
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """The ranges, in order (``[start, end)``)."""
+        return list(zip(self._starts, self._ends, strict=True))
+
+    def add(self, offset: int) -> bool:
+        """Add ``offset``; False if it was already there."""
+        if offset in self:
+            return False
+        index = bisect.bisect_right(self._starts, offset)
+        joins_left = index > 0 and self._ends[index - 1] == offset
+        joins_right = index < len(self._starts) and self._starts[index] == offset + 1
+        if joins_left and joins_right:
+            self._ends[index - 1] = self._ends[index]
+            del self._starts[index], self._ends[index]
+        elif joins_left:
+            self._ends[index - 1] = offset + 1
+        elif joins_right:
+            self._starts[index] = offset
+        else:
+            self._starts.insert(index, offset)
+            self._ends.insert(index, offset + 1)
+        self._count += 1
+        return True
+
+
 class DeadLetterWatch:
     """Follows a group's dead-letter topic and keeps the count of letters not yet replayed.
 
@@ -265,6 +329,9 @@ class DeadLetterWatch:
     the topic from its beginning and the count is exact, whoever replayed what; then it
     only reads what is new. ``refresh`` never waits for records: it is called between
     batches by the consumer and sets ``emporium_dead_letter_depth{group}``.
+
+    No letter is held in memory: per partition it counts the letters read and keeps the
+    replayed offsets as ranges (``OffsetRanges``), so a letter replayed twice counts once.
     """
 
     def __init__(self, bus: Bus, group: str, *, topic: str | None = None) -> None:
@@ -272,30 +339,35 @@ class DeadLetterWatch:
         self.group = group
         self.topic = topic or dead_letter_topic(group)
         self._subscription: Subscription | None = None
-        self._letters: set[tuple[int, int]] = set()
-        self._replayed: set[tuple[int, int]] = set()
+        self._letters: dict[int, int] = {}
+        self._replayed: dict[int, OffsetRanges] = {}
 
     @property
     def depth(self) -> int:
-        return len(self._letters - self._replayed)
+        """Letters read so far that no replay marker names."""
+        letters = sum(self._letters.values())
+        return letters - sum(len(ranges) for ranges in self._replayed.values())
+
+    def count(self, delivery: Delivery) -> None:
+        """Take one record of the dead-letter topic into the count."""
+        if delivery.header(DLQ_MARKER) == "replayed":
+            partition = _int(delivery.header(DLQ_REPLAYED_PARTITION))
+            offset = _int(delivery.header(DLQ_REPLAYED_OFFSET))
+            if partition >= 0 and offset >= 0:
+                self._replayed.setdefault(partition, OffsetRanges()).add(offset)
+        elif delivery.header(DLQ_MARKER) is None:
+            self._letters[delivery.partition] = self._letters.get(delivery.partition, 0) + 1
 
     async def refresh(self) -> int:
+        """Read what is new in the topic (without waiting), set the gauge, return the depth."""
         if self._subscription is None:
-            await self.bus.ensure_topics([self.topic], partitions=1)
+            await ensure_dead_letter_topic(self.bus, self.topic)
             subscription = self.bus.subscribe([self.topic], f"{self.topic}.depth-{uuid7().hex}")
             await subscription.start()
             self._subscription = subscription
         while batch := await self._subscription.poll(max_records=500, timeout=0.01):
             for delivery in batch:
-                if delivery.header(DLQ_MARKER) == "replayed":
-                    self._replayed.add(
-                        (
-                            _int(delivery.header(DLQ_REPLAYED_PARTITION)),
-                            _int(delivery.header(DLQ_REPLAYED_OFFSET)),
-                        )
-                    )
-                else:
-                    self._letters.add((delivery.partition, delivery.offset))
+                self.count(delivery)
         DEAD_LETTER_DEPTH.labels(self.group).set(self.depth)
         return self.depth
 
