@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from emporium.gateway.testing import GatewayFactory
@@ -59,11 +60,55 @@ async def test_each_client_ip_has_its_own_window(
     gateway: GatewayFactory, store: dict[str, str | None]
 ) -> None:
     # Behind a trusted proxy (127.0.0.1 here) the client IP comes from X-Forwarded-For.
-    gw = await gateway(rate_limit_anonymous=1, **store)
+    gw = await gateway(rate_limit_anonymous=1, trusted_proxies="127.0.0.1/32", **store)
     first = {"X-Forwarded-For": "203.0.113.1"}
-    second = {"X-Forwarded-For": "203.0.113.2"}
+    second = {"X-Forwarded-For": "198.51.100.7, 203.0.113.2"}
     assert (await gw.client.get("/api/v1/categories", headers=first)).status_code == 200
     assert (await gw.client.get("/api/v1/categories", headers=first)).status_code == 429
     answer = await gw.client.get("/api/v1/media/x", headers=second)
     assert answer.status_code == 200
+    # Replaced, not passed on: the services see the one address the gateway resolved.
     assert answer.json()["headers"]["x-forwarded-for"] == "203.0.113.2"
+
+
+async def test_a_forged_x_forwarded_for_does_not_change_the_client(
+    gateway: GatewayFactory, store: dict[str, str | None]
+) -> None:
+    # No proxy is trusted by default: X-Forwarded-For from the peer itself is ignored.
+    gw = await gateway(rate_limit_anonymous=1, **store)
+    assert (await gw.client.get("/api/v1/categories")).status_code == 200
+    forged = await gw.client.get("/api/v1/categories", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert forged.status_code == 429
+    # Behind a trusted proxy list that does not include this peer, the same.
+    apart = {
+        **store,
+        **({"cache_namespace": f"{ns}-b"} if (ns := store.get("cache_namespace")) else {}),
+    }
+    other = await gateway(rate_limit_anonymous=1, trusted_proxies="10.0.0.0/8", **apart)
+    assert (await other.client.get("/api/v1/media/a")).status_code == 200
+    echo = await other.client.get("/api/v1/media/b", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert echo.status_code == 429
+
+
+async def test_a_trusted_peer_speaks_for_the_client_an_untrusted_one_does_not(
+    gateway: GatewayFactory, store: dict[str, str | None]
+) -> None:
+    # Two local source addresses against one real gateway: 127.0.0.2 is a trusted proxy.
+    gw = await gateway(rate_limit_anonymous=1, trusted_proxies="127.0.0.2/32", **store)
+    forged = {"X-Forwarded-For": "203.0.113.50", "X-Forwarded-Proto": "https"}
+    proxied = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    direct = httpx.AsyncHTTPTransport(local_address="127.0.0.3")
+    async with (
+        httpx.AsyncClient(base_url=gw.url, transport=proxied) as through_proxy,
+        httpx.AsyncClient(base_url=gw.url, transport=direct) as untrusted,
+    ):
+        echo = (await through_proxy.get("/api/v1/media/a", headers=forged)).json()["headers"]
+        assert echo["x-forwarded-for"] == "203.0.113.50"
+        assert echo["x-forwarded-proto"] == "https"
+        echo = (await untrusted.get("/api/v1/media/a", headers=forged)).json()["headers"]
+        assert echo["x-forwarded-for"] == "127.0.0.3"
+        assert echo["x-forwarded-proto"] == "http"
+        # 203.0.113.50 and 127.0.0.3 have spent their one request; the proxy's own is fresh.
+        assert (await untrusted.get("/api/v1/media/a", headers=forged)).status_code == 429
+        assert (await through_proxy.get("/api/v1/media/a", headers=forged)).status_code == 429
+        assert (await through_proxy.get("/api/v1/media/a")).status_code == 200

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from emporium.gateway import openapi, proxy
 from emporium.gateway.openapi import OpenAPIAggregator
+from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
 from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
 from emporium.kit.app import Resources, create_app
@@ -35,6 +36,7 @@ _ALLOWED = [
     "Content-Type",
     "Idempotency-Key",
     "If-None-Match",
+    "Last-Event-ID",
     "X-Request-Id",
     "traceparent",
 ]
@@ -89,4 +91,6 @@ def create_gateway_app(
             expose_headers=_EXPOSED,
             max_age=600,
         )
+    # Outermost of all: every answer carries them, preflights and problems included.
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     return app

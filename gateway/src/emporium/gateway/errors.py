@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from emporium.kit.errors import NotFound, ProblemError, ServiceUnavailable, problem_type
+from emporium.kit.errors import (
+    NotFound,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+    problem_type,
+)
 
-__all__ = ["BadGateway", "RouteNotFound", "UpstreamTimeout", "UpstreamUnavailable"]
+__all__ = [
+    "BadGateway",
+    "RouteNotFound",
+    "TooManyStreams",
+    "UpstreamBusy",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
 
 
 class UpstreamUnavailable(ServiceUnavailable):
     """503: the service is down, refuses connections, or its circuit breaker is open."""
 
     type = problem_type("upstream-unavailable")
+
+
+class UpstreamBusy(ServiceUnavailable):
+    """503: every connection the gateway keeps to the service is in use; not a failure."""
+
+    type = problem_type("upstream-busy")
+
+
+class TooManyStreams(TooManyRequests):
+    """429: the customer already has as many event streams open as they may."""
+
+    type = problem_type("too-many-streams")
 
 
 class UpstreamTimeout(ProblemError):

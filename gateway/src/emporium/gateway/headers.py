@@ -4,7 +4,11 @@ Hop-by-hop headers (RFC 9110 section 7.6.1: ``Connection`` and every header it n
 ``Keep-Alive``, ``Proxy-*``, ``TE``, ``Trailer``, ``Transfer-Encoding``, ``Upgrade``)
 describe one connection and are dropped. Requests get ``X-Request-Id`` (the gateway's
 request id), ``traceparent``/``tracestate`` (the gateway's span, a child of the caller's) and
-``X-Forwarded-For``/``-Proto``/``-Host``; ``Host`` is the upstream's.
+``X-Forwarded-For``/``-Proto``/``-Host``, replaced (never passed on) with the client the
+gateway resolved (``client.py``): one address, so a service trusting the gateway cannot be
+told another client by the client itself. ``Forwarded`` and ``X-Real-IP`` are dropped for
+the same reason. ``Host`` is the upstream's. Answers lose the upstream's ``Date`` and
+``Server``: the gateway's server sets its own (one of each).
 """
 
 from __future__ import annotations
@@ -28,8 +32,20 @@ HOP_BY_HOP = frozenset(
 )
 # Set by the gateway itself on the way in.
 _REPLACED = frozenset(
-    {"host", "x-request-id", "traceparent", "tracestate", "x-forwarded-proto", "x-forwarded-host"}
+    {
+        "host",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+    }
 )
+# Set by the gateway's own server on the way out.
+_SERVER_SET = frozenset({"date", "server"})
 
 
 def _dropped(pairs: Iterable[tuple[str, str]]) -> frozenset[str]:
@@ -54,21 +70,9 @@ def request_headers(
 ) -> list[tuple[str, str]]:
     """The headers to send upstream for a request that came in with ``incoming``."""
     dropped = _dropped(incoming) | _REPLACED | {name.lower() for name in drop}
-    out: list[tuple[str, str]] = []
-    forwarded_for: list[str] = []
-    for name, value in incoming:
-        lower = name.lower()
-        if lower == "x-forwarded-for":
-            forwarded_for.append(value)
-        elif lower not in dropped:
-            out.append((name, value))
-    chain = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
-    # The server may already have taken the client from a trusted proxy's X-Forwarded-For
-    # (uvicorn's proxy_headers): then it is the chain's last hop, not a new one.
-    if client_ip and (not chain or chain[-1] != client_ip):
-        chain.append(client_ip)
-    if chain:
-        out.append(("X-Forwarded-For", ", ".join(chain)))
+    out = [(name, value) for name, value in incoming if name.lower() not in dropped]
+    if client_ip:
+        out.append(("X-Forwarded-For", client_ip))
     out.append(("X-Forwarded-Proto", scheme))
     if host:
         out.append(("X-Forwarded-Host", host))
@@ -79,6 +83,6 @@ def request_headers(
 
 
 def response_headers(upstream: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The upstream answer's headers minus the hop-by-hop ones."""
-    dropped = _dropped(upstream)
+    """The upstream answer's headers minus the hop-by-hop ones, ``Date`` and ``Server``."""
+    dropped = _dropped(upstream) | _SERVER_SET
     return [(name, value) for name, value in upstream if name.lower() not in dropped]

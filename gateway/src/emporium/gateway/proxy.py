@@ -1,18 +1,25 @@
-"""The proxy: ``/api/v1/{path}`` -> route table -> auth -> rate limit -> cache or upstream.
+"""The proxy: ``/api/v1/{path}`` -> canonical target -> route table -> auth -> rate limit ->
+cache or upstream.
+
+The request target is parsed once (``target.py``, from the raw bytes): routing, rate-limit
+buckets, the cache key and the upstream URL all use that canonical form, so what the route
+table matched is exactly what the service receives, and nothing a client sends can change
+the upstream's scheme, host or port. The client is resolved once too (``client.py``).
 
 Bodies stream both ways: the request body is sent upstream as it arrives, the answer is
-passed on chunk by chunk as the service writes it (an SSE stream stays live). A pause
-between two chunks longer than the upstream's timeout cuts an ordinary answer; an event
-stream (``text/event-stream``) may stay quiet as long as it likes.
+passed on chunk by chunk as the service writes it. A pause between two chunks longer than
+the upstream's timeout cuts an ordinary answer. Event streams (``GET /orders/{id}/events``)
+have a pool of their own, a cap per customer and a bounded life (``relay.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 from fastapi import APIRouter, Request
@@ -20,16 +27,20 @@ from opentelemetry.trace import SpanKind
 from starlette.responses import Response, StreamingResponse
 
 from emporium.gateway.auth import authorize
-from emporium.gateway.errors import RouteNotFound
+from emporium.gateway.client import Client, resolve_client
+from emporium.gateway.errors import RouteNotFound, TooManyStreams
 from emporium.gateway.headers import request_headers, response_headers
 from emporium.gateway.ratelimit import Decision, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_relay
 from emporium.gateway.response_cache import ResponseCache
-from emporium.gateway.routes import API_PREFIX, Route, match
+from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
 from emporium.gateway.settings import Settings
-from emporium.gateway.upstreams import Body, Upstream, Upstreams
+from emporium.gateway.stream_slots import MemoryStreamSlots, RedisStreamSlots, StreamSlots
+from emporium.gateway.target import Target, parse_target
+from emporium.gateway.upstreams import Body, Upstreams
 from emporium.kit.app import Resources, get_resources
 from emporium.kit.auth import Principal, TokenVerifier
-from emporium.kit.errors import TooManyRequests
+from emporium.kit.errors import ServiceUnavailable, TooManyRequests, Unauthorized, Unprocessable
 from emporium.kit.logs import current_request_id
 from emporium.kit.metrics import GATEWAY_RATE_LIMITED
 from emporium.kit.tracing import current_context, tracer
@@ -40,6 +51,8 @@ log = logging.getLogger("emporium.gateway.proxy")
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The largest ``Last-Event-ID`` the gateway passes on (orders numbers events from 1).
+MAX_EVENT_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,37 +72,50 @@ class Gateway:
         verifier: TokenVerifier,
         limiter: RateLimiter | None,
         response_cache: ResponseCache | None,
+        streams: StreamSlots | None = None,
     ) -> None:
         self.settings = settings
         self.upstreams = upstreams
         self.verifier = verifier
         self.limiter = limiter
         self.response_cache = response_cache
+        self.streams = streams or MemoryStreamSlots(lease_seconds=_lease_seconds(settings))
+        self.trusted = settings.trusted_networks()
 
     async def handle(self, request: Request) -> Response:
-        path = request.url.path.removeprefix(API_PREFIX) or "/"
+        scope = request.scope
+        target = parse_target(
+            scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
+        )
         method = request.method
-        route = match(path, method)
+        if not target.starts_with("api", "v1"):
+            raise RouteNotFound(f"there is no API path {target.path} for {method}")
+        public = Target(target.segments[2:], target.query)  # without /api/v1
+        route = match(public.path, method)
         if route is None:
-            raise RouteNotFound(f"there is no API path {API_PREFIX}{path} for {method}")
-        request.scope["route"] = _RouteLabel(API_PREFIX + route.prefix)
+            raise RouteNotFound(f"there is no API path {target.path} for {method}")
+        scope["route"] = _RouteLabel(API_PREFIX + route.prefix)
+        client = resolve_client(
+            request.client.host if request.client else None,
+            _text_headers(request),
+            scheme=request.url.scheme,
+            host=request.headers.get("host"),
+            trusted=self.trusted,
+        )
         principal = await authorize(route, request.headers, self.verifier)
-        decision = await self._limit(request, path, principal)
+        decision = await self._limit(public.path, client.ip, principal)
         limit_headers = decision.headers() if decision is not None else {}
         if decision is not None and not decision.allowed:
-            GATEWAY_RATE_LIMITED.labels(bucket=_bucket(path)).inc()
+            GATEWAY_RATE_LIMITED.labels(bucket=_bucket(public.path)).inc()
             raise TooManyRequests(
                 "too many requests; slow down",
                 retry_after=decision.reset_seconds,
                 headers=limit_headers,
             )
-        # As the client encoded it (``%2F`` stays ``%2F``), without the version prefix.
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        target = raw_path.decode("latin-1").removeprefix(API_PREFIX) + (
-            "?" + query if query else ""
-        )
-        if (
+        path, query = public.encoded_path(), public.encoded_query()
+        if is_event_stream(public.segments, method) and principal is not None:
+            response = await self._event_stream(route, request, client, principal, path, query)
+        elif (
             self.response_cache is not None
             and route.cache
             and method == "GET"
@@ -97,14 +123,14 @@ class Gateway:
         ):
             cache = self.response_cache
             response = await cache.serve(
-                target,
+                path + ("?" + query if query else ""),
                 request.headers,
                 lambda: self._send(
-                    route, request, target, drop=("accept-encoding", "if-none-match")
+                    route, request, client, path, query, drop=("accept-encoding", "if-none-match")
                 ),
             )
         else:
-            response = self._stream(await self._send(route, request, target), route)
+            response = self._answer(await self._send(route, request, client, path, query), route)
             if (
                 route.invalidates
                 and self.response_cache is not None
@@ -115,11 +141,10 @@ class Gateway:
         response.headers.update(limit_headers)
         return response
 
-    async def _limit(self, request: Request, path: str, who: Principal | None) -> Decision | None:
+    async def _limit(self, path: str, ip: str, who: Principal | None) -> Decision | None:
         if self.limiter is None:
             return None
         settings = self.settings
-        ip = request.client.host if request.client else "unknown"
         if _bucket(path) == "auth":
             key, limit = f"auth:ip:{ip}", settings.rate_limit_auth
         elif who is not None:
@@ -129,7 +154,15 @@ class Gateway:
         return await self.limiter.hit(key, limit=limit, window=settings.rate_limit_window_seconds)
 
     async def _send(
-        self, route: Route, request: Request, target: str, drop: tuple[str, ...] = ()
+        self,
+        route: Route,
+        request: Request,
+        client: Client,
+        path: str,
+        query: str,
+        drop: tuple[str, ...] = (),
+        *,
+        stream: bool = False,
     ) -> aiohttp.ClientResponse:
         upstream = self.upstreams[route.upstream]
         method = request.method
@@ -140,50 +173,92 @@ class Gateway:
             attributes={"http.request.method": method, "emporium.upstream": route.upstream},
         ):
             headers = request_headers(
-                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-                client_ip=request.client.host if request.client else None,
-                scheme=request.url.scheme,
-                host=request.headers.get("host"),
+                _text_headers(request),
+                client_ip=client.ip,
+                scheme=client.scheme,
+                host=client.host,
                 request_id=current_request_id(),
                 trace=current_context(),
                 drop=drop,
             )
-            return await upstream.send(method, target, headers, body)
+            return await upstream.send(method, path, headers, body, query=query, stream=stream)
 
-    def _stream(self, answer: aiohttp.ClientResponse, route: Route) -> Response:
+    def _answer(self, answer: aiohttp.ClientResponse, route: Route) -> Response:
         upstream = self.upstreams[route.upstream]
-        headers = response_headers(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
+        return _streaming(answer, relay(answer, upstream.name, upstream.timeout))
+
+    async def _event_stream(
+        self,
+        route: Route,
+        request: Request,
+        client: Client,
+        principal: Principal,
+        path: str,
+        query: str,
+    ) -> Response:
+        settings = self.settings
+        _check_last_event_id(request.headers.get("last-event-id"))
+        lease = await self.streams.acquire(
+            str(principal.subject), limit=settings.streams_per_customer
         )
-        live = answer.content_type == "text/event-stream"
-        response = StreamingResponse(_relay(answer, upstream, live), status_code=answer.status)
-        response.raw_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers
-        ]
-        return response
+        if lease is None:
+            raise TooManyStreams(
+                f"at most {settings.streams_per_customer} event streams may be open at once;"
+                " close one first",
+                retry_after=max(1, math.ceil(settings.stream_check_seconds)),
+                limit=settings.streams_per_customer,
+            )
+        try:
+            answer = await self._send(route, request, client, path, query, stream=True)
+        except BaseException:
+            await lease.release()
+            raise
+        expires_in = (principal.expires_at - datetime.now(UTC)).total_seconds()
+        policy = StreamPolicy(
+            lifetime=stream_ends_in(settings.stream_max_seconds, expires_in),
+            check_seconds=settings.stream_check_seconds,
+            still_allowed=lambda: self._still_valid(principal),
+        )
+        return _streaming(answer, watched_relay(answer, route.upstream, policy, lease))
+
+    async def _still_valid(self, principal: Principal) -> bool:
+        try:
+            await self.verifier.verify(principal.token)
+        except Unauthorized:
+            return False  # expired, or revoked by a sign-out
+        except ServiceUnavailable:
+            return True  # cannot tell right now; the lifetime still bounds the stream
+        return True
 
 
-async def _relay(
-    answer: aiohttp.ClientResponse, upstream: Upstream, live: bool
-) -> AsyncIterator[bytes]:
-    """The answer's body as it arrives; the connection goes back to the pool when done."""
-    try:
-        while True:
-            if live:
-                chunk = await answer.content.readany()
-            else:
-                async with asyncio.timeout(upstream.timeout):
-                    chunk = await answer.content.readany()
-            if not chunk:
-                break
-            yield chunk
-        answer.release()
-    except (TimeoutError, aiohttp.ClientError) as error:
-        # Headers are sent: too late for a problem; the client sees the connection cut.
-        log.warning("%s: answer cut midway: %r", upstream.name, error)
-        raise
-    finally:
-        answer.close()  # a no-op after release(); drops a half-read connection
+def _streaming(answer: aiohttp.ClientResponse, body: AsyncIterator[bytes]) -> Response:
+    headers = response_headers(
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
+    )
+    response = StreamingResponse(body, status_code=answer.status)
+    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return response
+
+
+def _check_last_event_id(value: str | None) -> None:
+    """``Last-Event-ID`` is the number of the last event seen: digits, at most ``MAX_EVENT_ID``."""
+    if value is None or value.strip() == "":
+        return
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_EVENT_ID:
+        raise Unprocessable(
+            f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}",
+            field="header.Last-Event-ID",
+        )
+
+
+def _text_headers(request: Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+
+
+def _lease_seconds(settings: Settings) -> float:
+    # Renewed at every check: a few checks may be missed before a lease runs out.
+    return max(30.0, 3 * settings.stream_check_seconds)
 
 
 def _bucket(path: str) -> str:
@@ -212,10 +287,10 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
     settings = resources.settings
     assert isinstance(settings, Settings)
     cache = resources.require_cache()
+    from emporium.kit.cache.redis_cache import RedisCache
+
     limiter: RateLimiter | None = None
     if settings.rate_limit_enabled:
-        from emporium.kit.cache.redis_cache import RedisCache
-
         if isinstance(cache, RedisCache):
             limiter = RedisRateLimiter(cache.client, prefix=f"{cache.namespace}:ratelimit:")
         else:
@@ -225,12 +300,22 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
         if settings.response_cache_seconds > 0
         else None
     )
+    streams: StreamSlots
+    if isinstance(cache, RedisCache):
+        streams = RedisStreamSlots(
+            cache.client,
+            lease_seconds=_lease_seconds(settings),
+            prefix=f"{cache.namespace}:streams:",
+        )
+    else:
+        streams = MemoryStreamSlots(lease_seconds=_lease_seconds(settings))
     gateway = Gateway(
         settings,
         resources.get(Upstreams),
         resources.get(TokenVerifier),
         limiter,
         response_cache,
+        streams,
     )
     resources.put(gateway)
     yield gateway

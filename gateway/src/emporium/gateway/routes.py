@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["API_PREFIX", "ROUTES", "Auth", "Route", "match"]
+__all__ = ["API_PREFIX", "ROUTES", "Auth", "Route", "is_event_stream", "match"]
 
 API_PREFIX = "/api/v1"
 
@@ -76,3 +76,9 @@ def match(path: str, method: str, routes: tuple[Route, ...] = _BY_SPECIFICITY) -
         if route.matches(path, method):
             return route
     return None
+
+
+def is_event_stream(segments: tuple[str, ...], method: str) -> bool:
+    """Whether the public path (``/api/v1`` removed) is an order's event stream
+    (``GET /orders/{id}/events``): its own pool, a cap per customer, a bounded life."""
+    return method == "GET" and len(segments) == 3 and segments[::2] == ("orders", "events")

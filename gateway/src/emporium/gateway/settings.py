@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from emporium.gateway.client import Networks, parse_networks
 from emporium.kit.settings import AuthSettings, RedisSettings, ServiceSettings
 
 __all__ = ["Settings"]
@@ -32,6 +33,32 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         default=2, ge=0, description="Extra attempts of idempotent calls on connect errors."
     )
     upstream_max_connections: int = Field(default=100, ge=1)
+    upstream_queue_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Longest wait for a free pooled connection before 503 upstream-busy.",
+    )
+
+    # Event streams (GET /orders/{id}/events): a pool of their own per service, a cap per
+    # customer (counted in Redis across gateway replicas), a maximum lifetime, and the
+    # token re-checked (expiry, revocation) every ``stream_check_seconds``.
+    stream_max_connections: int = Field(default=200, ge=1)
+    streams_per_customer: int = Field(default=5, ge=1)
+    stream_max_seconds: float = Field(default=300.0, gt=0)
+    stream_check_seconds: float = Field(default=5.0, gt=0)
+
+    # The client address: the rightmost X-Forwarded-For hop not in these networks, when
+    # the peer itself is in them; else the peer. Empty: trust no proxy.
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated CIDRs, e.g. '10.0.0.0/8,127.0.0.1/32'."
+    )
+    # uvicorn's own X-Forwarded-For handling is off in the gateway (the kit's serve passes
+    # this to uvicorn): ``trusted_proxies`` decides, once, in the gateway.
+    forwarded_allow_ips: str = ""
+
+    # Security headers: HSTS max-age on every answer (0: none).
+    hsts_seconds: int = Field(default=0, ge=0, le=2 * 365 * 24 * 3600)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=5.0, gt=0)
 
@@ -52,6 +79,26 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     openapi_retry_seconds: float = Field(
         default=15.0, gt=0, description="Refetch a service's spec this often while it is missing."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _no_uvicorn_proxy_trust(cls, value: str) -> str:
+        if value.strip():
+            raise ValueError(
+                "the gateway resolves the client itself: set GATEWAY_TRUSTED_PROXIES "
+                "(CIDRs), not GATEWAY_FORWARDED_ALLOW_IPS"
+            )
+        return ""
+
+    def trusted_networks(self) -> Networks:
+        """``trusted_proxies`` parsed."""
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _jwks_from_customers(self) -> Self:

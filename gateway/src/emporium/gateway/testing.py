@@ -51,12 +51,17 @@ class Servers:
     def __init__(self) -> None:
         self._running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(self, app: Any, port: int = 0) -> str:
-        """Serve ``app`` (``port`` 0: any free one); returns its URL once it listens."""
+    async def start(self, app: Any, port: int = 0, *, proxy_headers: bool = True) -> str:
+        """Serve ``app`` (``port`` 0: any free one); returns its URL once it listens.
+
+        ``proxy_headers=False`` for a gateway: it resolves the client itself, as in
+        production (where the gateway's settings give uvicorn no proxy to trust).
+        """
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=port,
+            proxy_headers=proxy_headers,
             log_config=None,
             lifespan="on",
             ws="none",
@@ -245,7 +250,7 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             app = create_gateway_app(
                 Settings(**values), keys=None if jwks else mint.keys(), **extra
             )
-            url = await servers.start(app)
+            url = await servers.start(app, proxy_headers=False)
             client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10.0))
             return Running(url=url, app=app, client=client, mint=mint, services=services)
 

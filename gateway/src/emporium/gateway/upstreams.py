@@ -9,6 +9,16 @@ breaker answers 503 at once); idempotent calls are retried on connect errors, on
 no byte of the request body has been sent; the wait for the answer's headers is bounded by
 the upstream's timeout, counted from the last chunk of request body sent (504). Failures
 become the gateway's problem errors (503/504/502).
+
+The URL is built with yarl from the configured base and the canonical, encoded path and
+query (``target.py``): no request can change the scheme, host or port.
+
+Two connection pools per service: one for ordinary calls (``upstream_max_connections``),
+one for event streams (``stream_max_connections``), so long-lived streams cannot take the
+connections everyone else's calls need. A call that finds its pool full waits at most
+``upstream_queue_seconds`` for a free connection, then answers 503 ``upstream-busy`` with
+``Retry-After``; that wait is the gateway's own congestion, not a failure of the service,
+so it never counts towards the breaker.
 """
 
 from __future__ import annotations
@@ -19,12 +29,20 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from emporium.gateway.breaker import CircuitBreaker
-from emporium.gateway.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
+from emporium.gateway.errors import (
+    BadGateway,
+    UpstreamBusy,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from emporium.gateway.settings import Settings
 from emporium.kit.app import Resources
 from emporium.kit.metrics import GATEWAY_BREAKER_OPEN, GATEWAY_UPSTREAM_FAILURES
@@ -75,36 +93,84 @@ class Upstream:
         retries: int,
         breaker: CircuitBreaker,
         max_connections: int = 100,
+        stream_max_connections: int = 100,
+        queue_seconds: float = 1.0,
     ) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        self.base = _base_url(name, base_url)
+        self.base_url = str(self.base).rstrip("/")
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retries = retries
         self.breaker = breaker
         self.max_connections = max_connections
+        self.stream_max_connections = stream_max_connections
+        self.queue_seconds = queue_seconds
         self._session: aiohttp.ClientSession | None = None
+        self._stream_session: aiohttp.ClientSession | None = None
         self._breaker_open = GATEWAY_BREAKER_OPEN.labels(upstream=name)
         self._breaker_open.set(0)
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The pool of ordinary calls."""
         # Made on first use, inside the running loop (aiohttp binds it to the loop).
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
-                ),
-                # Bodies pass through as the service sent them (compressed or not).
-                auto_decompress=False,
-                # Send the client's headers, not aiohttp's defaults.
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self.connect_timeout, sock_read=None
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+            self._session = self._new_session(self.max_connections)
         return self._session
+
+    @property
+    def stream_session(self) -> aiohttp.ClientSession:
+        """The pool of event streams, apart from the ordinary calls'."""
+        if self._stream_session is None:
+            self._stream_session = self._new_session(self.stream_max_connections)
+        return self._stream_session
+
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        queue = aiohttp.TraceConfig()
+        queue.on_connection_queued_start.append(_mark_queued)
+        queue.on_connection_queued_end.append(_mark_dequeued)
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=limit, ttl_dns_cache=300, enable_cleanup_closed=True
+            ),
+            # Bodies pass through as the service sent them (compressed or not).
+            auto_decompress=False,
+            # Send the client's headers, not aiohttp's defaults.
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            # ``connect`` bounds the wait for a free pooled connection plus the connecting;
+            # ``sock_connect`` the connecting alone.
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=self.queue_seconds + self.connect_timeout,
+                sock_connect=self.connect_timeout,
+                sock_read=None,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[queue],
+        )
+
+    def url(self, path: str, query: str = "") -> URL:
+        """The service's URL for an encoded ``path`` and ``query`` (from ``Target``)."""
+        return URL.build(
+            scheme=self.base.scheme,
+            authority=self.base.raw_authority,
+            path=self.base.raw_path.rstrip("/") + path,
+            query_string=query,
+            encoded=True,
+        )
+
+    def _busy(self) -> UpstreamBusy:
+        GATEWAY_UPSTREAM_FAILURES.labels(upstream=self.name, kind="busy").inc()
+        log.warning(
+            "%s: no free connection within %g s", self.name, self.queue_seconds,
+            extra={"upstream": self.name},
+        )  # fmt: skip
+        return UpstreamBusy(
+            f"the {self.name} service is busy; try again shortly",
+            retry_after=1,
+            upstream=self.name,
+        )
 
     async def send(
         self,
@@ -112,16 +178,23 @@ class Upstream:
         path: str,
         headers: Sequence[tuple[str, str]],
         body: Body | None = None,
+        *,
+        query: str = "",
+        stream: bool = False,
     ) -> aiohttp.ClientResponse:
-        """Send the request; return the answer once its headers are in (body unread).
+        """Send the request to the encoded ``path`` and ``query``; return the answer once its
+        headers are in (body unread). ``stream``: an event stream, from the streams' pool.
 
-        Raises ``UpstreamUnavailable`` (503: down, refused, breaker open), ``UpstreamTimeout``
-        (504) or ``BadGateway`` (502). The caller must ``release()`` or ``close()`` the answer.
+        Raises ``UpstreamUnavailable`` (503: down, refused, breaker open), ``UpstreamBusy``
+        (503: no free connection in time), ``UpstreamTimeout`` (504) or ``BadGateway`` (502).
+        The caller must ``release()`` or ``close()`` the answer.
         """
         attempts = 1 + (self.retries if method in IDEMPOTENT else 0)
-        url = self.base_url + path
+        url = self.url(path, query)
+        session = self.stream_session if stream else self.session
         begun = time.monotonic()
         for attempt in range(attempts):
+            queued: dict[str, Any] = {"queued": False}
             if not self.breaker.allow():
                 self._failed("circuit_open")
                 raise UpstreamUnavailable(
@@ -133,15 +206,18 @@ class Upstream:
                 async with asyncio.timeout(self.timeout) as deadline:
                     if body is not None:
                         body.on_progress = _extend(deadline, self.timeout)
-                    response = await self.session.request(
+                    response = await session.request(
                         method,
                         url,
                         headers=CIMultiDict(headers),
                         data=body.chunks() if body is not None else None,
                         allow_redirects=False,
                         compress=False,
+                        trace_request_ctx=queued,
                     )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+                if queued["queued"]:
+                    raise self._busy() from None
                 self._failed("unavailable")
                 retry = (
                     attempt + 1 < attempts
@@ -165,6 +241,8 @@ class Upstream:
                     upstream=self.name,
                 ) from None
             except TimeoutError:
+                if queued["queued"]:
+                    raise self._busy() from None
                 self._failed("timeout")
                 log.warning(
                     "%s: no answer within %g s", self.name, self.timeout,
@@ -192,9 +270,28 @@ class Upstream:
         self._breaker_open.set(0 if self.breaker.state == "closed" else 1)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._stream_session):
+            if session is not None:
+                await session.close()
+        self._session = self._stream_session = None
+
+
+async def _mark_queued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
+    # Waiting for a free pooled connection: a timeout now is congestion, not a failure.
+    if isinstance(context.trace_request_ctx, dict):
+        context.trace_request_ctx["queued"] = True
+
+
+async def _mark_dequeued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
+    if isinstance(context.trace_request_ctx, dict):
+        context.trace_request_ctx["queued"] = False
+
+
+def _base_url(name: str, value: str) -> URL:
+    url = URL(value)
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise ValueError(f"the {name} URL must be http(s)://host[:port][/path], not {value!r}")
+    return url
 
 
 class Upstreams:
@@ -213,6 +310,8 @@ class Upstreams:
                     reset_seconds=settings.breaker_reset_seconds,
                 ),
                 max_connections=settings.upstream_max_connections,
+                stream_max_connections=settings.stream_max_connections,
+                queue_seconds=settings.upstream_queue_seconds,
             )
             for name, url in settings.upstreams().items()
         }
