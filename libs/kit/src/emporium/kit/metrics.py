@@ -23,6 +23,8 @@ __all__ = [
     "HTTP_REQUEST_SECONDS",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
+    "OUTBOX_PARKED",
+    "OUTBOX_PARKED_TOTAL",
     "OUTBOX_PUBLISHED",
     "OUTBOX_PUBLISH_FAILURES",
     "REGISTRY",
@@ -53,6 +55,18 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 OUTBOX_PUBLISHED = Counter(
     "emporium_outbox_published_total", "Outbox rows published", ["service"], registry=REGISTRY
+)
+OUTBOX_PARKED = Gauge(
+    "emporium_outbox_parked",
+    "Outbox rows parked (not publishable; `emporium-outbox list`): each holds back its key",
+    ["service"],
+    registry=REGISTRY,
+)
+OUTBOX_PARKED_TOTAL = Counter(
+    "emporium_outbox_parked_rows_total",
+    "Outbox rows this process parked",
+    ["service"],
+    registry=REGISTRY,
 )
 OUTBOX_PUBLISH_FAILURES = Counter(
     "emporium_outbox_publish_failures_total",

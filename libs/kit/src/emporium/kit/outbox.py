@@ -5,6 +5,13 @@ key=...)`` in the unit of work that changes its state; the event becomes a row o
 ``outbox_message`` and exists exactly when the change is committed (a rolled-back request
 leaves no event). The relay (``emporium.kit.relay``) publishes committed rows afterwards.
 
+Order: each row gets ``seq`` from the database when it is inserted (an identity column on
+PostgreSQL; on SQLite, whose only autoincrement is the primary key, ``max(seq) + 1`` inside the
+insert, which SQLite's single writer makes safe). The relay publishes by ``seq``, never by
+``created_at``: ``created_at`` is the writing process's clock (informational, like the
+envelope's ``time``), and two pods whose clocks differ would otherwise reorder one key's events.
+``next_attempt_at`` starts at the database's ``now()`` for the same reason.
+
 Wake-ups: on PostgreSQL ``add`` also runs ``pg_notify`` in the transaction, which the
 server delivers only on commit; in one process (the embedded mode) listeners registered with
 ``Outbox.on_commit`` are called after the session commits. Both only make the relay faster:
@@ -16,11 +23,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Dialect,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -36,7 +46,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from emporium.contracts.base import EventData
 from emporium.kit.db import Base
@@ -44,11 +57,15 @@ from emporium.kit.events import Envelope, wrap
 from emporium.kit.tracing import current_context
 
 __all__ = [
+    "PARKED",
+    "PENDING",
+    "SENT",
     "Outbox",
     "OutboxMessage",
     "UTCDateTime",
     "channel_for",
     "create_kit_tables",
+    "database_clock",
     "kit_tables",
     "outbox_table",
     "utcnow",
@@ -86,12 +103,60 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class database_clock(FunctionElement[datetime]):
+    """The database server's current time, as SQL: what due-ness is measured against.
+
+    ``database_clock()`` is the time of the statement (PostgreSQL ``clock_timestamp()``), for
+    the relay; ``database_clock(transaction=True)`` is the transaction's start (``now()``),
+    for writers: it is earlier than the commit, so a committed row is due at once. SQLite has
+    one clock for both (``strftime`` with microsecond digits, the text format SQLAlchemy
+    stores, so comparisons with stored values are exact).
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "database_clock"
+
+    def __init__(self, *, transaction: bool = False) -> None:
+        super().__init__()
+        self.transaction = transaction
+
+
+@compiles(database_clock)
+def _clock_default(element: database_clock, compiler: SQLCompiler, **kw: object) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(database_clock, "postgresql")
+def _clock_postgresql(element: database_clock, compiler: SQLCompiler, **kw: object) -> str:
+    return "now()" if element.transaction else "clock_timestamp()"
+
+
+@compiles(database_clock, "sqlite")
+def _clock_sqlite(element: database_clock, compiler: SQLCompiler, **kw: object) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+
+
+#: ``status`` of a row: waiting to be published (perhaps backing off), published, or set
+#: aside because it cannot be published (see the relay); only ``emporium-outbox retry``
+#: puts a parked row back.
+PENDING, SENT, PARKED = "pending", "sent", "parked"
+
+
 class OutboxMessage(Base):
-    """One event waiting for (or past) publication; ``id`` is the envelope id."""
+    """One event waiting for (or past) publication; ``id`` is the envelope id.
+
+    ``seq`` (assigned by the database at insert) is the publication order; ``status`` is
+    ``pending``, ``sent`` or ``parked``.
+    """
 
     __tablename__ = "outbox_message"
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), Identity(), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, server_default=PENDING)
     topic: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(255))
@@ -103,14 +168,21 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     __table_args__ = (
-        # The relay only ever looks at unsent rows, oldest first; a partial index keeps that
+        # The relay only ever looks at pending rows, in seq order; a partial index keeps that
         # lookup small however many sent rows are still retained.
         Index(
             "ix_outbox_message_pending",
-            "created_at",
-            "id",
-            postgresql_where=text("sent_at IS NULL"),
-            sqlite_where=text("sent_at IS NULL"),
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        # "Is an earlier row of this key held back (parked, or waiting for its retry)?"
+        Index(
+            "ix_outbox_message_unsent_key",
+            "key",
+            "seq",
+            postgresql_where=text("status <> 'sent'"),
+            sqlite_where=text("status <> 'sent'"),
         ),
         Index("ix_outbox_message_sent_at", "sent_at"),
     )
@@ -140,15 +212,25 @@ def channel_for(service_name: str) -> str:
     return "outbox_" + re.sub(r"[^a-z0-9_]+", "_", service_name.lower())[:50]
 
 
+def next_seq() -> Any:
+    """``max(seq) + 1`` as a scalar subquery (SQLite's ``seq`` at insert)."""
+    return select(func.coalesce(func.max(outbox_table.c.seq), 0) + 1).scalar_subquery()
+
+
 _HOOKED = "emporium.outbox.hooked"
 
 
 class Outbox:
     """Writes events into the caller's unit of work; never commits by itself."""
 
-    def __init__(self, source: str) -> None:
-        """``source`` is the producing service's name (the envelope's ``source``)."""
+    def __init__(self, source: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+        """``source`` is the producing service's name (the envelope's ``source``).
+
+        ``clock`` gives ``created_at`` (informational; tests inject a skewed one to show
+        that it does not decide the order).
+        """
         self.source = source
+        self.clock = clock
         self.channel = channel_for(source)
         self._listeners: list[Callable[[], None]] = []
 
@@ -176,21 +258,26 @@ class Outbox:
 
     async def add_envelope(self, session: AsyncSession, envelope: Envelope, *, topic: str) -> None:
         """Stage an already built envelope for ``topic`` in ``session``."""
-        now = utcnow()
-        session.add(
-            OutboxMessage(
-                id=envelope.id,
-                topic=topic,
-                key=envelope.key,
-                type=envelope.type,
-                envelope=envelope.to_bytes(),
-                created_at=now,
-                attempts=0,
-                next_attempt_at=now,
-            )
+        postgres = session.get_bind().dialect.name == "postgresql"
+        message = OutboxMessage(
+            id=envelope.id,
+            topic=topic,
+            key=envelope.key,
+            type=envelope.type,
+            envelope=envelope.to_bytes(),
+            status=PENDING,
+            created_at=self.clock(),
+            attempts=0,
         )
+        # SQL expressions, evaluated by the database in the INSERT (not the process clock).
+        message.next_attempt_at = database_clock(transaction=True)
+        if not postgres:
+            # SQLite's only autoincrement is the primary key's; its single writer makes
+            # max + 1 inside the INSERT safe (the write lock is held until the commit).
+            message.seq = next_seq()
+        session.add(message)
         await session.flush()
-        if session.get_bind().dialect.name == "postgresql":
+        if postgres:
             # NOTIFY is transactional: the relay hears it only if this transaction commits.
             await session.execute(select(func.pg_notify(self.channel, "")))
         self._hook(session)

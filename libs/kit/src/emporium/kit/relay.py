@@ -8,17 +8,34 @@ event id with their inbox); if the bus refuses them, the rows stay, with ``attem
 
 Order: events of one key must reach the bus in the order they were written. So
 
+- rows are published in ``seq`` order, a number the database assigns at insert (never the
+  writing pod's clock: two pods 100 ms apart would reorder a key's events);
 - on PostgreSQL one relay per database publishes at a time (a transaction-scoped advisory
   lock; a second relay process is a hot standby that takes over as soon as the first one's
   transaction ends), and the claimed rows are locked ``FOR UPDATE SKIP LOCKED`` so nothing
   else touches them meanwhile;
-- a batch is the *prefix* of the unsent rows that are due: a row waiting for its backoff
-  holds back the rows written after it instead of letting them overtake it.
+- per key, a row is not published while an earlier row of the same key is *held*: parked,
+  or waiting for its retry (``hold_back``). Other keys are not held back.
+- ``seq`` is assigned at insert, not at commit, so two transactions may commit out of seq
+  order. The relay claims rows by status (not "seq above the last one published"), so a row
+  that commits late is still published, only after rows of other keys. Within one key the
+  writers are serialised by the aggregate's row lock (every service locks the aggregate
+  ``FOR UPDATE`` before adding its event), so seq order is commit order per key.
 
-Sent rows are kept for ``retention`` (default one hour) and then purged by the loop, in small
-batches. Keeping them a while costs little (the relay's query uses a partial index on unsent
-rows) and lets an operator check what was published recently and re-send a row by clearing
-its ``sent_at``; deleting at publish time would save one update but lose that trail.
+Rows that cannot be published are *parked* (``status = 'parked'``, the error in
+``last_error``): at once when the error can never go away (a record over
+``max_record_bytes`` or refused by the broker as too large, an invalid or unknown topic while
+the bus answers, an envelope that no longer parses), after ``max_attempts`` failed attempts
+otherwise. A failure while the bus does not answer (``ping``) is an outage, not the row's
+fault: it never parks a row, and it charges at most half of ``max_attempts``. A parked row
+holds back only the later rows of its key; ``emporium-outbox retry`` puts it back. Due-ness
+(``next_attempt_at``) is measured against the database's clock, never the process's.
+
+Sent rows (``status = 'sent'``) are kept for ``retention`` (default one hour) and then purged
+by the loop, in small batches. Keeping them a while costs little (the relay's queries use
+partial indexes on unsent rows) and lets an operator check what was published recently and
+re-send a row (``emporium-outbox retry ID``); deleting at publish time would save one update
+but lose that trail. Parked rows are never purged.
 
 Wake-ups: on PostgreSQL a dedicated asyncpg connection ``LISTEN``s on the outbox channel
 (reconnecting if it drops); in one process ``Outbox.on_commit`` can call ``wake``; and the
@@ -31,17 +48,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, exists, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from emporium.kit.bus.base import Bus, Record
 from emporium.kit.db import Database
@@ -49,17 +69,71 @@ from emporium.kit.events import Envelope
 from emporium.kit.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
+    OUTBOX_PARKED,
+    OUTBOX_PARKED_TOTAL,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
-from emporium.kit.outbox import Outbox, OutboxMessage, channel_for, outbox_table, utcnow
+from emporium.kit.outbox import (
+    PARKED,
+    PENDING,
+    SENT,
+    Outbox,
+    OutboxMessage,
+    channel_for,
+    database_clock,
+    outbox_table,
+    utcnow,
+)
 from emporium.kit.tracing import context_from, tracer
 
-__all__ = ["OutboxRelay", "backoff_delay"]
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "FailureKind",
+    "OutboxDegraded",
+    "OutboxRelay",
+    "attempts_after_failure",
+    "backoff_delay",
+    "classify_failure",
+    "hold_back",
+    "is_due",
+    "should_park",
+    "unpublishable_reason",
+]
 
 log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 2000
+
+#: aiokafka's default ``max_request_size`` (and about the broker's ``message.max.bytes``).
+DEFAULT_MAX_RECORD_BYTES = 1_048_576
+
+#: Kafka's legal topic names.
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+#: What a batch's record costs beyond key, value and headers (Kafka's record overhead, with
+#: room to spare), so a record the producer would refuse is parked before it is tried.
+_RECORD_OVERHEAD = 128
+
+
+class OutboxDegraded(Exception):
+    """Raised by the relay's readiness check while rows are parked."""
+
+
+# -- policies (pure) -------------------------------------------------------------------------
+
+FailureKind = Literal["permanent", "missing_topic", "transient"]
+
+#: Errors that can never succeed by retrying the same record (found anywhere in the cause
+#: chain, by class name, so the relay stays independent of the bus implementation).
+_PERMANENT = frozenset(
+    {"MessageSizeTooLargeError", "RecordTooLargeError", "InvalidTopicError", "UnpublishableRow"}
+)
+#: Errors that mean "this topic is not there (for us)" -- or, during an outage, nothing at
+#: all (aiokafka raises them too when it cannot fetch metadata): final only if the bus answers.
+_MISSING_TOPIC = frozenset({"UnknownTopicOrPartitionError", "TopicAuthorizationFailedError"})
+
+T = TypeVar("T")
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
@@ -67,6 +141,98 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
     if attempts <= 0:
         return 0.0
     return float(min(cap, base * (2 ** min(attempts - 1, 30))))
+
+
+def is_due(next_attempt_at: datetime, now: datetime) -> bool:
+    """Whether a pending row may be tried at ``now`` (the database's clock)."""
+    return next_attempt_at <= now
+
+
+def hold_back(
+    rows: Sequence[T], *, key: Callable[[T], Hashable], held: Callable[[T], bool]
+) -> list[T]:
+    """The rows (in ``seq`` order) that may be published: per key, none after a held one.
+
+    A held row (parked, failed, not due) stops its key: the rows of that key after it wait,
+    while the rows of every other key go on.
+    """
+    stopped: set[Hashable] = set()
+    free: list[T] = []
+    for row in rows:
+        row_key = key(row)
+        if row_key in stopped:
+            continue
+        if held(row):
+            stopped.add(row_key)
+            continue
+        free.append(row)
+    return free
+
+
+def unpublishable_reason(
+    *, topic: str, size: int, parses: bool, max_record_bytes: int
+) -> str | None:
+    """Why a row can never be published as it is (it is parked at once), or None."""
+    if not parses:
+        return "UnpublishableRow: the envelope no longer parses"
+    if not _TOPIC_NAME.fullmatch(topic):
+        return f"UnpublishableRow: {topic!r} is not a valid topic name"
+    if size > max_record_bytes:
+        return (
+            f"UnpublishableRow: the record is {size} bytes, over the limit of "
+            f"{max_record_bytes} (outbox_max_record_bytes)"
+        )
+    return None
+
+
+def classify_failure(error: BaseException) -> FailureKind:
+    """``permanent``, ``missing_topic`` or ``transient``, from the error and its causes."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    kind: FailureKind = "transient"
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {cls.__name__ for cls in type(current).__mro__}
+        if names & _PERMANENT:
+            return "permanent"
+        if names & _MISSING_TOPIC:
+            kind = "missing_topic"
+        current = current.__cause__ or current.__context__
+    return kind
+
+
+def attempts_after_failure(attempts: int, *, bus_answers: bool, max_attempts: int) -> int:
+    """A row's attempt count after a failed try.
+
+    While the bus does not answer (an outage), the count stops at half of ``max_attempts``:
+    the row keeps the other half for failures that are its own once the bus is back.
+    """
+    if bus_answers:
+        return attempts + 1
+    return max(attempts, min(attempts + 1, max_attempts // 2))
+
+
+def should_park(kind: FailureKind, *, attempts: int, max_attempts: int, bus_answers: bool) -> bool:
+    """Whether a row that just failed (``attempts`` counted) is parked instead of retried."""
+    if kind == "permanent":
+        return True
+    if not bus_answers:
+        return False
+    return kind == "missing_topic" or attempts >= max_attempts
+
+
+def _record_size(record: Record) -> int:
+    headers = sum(len(name) + len(value) for name, value in record.headers)
+    return len(record.value) + len(record.key or b"") + headers + _RECORD_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A claimed row and its record (None when it cannot be published: see ``reason``)."""
+
+    row: OutboxMessage
+    record: Record | None
+    reason: str | None
 
 
 class OutboxRelay:
@@ -85,11 +251,16 @@ class OutboxRelay:
         publish_timeout: float = 60.0,
         retention: timedelta = timedelta(hours=1),
         purge_every: float = 60.0,
+        max_attempts: int = 10,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         outbox: Outbox | None = None,
         listen: bool = True,
     ) -> None:
         """``outbox`` (optional) wakes the relay right after a commit in this process;
-        ``listen`` enables PostgreSQL LISTEN/NOTIFY wake-ups."""
+        ``listen`` enables PostgreSQL LISTEN/NOTIFY wake-ups; ``max_attempts`` and
+        ``max_record_bytes`` decide when a row is parked."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self.database = database
         self.bus = bus
         self.service_name = service_name
@@ -100,6 +271,8 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.retention = retention
         self.purge_every = purge_every
+        self.max_attempts = max_attempts
+        self.max_record_bytes = max_record_bytes
         self.channel = channel_for(service_name)
         self.listen = listen and database.is_postgres
         #: The last publish error (None after a successful batch), for logs and tests.
@@ -110,6 +283,8 @@ class OutboxRelay:
         self.listen_application_name = f"emporium-relay-listen-{service_name}"[:63]
         #: Loop cycles completed (each: publish what is due, refresh the gauges).
         self.cycles = 0
+        #: Parked rows at the last ``refresh_metrics`` (what ``degraded`` reports).
+        self.parked = 0
         self._lock_key = zlib.crc32(self.channel.encode())
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -172,6 +347,19 @@ class OutboxRelay:
             return "relay loop ended"
         return None
 
+    def degraded(self) -> str | None:
+        """Why the outbox is degraded (parked rows), or None. Not a liveness problem: the
+        other keys flow, and a restart would not un-park anything."""
+        if self.parked:
+            return f"{self.parked} parked outbox row(s): see `emporium-outbox list`"
+        return None
+
+    async def check_parked(self) -> None:
+        """Readiness check (registered as non-critical): fails while rows are parked."""
+        reason = self.degraded()
+        if reason is not None:
+            raise OutboxDegraded(reason)
+
     def wake(self) -> None:
         """Ask the loop to look at the outbox now (new rows were committed)."""
         self._wake.set()
@@ -179,28 +367,34 @@ class OutboxRelay:
     # -- one cycle ---------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Publish one batch of due rows; returns how many were published (0 on failure)."""
-        now = utcnow()
+        """Publish one batch of due rows; returns how many were published.
+
+        The batch goes out as one publish. If that fails while the bus answers, the rows are
+        tried one by one, so that the faulty row is found (and retried or parked) and the
+        others are published in this same cycle.
+        """
         async with self.database.session() as session:
             if self.database.is_postgres and not await self._try_lock(session):
                 return 0  # another relay is publishing this outbox
+            now = await self._database_now(session)
             rows = await self._claim(session, now)
             if not rows:
                 return 0
-            try:
-                await self._publish(rows)
-            except Exception as error:  # any failure: keep the rows, retry later
-                await self._record_failure(session, rows, error)
-                return 0
-            await session.execute(
-                update(outbox_table)
-                .where(outbox_table.c.id.in_([row.id for row in rows]))
-                .values(sent_at=utcnow(), last_error=None)
-            )
-        self.last_error = None
-        self._consecutive_failures = 0
-        OUTBOX_PUBLISHED.labels(self.service_name).inc(len(rows))
-        return len(rows)
+            planned = [self._plan(row) for row in rows]
+            for item in planned:
+                if item.reason is not None:
+                    await self._park(session, item.row, item.reason, attempts=item.row.attempts)
+            ready = hold_back(planned, key=lambda item: item.row.key, held=_unpublishable)
+            sent = await self._publish_ready(session, ready, now)
+            if sent:
+                await session.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id.in_([row.id for row in sent]))
+                    .values(status=SENT, sent_at=database_clock(), last_error=None)
+                )
+        if sent:
+            OUTBOX_PUBLISHED.labels(self.service_name).inc(len(sent))
+        return len(sent)
 
     async def drain(self) -> int:
         """Publish batches until nothing due is left (or a batch fails); returns the count."""
@@ -212,27 +406,45 @@ class OutboxRelay:
                 return total
 
     async def refresh_metrics(self) -> tuple[int, float]:
-        """Update the backlog gauges with one aggregate query; returns (backlog, oldest age)."""
+        """Update the gauges with one aggregate query; returns (backlog, oldest age).
+
+        The backlog is the pending rows (parked ones are counted apart, in
+        ``emporium_outbox_parked``); the age is measured on the database's clock.
+        """
+        pending = OutboxMessage.status == PENDING
         async with self.database.session() as session:
             row = (
                 await session.execute(
-                    select(func.count(), func.min(OutboxMessage.created_at)).where(
-                        OutboxMessage.sent_at.is_(None)
-                    )
+                    select(
+                        func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
+                        func.coalesce(
+                            func.sum(case((OutboxMessage.status == PARKED, 1), else_=0)), 0
+                        ),
+                        func.min(case((pending, OutboxMessage.created_at))),
+                        database_clock(),
+                    ).where(OutboxMessage.status != SENT)
                 )
             ).one()
-        count = int(row[0])
-        oldest: datetime | None = row[1]
-        age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+        count, parked = int(row[0]), int(row[1])
+        oldest: datetime | None = row[2]
+        now: datetime = row[3] if row[3] is not None else utcnow()
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        self.parked = parked
         OUTBOX_BACKLOG.labels(self.service_name).set(count)
         OUTBOX_OLDEST_AGE.labels(self.service_name).set(age)
+        OUTBOX_PARKED.labels(self.service_name).set(parked)
         return count, age
 
     async def purge(self) -> int:
-        """Delete rows sent more than ``retention`` ago (at most 1000 per call)."""
-        cutoff = utcnow() - self.retention
+        """Delete rows sent more than ``retention`` ago (at most 1000 per call); parked and
+        pending rows are never purged."""
         async with self.database.session() as session:
-            ids = select(outbox_table.c.id).where(outbox_table.c.sent_at < cutoff).limit(1000)
+            cutoff = await self._database_now(session) - self.retention
+            ids = (
+                select(outbox_table.c.id)
+                .where(outbox_table.c.status == SENT, outbox_table.c.sent_at <= cutoff)
+                .limit(1000)
+            )
             result = await session.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids)))
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -244,29 +456,112 @@ class OutboxRelay:
         )
         return bool(locked)
 
+    async def _database_now(self, session: AsyncSession) -> datetime:
+        now: datetime | None = await session.scalar(select(database_clock()))
+        if now is None:  # pragma: no cover - a database always answers a clock
+            raise RuntimeError("the database gave no time")
+        return now
+
     async def _claim(self, session: AsyncSession, now: datetime) -> list[OutboxMessage]:
+        """The due pending rows, in seq order, that no earlier held row of their key blocks."""
+        earlier = aliased(OutboxMessage)
+        blocked = exists().where(
+            earlier.key == OutboxMessage.key,
+            earlier.seq < OutboxMessage.seq,
+            earlier.status != SENT,
+            or_(earlier.status == PARKED, earlier.next_attempt_at > now),
+        )
         statement = (
             select(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None))
-            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, ~blocked)
+            .order_by(OutboxMessage.seq)
             .limit(self.batch_size)
         )
         if self.database.is_postgres:
-            statement = statement.with_for_update(skip_locked=True)
-        candidates = list((await session.scalars(statement)).all())
-        # Only the due prefix: a row still backing off must not be overtaken by later ones.
-        batch: list[OutboxMessage] = []
-        for row in candidates:
-            if row.next_attempt_at > now:
-                break
-            batch.append(row)
-        return batch
+            statement = statement.with_for_update(skip_locked=True, of=OutboxMessage)
+        return list((await session.scalars(statement)).all())
 
-    async def _publish(self, rows: Sequence[OutboxMessage]) -> None:
+    def _plan(self, row: OutboxMessage) -> _Planned:
+        """The row's record, or why it can never be published."""
+        try:
+            envelope = Envelope.from_bytes(row.envelope)
+        except Exception:
+            envelope = None
+        record: Record | None = None
+        if envelope is not None:
+            record = Record(
+                topic=row.topic,
+                value=row.envelope,
+                key=row.key.encode(),
+                headers=tuple(envelope.headers()),
+            )
+        reason = unpublishable_reason(
+            topic=row.topic,
+            size=_record_size(record) if record is not None else 0,
+            parses=record is not None,
+            max_record_bytes=self.max_record_bytes,
+        )
+        return _Planned(row, record if reason is None else None, reason)
+
+    async def _publish_ready(
+        self, session: AsyncSession, ready: Sequence[_Planned], now: datetime
+    ) -> list[OutboxMessage]:
+        """Publish ``ready`` (one batch, then one by one if needed); returns the sent rows."""
+        if not ready:
+            return []
+        try:
+            await self._publish(ready)
+        except Exception as error:
+            bus_answers = await self._bus_answers()
+            if len(ready) == 1 or not bus_answers:
+                await self._record_failure(session, ready, error, now, bus_answers=bus_answers)
+                return []
+        else:
+            self._succeeded()
+            return [item.row for item in ready]
+        # The bus answers, so a row of the batch is at fault: find it, publish the others.
+        sent: list[OutboxMessage] = []
+        stopped: set[str] = set()
+        for index, item in enumerate(ready):
+            if item.row.key in stopped:
+                continue  # held back behind its key's failed row; not charged
+            try:
+                await self._publish([item])
+            except Exception as error:
+                stopped.add(item.row.key)
+                bus_answers = classify_failure(error) != "transient" or await self._bus_answers()
+                if not bus_answers:  # the bus went away meanwhile: the rest waits for it
+                    rest = [other for other in ready[index:] if other.row.key not in stopped]
+                    await self._record_failure(
+                        session, [item, *rest], error, now, bus_answers=False
+                    )
+                    break
+                await self._record_failure(session, [item], error, now, bus_answers=True)
+                continue
+            sent.append(item.row)
+        if sent:
+            self._succeeded()
+        return sent
+
+    def _succeeded(self) -> None:
+        self.last_error = None
+        self._consecutive_failures = 0
+
+    async def _bus_answers(self) -> bool:
+        """Whether the bus answers a ping now (an outage, or a fault of the rows?)."""
+        try:
+            await asyncio.wait_for(self.bus.ping(), timeout=self.publish_timeout)
+        except Exception:
+            return False
+        return True
+
+    async def _publish(self, items: Sequence[_Planned]) -> None:
         records: list[Record] = []
         spans: list[trace.Span] = []
         the_tracer = tracer("emporium.outbox")
-        for row in rows:
+        for item in items:
+            row, record = item.row, item.record
+            assert record is not None  # planned as publishable
             envelope = Envelope.from_bytes(row.envelope)
             spans.append(
                 the_tracer.start_span(
@@ -279,17 +574,11 @@ class OutboxRelay:
                         "messaging.message.id": str(row.id),
                         "emporium.event.type": row.type,
                         "emporium.outbox.attempts": row.attempts,
+                        "emporium.outbox.seq": row.seq,
                     },
                 )
             )
-            records.append(
-                Record(
-                    topic=row.topic,
-                    value=row.envelope,
-                    key=row.key.encode(),
-                    headers=tuple(envelope.headers()),
-                )
-            )
+            records.append(record)
         try:
             await asyncio.wait_for(self.bus.publish(records), timeout=self.publish_timeout)
         except BaseException as error:
@@ -302,21 +591,35 @@ class OutboxRelay:
             span.end()
 
     async def _record_failure(
-        self, session: AsyncSession, rows: Sequence[OutboxMessage], error: BaseException
+        self,
+        session: AsyncSession,
+        items: Sequence[_Planned],
+        error: BaseException,
+        now: datetime,
+        *,
+        bus_answers: bool,
     ) -> None:
         message = f"{type(error).__name__}: {error}"[:_ERROR_LIMIT]
+        kind = classify_failure(error)
         self.last_error = message
         self._consecutive_failures += 1
         OUTBOX_PUBLISH_FAILURES.labels(self.service_name).inc()
         log.warning(
-            "outbox publish failed; %d events kept for retry",
-            len(rows),
-            extra={"service": self.service_name, "error": message},
+            "outbox publish failed; %d events kept",
+            len(items),
+            extra={"service": self.service_name, "error": message, "bus_answers": bus_answers},
         )
-        now = utcnow()
-        for row in rows:
-            attempts = row.attempts + 1
-            delay = backoff_delay(attempts, base=self.base_backoff, cap=self.max_backoff)
+        for item in items:
+            row = item.row
+            attempts = attempts_after_failure(
+                row.attempts, bus_answers=bus_answers, max_attempts=self.max_attempts
+            )
+            if should_park(
+                kind, attempts=attempts, max_attempts=self.max_attempts, bus_answers=bus_answers
+            ):
+                await self._park(session, row, message, attempts=attempts)
+                continue
+            delay = backoff_delay(max(attempts, 1), base=self.base_backoff, cap=self.max_backoff)
             await session.execute(
                 update(outbox_table)
                 .where(outbox_table.c.id == row.id)
@@ -326,6 +629,29 @@ class OutboxRelay:
                     next_attempt_at=now + timedelta(seconds=delay),
                 )
             )
+
+    async def _park(
+        self, session: AsyncSession, row: OutboxMessage, reason: str, *, attempts: int
+    ) -> None:
+        """Set ``row`` aside: it holds back the later rows of its key, no other."""
+        await session.execute(
+            update(outbox_table)
+            .where(outbox_table.c.id == row.id)
+            .values(status=PARKED, attempts=attempts, last_error=reason[:_ERROR_LIMIT])
+        )
+        OUTBOX_PARKED_TOTAL.labels(self.service_name).inc()
+        log.error(
+            "outbox row parked: %s",
+            reason,
+            extra={
+                "service": self.service_name,
+                "event_id": str(row.id),
+                "seq": row.seq,
+                "topic": row.topic,
+                "key": row.key,
+                "event_type": row.type,
+            },
+        )
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -404,6 +730,10 @@ class OutboxRelay:
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
         self._wake.set()
+
+
+def _unpublishable(item: _Planned) -> bool:
+    return item.reason is not None
 
 
 def _setter(flag: asyncio.Event) -> Callable[[Any], None]:

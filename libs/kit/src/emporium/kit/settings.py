@@ -87,6 +87,16 @@ class BusSettings(_Fragment):
     handler_backoff_seconds: float = Field(default=0.2, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        description="Failed publish attempts (while the bus answers) before a row is parked.",
+    )
+    outbox_max_record_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Larger outbox records are parked at once (the producer's max_request_size).",
+    )
     consumer_stall_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -20,7 +20,7 @@ from emporium.kit.bus import Bus, Delivery
 from emporium.kit.db import Database
 from emporium.kit.events import Envelope
 from emporium.kit.metrics import REGISTRY
-from emporium.kit.outbox import Outbox, OutboxMessage, utcnow
+from emporium.kit.outbox import Outbox, OutboxMessage, database_clock, utcnow
 from emporium.kit.relay import OutboxRelay, backoff_delay
 from emporium.kit.testing import eventually
 from emporium.kit.tracing import tracer
@@ -370,10 +370,12 @@ async def test_rows_keep_the_envelope_and_aware_timestamps(database: Database, u
     assert (row.topic, row.key, row.type) == (f"{unique}-topic", str(key), envelope.type)
     assert Envelope.from_bytes(row.envelope) == envelope
     assert row.created_at.tzinfo is not None
-    assert row.next_attempt_at == row.created_at
+    assert (row.status, row.seq) == ("pending", 1)
     assert (row.attempts, row.last_error, row.sent_at) == (0, None, None)
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        # Due at once, on the database's clock (not the writer's).
+        assert row.next_attempt_at <= await session.scalar(select(database_clock()))
 
 
 # -- small probes ----------------------------------------------------------------------------
