@@ -70,7 +70,9 @@ async def test_a_changed_secret_key_rotates_to_a_key_it_can_open(
     async with running(first) as svc:
         _, headers = await svc.customer("secret@example.com")
         old_kid = (await _kids(svc))[0]
-    second = make_settings(postgres_url, unique, redis_url=redis_url, secret_key="another-secret")
+    second = make_settings(
+        postgres_url, unique, redis_url=redis_url, secret_key="another-secret-" * 3
+    )
     async with running(second) as svc:
         assert (await svc.client.get("/me", headers=headers)).status_code == 200
         tokens = await svc.tokens("secret@example.com")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,19 @@ class Service:
         body: dict[str, Any] = response.json()
         return body
 
-    async def sign_in(self, email: str, password: str = PASSWORD) -> Response:
-        return await self.client.post("/auth/token", json={"email": email, "password": password})
+    async def sign_in(
+        self, email: str, password: str = PASSWORD, *, client: AsyncClient | None = None
+    ) -> Response:
+        return await (client or self.client).post(
+            "/auth/token", json={"email": email, "password": password}
+        )
+
+    @contextlib.asynccontextmanager
+    async def from_address(self, address: str) -> AsyncIterator[AsyncClient]:
+        """A client whose requests come from ``address`` (as uvicorn would resolve it)."""
+        transport = ASGITransport(app=self.app, client=(address, 40000))
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
     async def tokens(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
         response = await self.sign_in(email, password)
@@ -82,6 +94,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+#: Outside dev the settings refuse a default or short secret key: one per test run.
+_TEST_SECRET_KEY = secrets.token_hex(32)
+
+
 def make_settings(database_url: str, unique: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -91,6 +107,7 @@ def make_settings(database_url: str, unique: str, **overrides: Any) -> Settings:
         "login_throttle_namespace": unique,
         "login_delay_seconds": 0.0,
         "environment": "test",
+        "secret_key": _TEST_SECRET_KEY,
         **CHEAP_ARGON2,
     }
     values.update(overrides)
