@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from emporium.kit.app import Resources, WorkerFactory
 from emporium.kit.consumer import EventConsumer, Handler
@@ -44,16 +45,19 @@ def event_workers(
         database, bus = resources.require_database(), resources.require_bus()
         workers: list[Worker] = []
         if outbox is not None:
-            workers.append(
-                OutboxRelay(
-                    database,
-                    bus,
-                    service_name=settings.service_name,
-                    batch_size=settings.outbox_batch_size,
-                    poll_seconds=settings.outbox_poll_seconds,
-                    outbox=outbox,
-                )
+            relay = OutboxRelay(
+                database,
+                bus,
+                service_name=settings.service_name,
+                batch_size=settings.outbox_batch_size,
+                poll_seconds=settings.outbox_poll_seconds,
+                max_attempts=settings.outbox_max_attempts,
+                max_record_bytes=settings.outbox_max_record_bytes,
+                outbox=outbox,
             )
+            workers.append(relay)
+            # Parked rows degrade readiness (reported) without failing it: see the relay.
+            resources.probes.add_check("outbox", relay.check_parked, critical=False)
         for subscription in subscriptions:
             workers.append(
                 EventConsumer(
@@ -66,6 +70,10 @@ def event_workers(
                     max_attempts=settings.handler_max_attempts,
                     backoff_seconds=settings.handler_backoff_seconds,
                     stall_seconds=settings.consumer_stall_seconds,
+                    max_backoff=settings.handler_max_backoff_seconds,
+                    handler_timeout=settings.handler_timeout_seconds,
+                    inbox_retention=timedelta(days=settings.inbox_retention_days),
+                    purge_every=settings.inbox_purge_interval_seconds,
                 )
             )
         return workers
