@@ -7,17 +7,24 @@ For each delivery, in order:
    (tolerant reader: producers may add event types before consumers care);
 3. in ONE database transaction: claim the event in the inbox (already there: a
    ``duplicate``, nothing applied), run the handler, commit;
-4. on a handler exception: roll back and retry with exponential backoff up to
-   ``max_attempts``, then publish a dead letter (see ``emporium.kit.dlq``) and go on.
+4. on a handler exception: roll back, then by the failure's cause
+   (``emporium.kit.failures.classify_failure``): the database away (``UNAVAILABLE``) or a
+   transaction conflict (``CONFLICT``) is retried with capped backoff without using up the
+   event's attempts; what can never succeed (``PERMANENT``: a payload that does not
+   validate) is dead-lettered at once; anything else (``RETRY``, a handler timeout too) is
+   retried up to ``max_attempts`` times, then dead-lettered (see ``emporium.kit.dlq``).
 
 Offsets are marked only after the handler's transaction has committed (or the event was
 dead-lettered) and committed after each batch, so a crash anywhere means redelivery, which
 the inbox turns into a no-op: at-least-once delivery, exactly-once effect.
 
-Infrastructure failures are not the event's fault and do not use up its attempts: if the
-database connection is lost, or the dead letter cannot be published, the same delivery is
-retried with backoff until it works (or the consumer stops, leaving it uncommitted). A poll
-that fails (broker down) is logged and retried; nothing ends the loop except ``stop``.
+Liveness is kept apart from progress. While the consumer waits for its database (or for
+Kafka, to publish a dead letter) it pauses its partitions and keeps polling, so it stays in
+its consumer group and ``/healthz`` stays 200 however long the outage; ``readiness()`` (and
+so ``/readyz``) says what it waits for and since when. Only a loop that no longer comes
+round (a hung poll) or has ended fails liveness. A poll that fails (broker down) is logged
+and retried; nothing ends the loop except ``stop``. Every ``purge_every`` seconds the
+consumer forgets its inbox rows older than ``inbox_retention``.
 """
 
 from __future__ import annotations
@@ -27,19 +34,29 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import exc as sa_exc
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.kit import inbox
-from emporium.kit.bus.base import Bus, Delivery, Subscription
+from emporium.kit.bus.base import Bus, BusUnavailable, Delivery, Subscription
 from emporium.kit.db import Database
-from emporium.kit.dlq import DeadLetterWatch, dead_letter_record
+from emporium.kit.dlq import DeadLetterWatch, dead_letter_record, ensure_dead_letter_topic
 from emporium.kit.dlq import dead_letter_topic as default_dead_letter_topic
 from emporium.kit.events import Envelope
-from emporium.kit.metrics import CONSUMER_LAG, DEAD_LETTERED, EVENTS_HANDLED, HANDLER_RETRIES
-from emporium.kit.relay import backoff_delay
+from emporium.kit.failures import Failure, HandlerTimeout, classify_failure, retry_delay
+from emporium.kit.metrics import (
+    CONSUMER_LAG,
+    CONSUMER_WAITING,
+    DEAD_LETTERED,
+    EVENTS_HANDLED,
+    HANDLER_FAILURES,
+    HANDLER_RETRIES,
+    INBOX_PURGED,
+)
+from emporium.kit.outbox import utcnow
 from emporium.kit.tracing import context_from, tracer
 
 __all__ = ["EventConsumer", "Handler", "Outcome"]
@@ -54,17 +71,27 @@ Outcome = str
 
 
 class _Stopping(Exception):
-    """Raised inside the loop when ``stop`` interrupts an infrastructure retry."""
+    """Raised inside the loop when ``stop`` interrupts a wait."""
 
 
-def _is_transient(error: BaseException) -> bool:
-    """Our database being unreachable, rather than the event failing: retried without limit."""
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(
-        error,
-        ConnectionError | sa_exc.InterfaceError | sa_exc.DisconnectionError | sa_exc.TimeoutError,
-    )
+#: The dependencies a consumer can wait for (``readiness()``, ``emporium_consumer_waiting``).
+DATABASE = "database"
+BUS = "bus"
+#: A cycle failing for another reason (reported the same way, ended by the next good cycle).
+_CYCLE = "consumer cycle"
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A dependency the consumer has been waiting for since ``since``."""
+
+    dependency: str
+    since: datetime
+    error: str
+
+    def describe(self) -> str:
+        when = self.since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{self.dependency} unavailable since {when} ({self.error})"
 
 
 class EventConsumer:
@@ -87,10 +114,19 @@ class EventConsumer:
         poll_timeout: float = 1.0,
         lag_every: float = 5.0,
         stall_seconds: float = 60.0,
+        handler_timeout: float | None = 30.0,
+        inbox_retention: timedelta | None = timedelta(days=7),
+        purge_every: float = 3600.0,
     ) -> None:
-        """``handlers`` maps versioned type names (``orders.OrderPlaced.v1``) to handlers."""
+        """``handlers`` maps versioned type names (``orders.OrderPlaced.v1``) to handlers.
+
+        ``handler_timeout`` bounds one attempt (None: unbounded); ``inbox_retention`` is how
+        long inbox rows are kept (None: never purged), purged every ``purge_every`` s.
+        """
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if handler_timeout is not None and handler_timeout <= 0:
+            raise ValueError("handler_timeout must be positive")
         self.database = database
         self.bus = bus
         self.group = group
@@ -105,13 +141,19 @@ class EventConsumer:
         self.poll_timeout = poll_timeout
         self.lag_every = lag_every
         self.stall_seconds = stall_seconds
-        #: ``time.monotonic()`` of the last completed poll (or of ``start``).
+        self.handler_timeout = handler_timeout
+        self.inbox_retention = inbox_retention
+        self.purge_every = purge_every
+        #: ``time.monotonic()`` of the last time the loop came round: a completed poll, or
+        #: a step of a wait for a dependency (``/healthz`` watches it).
         self.last_poll_at = time.monotonic()
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._last_lag = 0.0
+        self._next_purge = 0.0
+        self._outages: dict[str, Outage] = {}
         self._dead_letters = DeadLetterWatch(bus, group, topic=self.dead_letter_topic)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -138,6 +180,8 @@ class EventConsumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._close_subscription()
+        for dependency in list(self._outages):
+            self._outage_ends(dependency)
 
     @property
     def name(self) -> str:
@@ -145,11 +189,14 @@ class EventConsumer:
         return f"consumer {self.group}"
 
     def healthy(self, stall_seconds: float | None = None) -> bool:
-        """False when the loop has died or has not completed a poll for ``stall_seconds``."""
+        """False when the loop has died or has not come round for ``stall_seconds``."""
         return self.health(stall_seconds) is None
 
     def health(self, stall_seconds: float | None = None) -> str | None:
-        """None when healthy, else why not (``Worker`` protocol; ``/healthz`` uses it)."""
+        """None when alive, else why not (``Worker`` protocol; ``/healthz`` uses it).
+
+        Waiting for the database or Kafka is alive: the wait keeps polling.
+        """
         stall = self.stall_seconds if stall_seconds is None else stall_seconds
         if self._task is None:
             return "not started"
@@ -159,6 +206,17 @@ class EventConsumer:
         if silent >= stall:
             return f"has not polled for {silent:.0f} s"
         return None
+
+    def readiness(self) -> str | None:
+        """None when it can make progress, else what it waits for (``/readyz`` reports it)."""
+        if not self._outages:
+            return None
+        return "; ".join(outage.describe() for outage in self._outages.values())
+
+    @property
+    def outages(self) -> dict[str, Outage]:
+        """The dependencies waited for now, by name (``database``, ``bus``)."""
+        return dict(self._outages)
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -173,6 +231,7 @@ class EventConsumer:
             timeout=self.poll_timeout if timeout is None else timeout,
         )
         self.last_poll_at = time.monotonic()
+        self._outage_ends(BUS)
         outcomes: list[Outcome] = []
         try:
             for delivery in deliveries:
@@ -193,6 +252,7 @@ class EventConsumer:
             except Exception:
                 # A gauge is not worth failing the cycle for; the next cycle tries again.
                 log.debug("consumer lag unavailable", extra={"group": self.group}, exc_info=True)
+        await self._purge_if_due()
         return outcomes
 
     async def close(self) -> None:
@@ -209,6 +269,19 @@ class EventConsumer:
         for topic, lag in per_topic.items():
             CONSUMER_LAG.labels(self.group, topic).set(lag)
         return per_topic
+
+    async def purge_inbox(self) -> int:
+        """Forget this group's inbox rows older than ``inbox_retention``; how many went."""
+        if self.inbox_retention is None:
+            return 0
+        async with self.database.session() as session:
+            removed = await inbox.purge_inbox(
+                session, older_than=utcnow() - self.inbox_retention, group=self.group
+            )
+        INBOX_PURGED.labels(self.group).inc(removed)
+        if removed:
+            log.info("purged %d inbox row(s)", removed, extra={"group": self.group})
+        return removed
 
     async def handle(self, delivery: Delivery) -> Outcome:
         """Apply one delivery; returns its outcome. Raises only ``_Stopping``/cancellation."""
@@ -240,44 +313,73 @@ class EventConsumer:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            attempt = 0
-            infra_failures = 0
-            while True:
-                self._check_stopping()
-                try:
-                    outcome = await self._apply(handler, envelope)
-                except Exception as error:  # retried, then dead-lettered
-                    span.record_exception(error)
-                    if _is_transient(error):
-                        infra_failures += 1
-                        log.warning(
-                            "handler hit an infrastructure failure; retrying",
-                            extra={"group": self.group, "event_id": str(envelope.id)},
-                            exc_info=True,
-                        )
-                        await self._pause(infra_failures)
-                        continue
-                    attempt += 1
-                    if attempt >= self.max_attempts:
-                        log.error(
-                            "handler failed %d times; dead-lettering",
-                            attempt,
-                            extra={"group": self.group, "event_id": str(envelope.id)},
-                            exc_info=True,
-                        )
-                        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                        await self._dead_letter(delivery, error, attempt)
-                        outcome = "dead_lettered"
-                        break
-                    HANDLER_RETRIES.labels(self.group, envelope.type).inc()
-                    await self._pause(attempt, base=self.backoff_seconds)
-                    continue
-                break
+            try:
+                outcome = await self._apply_with_retries(delivery, envelope, handler, span)
+            finally:
+                self._resume()
             span.set_attribute("emporium.consumer.outcome", outcome)
         EVENTS_HANDLED.labels(self.group, envelope.type, outcome).inc()
         return outcome
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _apply_with_retries(
+        self, delivery: Delivery, envelope: Envelope, handler: Handler, span: Span
+    ) -> Outcome:
+        attempt = 0
+        waits = 0
+        context = {"group": self.group, "event_id": str(envelope.id), "type": envelope.type}
+        while True:
+            self._check_stopping()
+            try:
+                outcome = await self._attempt(handler, envelope)
+            except Exception as error:
+                span.record_exception(error)
+                failure = await self._classify(error)
+                HANDLER_FAILURES.labels(self.group, envelope.type, failure.value).inc()
+                if not failure.uses_attempts:
+                    waits += 1
+                    if failure is Failure.UNAVAILABLE:
+                        self._outage_begins(DATABASE, error)
+                    log.warning(
+                        "handler hit %s (%s); waiting and retrying, attempts kept",
+                        failure.value,
+                        type(error).__name__,
+                        extra=context,
+                        exc_info=waits == 1,
+                    )
+                    await self._wait(self._delay(waits), pause=failure is Failure.UNAVAILABLE)
+                    continue
+                attempt += 1
+                if failure is Failure.PERMANENT or attempt >= self.max_attempts:
+                    log.error(
+                        "handler failed (%s) after %d attempt(s); dead-lettering",
+                        failure.value,
+                        attempt,
+                        extra=context,
+                        exc_info=True,
+                    )
+                    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                    await self._dead_letter(delivery, error, attempt)
+                    return "dead_lettered"
+                HANDLER_RETRIES.labels(self.group, envelope.type).inc()
+                await self._wait(self._delay(attempt))
+                continue
+            self._outage_ends(DATABASE)
+            return outcome
+
+    async def _attempt(self, handler: Handler, envelope: Envelope) -> Outcome:
+        """One attempt, bounded by ``handler_timeout`` (``HandlerTimeout`` when it runs out)."""
+        scope = asyncio.timeout(self.handler_timeout)
+        try:
+            async with scope:
+                return await self._apply(handler, envelope)
+        except TimeoutError as error:
+            if scope.expired():
+                raise HandlerTimeout(
+                    f"handler ran longer than {self.handler_timeout:g} s"
+                ) from error
+            raise
 
     async def _apply(self, handler: Handler, envelope: Envelope) -> Outcome:
         async with self.database.session() as session:
@@ -285,6 +387,21 @@ class EventConsumer:
                 return "duplicate"
             await handler(session, envelope)
         return "handled"
+
+    async def _classify(self, error: BaseException) -> Failure:
+        """The failure's class; a timeout while the database does not answer is its fault."""
+        failure = classify_failure(error)
+        if isinstance(error, HandlerTimeout) and not await self._database_answers():
+            return Failure.UNAVAILABLE
+        return failure
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(min(5.0, self.handler_timeout or 5.0)):
+                await self.database.ping()
+        except Exception:
+            return False
+        return True
 
     async def _dead_letter(
         self, delivery: Delivery, error: BaseException | str, attempts: int
@@ -302,32 +419,98 @@ class EventConsumer:
             try:
                 await self.bus.publish([record])
                 break
-            except Exception:  # the event must not be skipped: keep trying
+            except Exception as failure:  # the event must not be skipped: keep trying
                 failures += 1
+                self._outage_begins(BUS, failure)
                 log.warning(
                     "could not publish a dead letter; retrying",
                     extra={"group": self.group, "topic": self.dead_letter_topic},
-                    exc_info=True,
+                    exc_info=failures == 1,
                 )
-                await self._pause(failures)
+                await self._wait(self._delay(failures), pause=True)
+        self._outage_ends(BUS)
         DEAD_LETTERED.labels(self.group).inc()
+
+    def _delay(self, failures: int) -> float:
+        return retry_delay(failures, base=self.backoff_seconds, cap=self.max_backoff)
 
     def _check_stopping(self) -> None:
         if self._stopping:
             raise _Stopping
 
-    async def _pause(self, failures: int, *, base: float | None = None) -> None:
-        """Back off; raise ``_Stopping`` at once if ``stop`` is called meanwhile."""
-        delay = backoff_delay(
-            failures, base=self.backoff_seconds if base is None else base, cap=self.max_backoff
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), timeout=delay)
+    async def _wait(self, delay: float, *, pause: bool = False) -> None:
+        """Wait ``delay`` s, coming round at least every ``poll_timeout`` s (liveness).
+
+        With ``pause`` the partitions are paused and the wait polls: the member stays in
+        its group (and ``handle`` resumes it). Raises ``_Stopping`` once ``stop`` is called.
+        """
+        subscription = self._subscription
+        if pause and subscription is not None:
+            subscription.pause()
+        deadline = time.monotonic() + delay
+        while True:
+            self._check_stopping()
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            step_end = min(deadline, now + self.poll_timeout)
+            if subscription is not None and subscription.paused:
+                try:
+                    stray = await subscription.poll(max_records=1, timeout=step_end - now)
+                except Exception:  # Kafka away as well: just wait
+                    log.debug("poll while waiting failed", exc_info=True)
+                else:
+                    if stray:
+                        raise RuntimeError("a paused subscription delivered records")
+            await self._sleep(step_end - time.monotonic())
+            self.last_poll_at = time.monotonic()
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
         self._check_stopping()
+
+    def _resume(self) -> None:
+        subscription = self._subscription
+        if subscription is not None and subscription.paused:
+            subscription.resume()
+
+    def _outage_begins(self, dependency: str, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}"[:200]
+        known = self._outages.get(dependency)
+        since = known.since if known is not None else utcnow()
+        if known is None:
+            log.warning("consumer waits for its %s", dependency, extra={"group": self.group})
+            CONSUMER_WAITING.labels(self.group, dependency).set(1)
+        self._outages[dependency] = Outage(dependency, since, reason)
+
+    def _outage_ends(self, dependency: str) -> None:
+        outage = self._outages.pop(dependency, None)
+        if outage is not None:
+            waited = (utcnow() - outage.since).total_seconds()
+            log.info(
+                "consumer's %s is back after %.1f s",
+                dependency,
+                waited,
+                extra={"group": self.group},
+            )
+            CONSUMER_WAITING.labels(self.group, dependency).set(0)
+
+    async def _purge_if_due(self) -> None:
+        if self.inbox_retention is None or time.monotonic() < self._next_purge:
+            return
+        try:
+            await self.purge_inbox()
+        except Exception:
+            log.warning("inbox purge failed; trying again later", exc_info=True)
+            self._next_purge = time.monotonic() + min(self.purge_every, 60.0)
+        else:
+            self._next_purge = time.monotonic() + self.purge_every
 
     async def _open_subscription(self) -> Subscription:
         if self._subscription is None:
-            await self.bus.ensure_topics([self.dead_letter_topic], partitions=1)
+            await ensure_dead_letter_topic(self.bus, self.dead_letter_topic)
             subscription = self.bus.subscribe(self.topics, self.group)
             await subscription.start()
             self._subscription = subscription
@@ -351,16 +534,23 @@ class EventConsumer:
             try:
                 await self.run_once()
                 failures = 0
+                self._outage_ends(_CYCLE)
             except _Stopping:
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 # Broker or database down: keep the loop alive and try again later.
                 failures += 1
-                log.exception("consumer cycle failed; retrying", extra={"group": self.group})
+                self._outage_begins(BUS if isinstance(error, BusUnavailable) else _CYCLE, error)
+                log.warning(
+                    "consumer cycle failed; retrying",
+                    extra={"group": self.group},
+                    exc_info=True,
+                )
                 if failures >= 3:
                     # Start over with a fresh member: a broken subscription may never recover.
                     await self._close_subscription()
+                self.last_poll_at = time.monotonic()
                 with contextlib.suppress(_Stopping):
-                    await self._pause(failures)
+                    await self._wait(self._delay(failures))

@@ -5,6 +5,9 @@
   worker (a consumer that stopped polling) only recovers by a restart, so it fails then.
 - ``/readyz`` runs every readiness check concurrently, each bounded by a timeout, and
   answers 503 naming the failed ones: the pod is taken out of load balancing meanwhile.
+  A worker that waits for a dependency (``ReportsReadiness``: a consumer whose database is
+  away) is one more check, named after the worker, failing with what it waits for
+  (``consumer catalog.orders: database unavailable since ...``) while liveness stays 200.
   A check registered with ``critical=False`` (the cache) is reported but never fails it.
 - ``/metrics`` is the kit's Prometheus registry in the text format.
 """
@@ -24,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from emporium.kit.errors import problem_response, problem_type
 from emporium.kit.metrics import REGISTRY
-from emporium.kit.workers import Worker
+from emporium.kit.workers import ReportsReadiness, Worker
 
 __all__ = ["CheckResult", "Probes", "ReadinessCheck", "health_router"]
 
@@ -95,10 +98,28 @@ class Probes:
         return problems
 
     async def readiness(self) -> dict[str, CheckResult]:
-        """Run every check concurrently, each within ``check_timeout`` seconds."""
+        """Run every check concurrently, each within ``check_timeout`` seconds, then ask the
+        workers that report readiness what they wait for."""
         names = list(self.checks)
         results = await asyncio.gather(*(self._run(self.checks[name]) for name in names))
-        return dict(zip(names, results, strict=True))
+        outcome = dict(zip(names, results, strict=True))
+        outcome.update(self.waiting_workers())
+        return outcome
+
+    def waiting_workers(self) -> dict[str, CheckResult]:
+        """A result per worker that reports readiness (``ReportsReadiness``)."""
+        results: dict[str, CheckResult] = {}
+        for worker in self.workers:
+            if not isinstance(worker, ReportsReadiness):
+                continue
+            try:
+                reason = worker.readiness()
+            except Exception as exc:
+                reason = f"readiness raised {type(exc).__name__}: {exc}"
+            results[worker.name] = CheckResult(
+                ok=reason is None, duration_ms=0.0, error=None if reason is None else reason[:300]
+            )
+        return results
 
     async def _run(self, check: ReadinessCheck) -> CheckResult:
         begun = time.perf_counter()
@@ -147,11 +168,16 @@ def health_router(get_probes: Callable[[Request], Probes]) -> APIRouter:
                 log.warning("readiness degraded: %s", ", ".join(failed))
             return JSONResponse({"status": status, "checks": checks})
         log.warning("readiness failing: %s", ", ".join(failed))
+        detail = f"failed: {', '.join(critical)}"
+        workers = {worker.name for worker in probes.workers}
+        waiting = [f"{name}: {results[name].error}" for name in critical if name in workers]
+        if waiting:
+            detail += "; " + "; ".join(waiting)
         return problem_response(
             status=503,
             type=problem_type("not-ready"),
             title="Service Not Ready",
-            detail=f"failed: {', '.join(critical)}",
+            detail=detail,
             instance=request.url.path,
             extra={"failed": critical, "checks": checks},
         )

@@ -82,11 +82,18 @@ async def seen(session: AsyncSession, group: str, event_id: UUID) -> bool:
     return found is not None
 
 
-async def purge_inbox(session: AsyncSession, *, older_than: datetime) -> int:
-    """Forget events handled before ``older_than``; returns how many rows went.
+async def purge_inbox(
+    session: AsyncSession, *, older_than: datetime, group: str | None = None
+) -> int:
+    """Forget events handled before ``older_than`` (by ``group`` only, if given); returns
+    how many rows went.
 
     Only safe for events the bus can no longer redeliver: keep the inbox at least as long as
-    the topics' retention.
+    the topics' retention. Each ``EventConsumer`` runs it for its own group every
+    ``inbox_purge_interval_seconds`` with ``inbox_retention_days``.
     """
-    result = await session.execute(delete(inbox_table).where(inbox_table.c.handled_at < older_than))
+    statement = delete(inbox_table).where(inbox_table.c.handled_at < older_than)
+    if group is not None:
+        statement = statement.where(inbox_table.c.consumer_group == group)
+    result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)

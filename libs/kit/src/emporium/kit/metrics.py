@@ -12,15 +12,18 @@ __all__ = [
     "CACHE_ERRORS",
     "CACHE_REQUESTS",
     "CONSUMER_LAG",
+    "CONSUMER_WAITING",
     "DEAD_LETTERED",
     "DEAD_LETTER_DEPTH",
     "EVENTS_HANDLED",
     "GATEWAY_BREAKER_OPEN",
     "GATEWAY_RATE_LIMITED",
     "GATEWAY_UPSTREAM_FAILURES",
+    "HANDLER_FAILURES",
     "HANDLER_RETRIES",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
+    "INBOX_PURGED",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
     "OUTBOX_PARKED",
@@ -90,6 +93,24 @@ HANDLER_RETRIES = Counter(
     "emporium_handler_retries_total",
     "Handler attempts that failed and were retried",
     ["group", "type"],
+    registry=REGISTRY,
+)
+HANDLER_FAILURES = Counter(
+    "emporium_handler_failures_total",
+    "Failed handler attempts by failure class (unavailable, conflict, permanent, retry)",
+    ["group", "type", "failure"],
+    registry=REGISTRY,
+)
+CONSUMER_WAITING = Gauge(
+    "emporium_consumer_waiting",
+    "1 while a consumer group waits for a dependency (database, bus) to come back, else 0",
+    ["group", "dependency"],
+    registry=REGISTRY,
+)
+INBOX_PURGED = Counter(
+    "emporium_inbox_purged_total",
+    "Inbox rows forgotten after the retention period",
+    ["group"],
     registry=REGISTRY,
 )
 DEAD_LETTERED = Counter(

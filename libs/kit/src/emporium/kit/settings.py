@@ -100,7 +100,29 @@ class BusSettings(_Fragment):
     consumer_stall_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="/healthz fails when a running consumer has not polled for this long.",
+        description="/healthz fails when a running consumer's loop has not come round (a "
+        "poll, or a step of a wait for its database or Kafka) for this long.",
+    )
+    handler_max_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Cap of the consumer's backoff between retries (failed handler, "
+        "database or Kafka away).",
+    )
+    handler_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A handler running longer is cancelled; it counts as a failed attempt "
+        "(as the database being away if it does not answer a ping then).",
+    )
+    inbox_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Inbox rows older than this are purged; keep it at least as long as "
+        "the retention of the topics consumed (a redelivery after it would apply again).",
+    )
+    inbox_purge_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often each consumer purges its inbox rows."
     )
 
 
