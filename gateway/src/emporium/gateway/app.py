@@ -13,6 +13,7 @@ from emporium.gateway import openapi, proxy
 from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
+from emporium.gateway.target import CanonicalTargetMiddleware
 from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
 from emporium.kit.app import Resources, create_app
 from emporium.kit.auth import KeySource
@@ -81,6 +82,9 @@ def create_gateway_app(
         max_body_bytes=settings.max_body_bytes,
         **overrides,
     )
+    # Outside the kit's middleware: a target that could mean two things is refused before
+    # anything (the router included) looks at its decoded form.
+    app.add_middleware(CanonicalTargetMiddleware)
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(

@@ -36,7 +36,7 @@ from emporium.gateway.response_cache import ResponseCache
 from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
 from emporium.gateway.settings import Settings
 from emporium.gateway.stream_slots import MemoryStreamSlots, RedisStreamSlots, StreamSlots
-from emporium.gateway.target import Target, parse_target
+from emporium.gateway.target import Target, target_of
 from emporium.gateway.upstreams import Body, Upstreams
 from emporium.kit.app import Resources, get_resources
 from emporium.kit.auth import Principal, TokenVerifier
@@ -84,9 +84,7 @@ class Gateway:
 
     async def handle(self, request: Request) -> Response:
         scope = request.scope
-        target = parse_target(
-            scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
-        )
+        target = target_of(scope)
         method = request.method
         if not target.starts_with("api", "v1"):
             raise RouteNotFound(f"there is no API path {target.path} for {method}")

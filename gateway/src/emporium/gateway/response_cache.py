@@ -8,7 +8,8 @@ at most ``ttl`` seconds (10 by default): availability on a listing may be that s
 Subscribing to ``catalog.events`` would make it exact, at the price of a Kafka consumer in
 the gateway; the short TTL was chosen instead.
 
-Only 200 answers without ``Set-Cookie`` are stored, uncompressed (the upstream is asked
+Only routes the route table marks ``cache`` come here, and only their 200 JSON answers
+without ``Set-Cookie`` are stored, uncompressed (the upstream is asked
 without ``Accept-Encoding``), up to ``MAX_ENTRY_BYTES``. Concurrent misses of one key are
 computed once (``get_or_compute``). ``ETag`` is a hash of the body; a matching
 ``If-None-Match`` gets 304 without a body.
@@ -50,6 +51,10 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
     return "*" in tags or etag in tags
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 class _Uncacheable(Exception):
@@ -100,7 +105,12 @@ class ResponseCache:
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
             )
             names = {name.lower() for name, _ in headers}
-            if upstream.status != 200 or "set-cookie" in names or len(body) > MAX_ENTRY_BYTES:
+            if (
+                upstream.status != 200
+                or not _is_json(upstream.content_type)
+                or "set-cookie" in names
+                or len(body) > MAX_ENTRY_BYTES
+            ):
                 raise _Uncacheable(upstream.status, headers, body)
             kept = [[k, v] for k, v in headers if k.lower() in _KEPT]
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

@@ -13,17 +13,37 @@ control characters (raw, or encoded ``%00``-``%1F``, ``%7F``), invalid percent-e
 One trailing slash is dropped (``/products/`` is ``/products``).
 
 The query string is parsed into (name, value) pairs and encoded again from them.
+
+``CanonicalTargetMiddleware`` does this for every request the gateway receives, before any
+routing: the framework's router matches on the decoded path, where ``%0A`` or ``%2F``
+already mean something else.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from emporium.kit.errors import ProblemError, problem_type
 
-__all__ = ["MAX_QUERY_FIELDS", "BadTarget", "Target", "parse_target"]
+__all__ = [
+    "MAX_QUERY_FIELDS",
+    "SCOPE_KEY",
+    "BadTarget",
+    "CanonicalTargetMiddleware",
+    "Target",
+    "parse_target",
+    "target_of",
+]
+
+log = logging.getLogger("emporium.gateway.target")
+
+#: Where ``CanonicalTargetMiddleware`` leaves the parsed ``Target`` in the ASGI scope.
+SCOPE_KEY = "emporium.target"
 
 #: More query fields than this is refused (no public call takes nearly as many).
 MAX_QUERY_FIELDS = 200
@@ -141,3 +161,38 @@ def parse_target(raw_path: bytes, query_string: bytes = b"") -> Target:
     if b"" in parts:
         raise BadTarget("empty-segment", "the path contains an empty segment ('//')")
     return Target(tuple(_segment(part) for part in parts), _query(query_string))
+
+
+class CanonicalTargetMiddleware:
+    """Parses every request's target once (pure ASGI); a bad one is answered 400 here,
+    before any routing (the router's own matching never sees it). The ``Target`` is left
+    in the scope under ``SCOPE_KEY`` for the proxy."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            scope[SCOPE_KEY] = parse_target(
+                scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"),
+                scope.get("query_string", b""),
+            )
+        except BadTarget as refused:
+            log.info("refused request target: %s", refused.reason)
+            await refused.to_response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def target_of(scope: Scope) -> Target:
+    """The canonical target the middleware parsed (parsed here if it did not run)."""
+    target = scope.get(SCOPE_KEY)
+    if isinstance(target, Target):
+        return target
+    return parse_target(
+        scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"),
+        scope.get("query_string", b""),
+    )

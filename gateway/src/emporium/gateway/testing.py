@@ -30,10 +30,12 @@ from emporium.kit.testing.tokens import TokenMint
 __all__ = [
     "FakeService",
     "GatewayFactory",
+    "RawAnswer",
     "Running",
     "Servers",
     "free_port",
     "gateway_factory",
+    "raw_request",
     "serving",
 ]
 
@@ -96,6 +98,69 @@ async def serving(app: Any, port: int = 0) -> AsyncIterator[str]:
         await servers.stop()
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """An HTTP/1.1 answer read off the socket: status, headers (lower-case names), body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+async def raw_request(
+    base_url: str,
+    target: bytes,
+    *,
+    method: bytes = b"GET",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> RawAnswer:
+    """Send ``target`` exactly as given (clients normalise ``..`` and ``%2F``; this does not)."""
+    from yarl import URL
+
+    url = URL(base_url)
+    if url.host is None or url.port is None:
+        raise ValueError(f"not a server URL: {base_url}")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        lines = [method + b" " + target + b" HTTP/1.1", f"Host: {url.host}:{url.port}".encode()]
+        lines += [f"{k}: {v}".encode() for k, v in (headers or {}).items()]
+        lines += [f"Content-Length: {len(body)}".encode(), b"Connection: close", b"", b""]
+        writer.write(b"\r\n".join(lines) + body)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = [
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(":") for line in header_lines)
+    ]
+    if ("transfer-encoding", "chunked") in parsed:
+        rest = _unchunk(rest)
+    return RawAnswer(int(status_line.split(" ")[1]), parsed, rest)
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out, data = out + data[:size], data[size + 2 :]
+    return out
+
+
 class Item(BaseModel):
     """A schema whose name every fake service uses, each with other fields (OpenAPI merge)."""
 
@@ -113,6 +178,8 @@ class FakeService:
     jwks: dict[str, Any] | None = None
     jwks_fetches: int = 0
     streams_ended: int = 0
+    streams_open: int = 0
+    last_event_ids: list[str | None] = field(default_factory=list)
 
     def app(self) -> FastAPI:
         app = FastAPI(title=self.name)
@@ -141,8 +208,16 @@ class FakeService:
             return StreamingResponse(self._drain(), media_type="application/octet-stream")
 
         @app.get("/orders/{order_id}/events")
-        async def events(order_id: str) -> StreamingResponse:
-            return StreamingResponse(self._drain(), media_type="text/event-stream")
+        async def events(order_id: str, request: Request) -> StreamingResponse:
+            self.last_event_ids.append(request.headers.get("last-event-id"))
+            # "quiet-*": one event at once, then silence until the service stops.
+            body = self._quiet() if order_id.startswith("quiet") else self._drain()
+            return StreamingResponse(body, media_type="text/event-stream")
+
+        @app.get("/products/_html")
+        async def html() -> Response:
+            self.hits += 1
+            return Response(b"<html><body>hi</body></html>", media_type="text/html")
 
         @app.get("/media/_hop")
         async def hop() -> Response:
@@ -179,6 +254,15 @@ class FakeService:
         """Let every pending slow or streaming answer finish (before the server stops)."""
         self.release.set()
         self.chunks.put_nowait(None)
+
+    async def _quiet(self) -> AsyncIterator[bytes]:
+        self.streams_open += 1
+        try:
+            yield b"id: 1\ndata: open\n\n"
+            await self.release.wait()
+        finally:
+            self.streams_open -= 1
+            self.streams_ended += 1
 
     async def _drain(self) -> AsyncIterator[bytes]:
         try:
