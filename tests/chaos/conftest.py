@@ -1,7 +1,8 @@
 """Fixtures of the chaos suite: a private PostgreSQL and a private Kafka, once per session.
 
-``infra.py`` is loaded under the name ``emporium_chaos_infra`` (the test modules import it
-from there, as the e2e suite does with its ``platform.py``). The instances are started
+``infra.py`` and ``kit_rig.py`` are loaded under the names ``emporium_chaos_infra`` and
+``emporium_chaos_rig`` (the test modules import them from there, as the e2e suite does with
+its ``platform.py``). The instances are started
 lazily, by the first test that asks for them, and destroyed at the end of the session; the
 shared infrastructure of the other suites is never touched (Redis and S3 are the shared
 ones, on a Redis database of the suite's own).
@@ -21,18 +22,19 @@ from typing import Any
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "emporium_chaos_infra", Path(__file__).with_name("infra.py")
-)
-assert _spec is not None
-assert _spec.loader is not None
-_infra = importlib.util.module_from_spec(_spec)
-sys.modules["emporium_chaos_infra"] = _infra
-_spec.loader.exec_module(_infra)
 
-#: The non-superuser role the kit consumers of the suite connect as (reserved slots are not
-#: theirs, so "too many clients" can be made real).
-APP_ROLE = "chaos_app"
+def _load(name: str, filename: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_infra = _load("emporium_chaos_infra", "infra.py")
+_load("emporium_chaos_rig", "kit_rig.py")
 
 
 def _require_tools() -> None:
@@ -54,7 +56,7 @@ def private_pg() -> Iterator[Any]:
         pg.start()
         import asyncio
 
-        asyncio.run(pg.create_role(APP_ROLE))
+        asyncio.run(pg.create_role(_infra.APP_ROLE))
         try:
             yield pg
         finally:

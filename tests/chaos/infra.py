@@ -32,7 +32,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PrivateKafka", "PrivatePostgres", "free_port", "missing_tools"]
+__all__ = [
+    "APP_ROLE",
+    "PrivateKafka",
+    "PrivatePostgres",
+    "free_port",
+    "missing_tools",
+    "topic_sizes",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_VERSION = os.environ.get("EMPORIUM_KAFKA_VERSION", "4.1.1")
@@ -41,6 +48,9 @@ KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 LOG4J = ROOT / "deploy" / "local" / "kafka" / "log4j2.properties"
 USER = "emporium"
 PASSWORD = "emporium"
+#: The non-superuser role the kit consumers of the suite connect as (the reserved slots are
+#: not its, so "too many clients" can be made real).
+APP_ROLE = "chaos_app"
 
 
 def free_port() -> int:
@@ -265,6 +275,13 @@ class PrivatePostgres:
             with contextlib.suppress(RuntimeError):
                 connection.terminate()  # type: ignore[attr-defined]
 
+    async def release_hogs_async(self) -> None:
+        """Close the hogged connections cleanly (from the loop that opened them)."""
+        hogs, self._hogs = self._hogs, []
+        for connection in hogs:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=5)  # type: ignore[attr-defined]
+
     async def execute(self, statement: str, database: str = "postgres") -> None:
         import asyncpg
 
@@ -473,3 +490,33 @@ def private_root(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+async def topic_sizes(bootstrap: str, suffix: str = ".dlq") -> dict[str, int]:
+    """Records in each topic whose name ends with ``suffix`` (end minus beginning offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.endswith(suffix)]
+        described = await admin.describe_topics(topics) if topics else []
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]
+    ]
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+    finally:
+        await consumer.stop()
+    sizes = dict.fromkeys(topics, 0)
+    for tp in partitions:
+        sizes[tp.topic] += ends[tp] - starts[tp]
+    return sizes
