@@ -347,8 +347,13 @@ async def test_profile_and_addresses(http: httpx.AsyncClient) -> None:
     assert (await shopper.delete(f"/me/addresses/{address['id']}")).status_code == 204
     assert (await shopper.get("/me/addresses")).json() == []
 
-    # Deleting the account erases it and signs out.
-    assert (await shopper.delete("/me")).status_code == 204
+    # Deleting the account asks for the current password, then erases it and signs out.
+    async def delete_me(**body: Any) -> httpx.Response:
+        return await shopper.http.request("DELETE", "/me", headers=shopper.headers, **body)
+
+    assert "password" in _problem(await delete_me(), 422)["detail"]
+    _problem(await delete_me(json={"password": "not-the-password"}), 401)
+    assert (await delete_me(json={"password": shopper.password})).status_code == 204
     _problem(await shopper.get("/me"), 401)
     assert (await shopper.sign_in()).status_code == 401
 

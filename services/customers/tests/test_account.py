@@ -110,7 +110,10 @@ async def test_deleting_the_account_erases_personal_data_and_signs_out(service: 
     tokens = await service.tokens("erase@example.com")
     await service.client.post("/me/addresses", json=ADDRESS, headers=headers)
 
-    assert (await service.client.delete("/me", headers=headers)).status_code == 204
+    deleted = await service.client.request(
+        "DELETE", "/me", json={"password": PASSWORD}, headers=headers
+    )
+    assert deleted.status_code == 204
 
     assert (await service.client.get("/me", headers=headers)).status_code == 401
     refresh = await service.client.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import jwt
 import pytest
@@ -139,7 +140,11 @@ async def test_edit_disable_and_delete_are_audited_and_published(shop: Service) 
         "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert refresh.status_code == 401
-    assert (await shop.sign_in("managed@example.com", PASSWORD)).status_code == 403
+    # Exactly like a wrong password: same status, same problem (minus its request id).
+    refused = await shop.sign_in("managed@example.com", PASSWORD)
+    wrong = await shop.sign_in("managed@example.com", "not-the-password")
+    assert refused.status_code == wrong.status_code == 401
+    assert _without_request_id(refused.json()) == _without_request_id(wrong.json())
     # The kit's verifier (gateway, other services) refuses the token too: it is denylisted.
     verifier_denylist = shop.accounts.denylist
     jti = jwt.decode(headers["Authorization"][7:], options={"verify_signature": False})["jti"]
@@ -200,3 +205,7 @@ async def test_a_demoted_admin_loses_admin_access_at_once(shop: Service) -> None
         f"/admin/customers/{other_id}", json={"role": "customer"}, headers=admin
     )
     assert (await shop.client.get("/admin/customers", headers=deputy)).status_code == 401
+
+
+def _without_request_id(problem: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in problem.items() if key != "request_id"}

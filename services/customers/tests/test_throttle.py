@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+from emporium.customers.models import Customer
 from emporium.customers.testing import PASSWORD, Service, ServiceFactory
 
 
@@ -63,3 +66,85 @@ async def test_the_lock_lives_in_redis_and_holds_across_processes(
             await first.sign_in("shared@example.com", "wrong-password")
     async with service_factory(postgres_url, login_lock_after=3) as second:
         assert (await second.sign_in("shared@example.com")).status_code == 429
+
+
+ATTACKER = "203.0.113.7"
+OWNER = "198.51.100.2"
+
+
+async def test_fifty_failures_from_one_address_never_lock_the_owner_out_from_theirs(
+    service: Service,
+) -> None:
+    await service.register("owner@example.com")
+    async with service.from_address(ATTACKER) as attacker, service.from_address(OWNER) as owner:
+        answers = [
+            (await service.sign_in("owner@example.com", f"guess-{n}", client=attacker)).status_code
+            for n in range(50)
+        ]
+        # The guesser is stopped at their own address ...
+        assert answers[:19] == [401] * 19
+        assert set(answers[19:]) == {429}
+        # ... and the owner, from theirs, signs in at once.
+        assert (await service.sign_in("owner@example.com", client=owner)).status_code == 200
+        # The owner's success does not lift the guesser's lock.
+        assert (await service.sign_in("owner@example.com", client=attacker)).status_code == 429
+
+
+async def test_guesses_spread_over_many_addresses_never_lock_the_email(
+    postgres_url: str, service_factory: ServiceFactory
+) -> None:
+    async with service_factory(
+        postgres_url, login_lock_after=3, login_email_slow_after=5, login_max_delay_seconds=0.0
+    ) as svc:
+        await svc.register("spread@example.com")
+        for n in range(20):
+            async with svc.from_address(f"192.0.2.{n}") as guesser:
+                for _ in range(2):
+                    wrong = await svc.sign_in("spread@example.com", "wrong-one", client=guesser)
+                    assert wrong.status_code == 401
+        async with svc.from_address(OWNER) as owner:
+            assert (await svc.sign_in("spread@example.com", client=owner)).status_code == 200
+
+
+async def test_a_locked_address_does_not_lock_other_addresses(
+    postgres_url: str, service_factory: ServiceFactory
+) -> None:
+    async with service_factory(postgres_url, login_ip_lock_after=10) as svc:
+        await svc.register("innocent@example.com")
+        async with svc.from_address(ATTACKER) as attacker, svc.from_address(OWNER) as owner:
+            for n in range(10):
+                await svc.sign_in(f"spray-{n}@example.com", "password1", client=attacker)
+            assert (await svc.sign_in("innocent@example.com", client=attacker)).status_code == 429
+            assert (await svc.sign_in("innocent@example.com", client=owner)).status_code == 200
+
+
+async def test_a_disabled_account_counts_as_a_failure_like_a_wrong_password(
+    postgres_url: str, service_factory: ServiceFactory
+) -> None:
+    async with service_factory(postgres_url, login_lock_after=3) as svc:
+        customer = await svc.register("disabled@example.com")
+        async with svc.resources.require_database().session() as session:
+            row = await session.get(Customer, uuid.UUID(customer["id"]))
+            assert row is not None
+            row.disabled = True
+        answers = [(await svc.sign_in("disabled@example.com")).status_code for _ in range(3)]
+        assert answers == [401, 401, 429]
+
+
+async def test_a_wrong_password_on_delete_me_is_counted_by_the_throttle(
+    postgres_url: str, service_factory: ServiceFactory
+) -> None:
+    async with service_factory(postgres_url, login_lock_after=3) as svc:
+        _, headers = await svc.customer("keep@example.com")
+        answers = [
+            (
+                await svc.client.request(
+                    "DELETE", "/me", json={"password": "wrong-wrong"}, headers=headers
+                )
+            ).status_code
+            for _ in range(4)
+        ]
+        assert answers == [401, 401, 429, 429]
+        assert (await svc.sign_in("keep@example.com")).status_code == 429
+        async with svc.from_address(OWNER) as elsewhere:
+            assert (await svc.sign_in("keep@example.com", client=elsewhere)).status_code == 200

@@ -13,7 +13,7 @@ from emporium.kit.app import get_resources, get_session
 from emporium.kit.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from emporium.kit.errors import Forbidden, Unauthorized
 
-__all__ = ["AccountsDep", "AdminCustomer", "CurrentCustomer", "SessionDep"]
+__all__ = ["AccountsDep", "AdminCustomer", "ClientAddress", "CurrentCustomer", "SessionDep"]
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
@@ -43,3 +43,12 @@ async def admin_customer(principal: AdminPrincipal, session: SessionDep) -> Cust
 
 CurrentCustomer = Annotated[Customer, Depends(current_customer)]
 AdminCustomer = Annotated[Customer, Depends(admin_customer)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: uvicorn resolves ``X-Forwarded-For`` from trusted proxies only
+    (``<PREFIX>FORWARDED_ALLOW_IPS``), so behind the gateway this is the real client's."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -19,6 +19,7 @@ from emporium.customers.auth.throttle import (
     MemoryCounters,
     RedisCounters,
 )
+from emporium.customers.auth.throttle_policy import ThrottlePolicy
 from emporium.customers.auth.tokens import TokenIssuer
 from emporium.customers.settings import Settings
 from emporium.kit.app import Resources
@@ -74,13 +75,17 @@ def make_accounts(settings: Settings) -> Accounts:
         issuer=TokenIssuer(issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl=ttl),
         throttle=LoginThrottle(
             counters,
+            ThrottlePolicy(
+                slow_after=settings.login_slow_after,
+                lock_after=settings.login_lock_after,
+                address_slow_after=settings.login_ip_slow_after,
+                address_lock_after=settings.login_ip_lock_after,
+                email_slow_after=settings.login_email_slow_after,
+                delay=settings.login_delay_seconds,
+                max_delay=settings.login_max_delay_seconds,
+                lock_seconds=settings.login_lock_seconds,
+            ),
             window=settings.login_window_seconds,
-            slow_after=settings.login_slow_after,
-            delay=settings.login_delay_seconds,
-            max_delay=settings.login_max_delay_seconds,
-            lock_after=settings.login_lock_after,
-            ip_lock_after=settings.login_ip_lock_after,
-            lock_seconds=settings.login_lock_seconds,
         ),
     )
 

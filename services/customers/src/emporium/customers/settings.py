@@ -56,11 +56,26 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
 
     # -- brute-force defence (Redis when redis_url is set) ---------------------------------
     login_window_seconds: int = Field(default=900, ge=1)
-    login_slow_after: int = Field(default=5, ge=1, description="Failures before answers slow.")
+    login_slow_after: int = Field(
+        default=5, ge=1, description="Failures of one email from one address before answers slow."
+    )
     login_delay_seconds: float = Field(default=0.25, ge=0, description="First delay; doubles.")
     login_max_delay_seconds: float = Field(default=4.0, ge=0)
-    login_lock_after: int = Field(default=20, ge=1, description="Failures per email, then 429.")
-    login_ip_lock_after: int = Field(default=100, ge=1, description="Failures per IP, then 429.")
+    login_lock_after: int = Field(
+        default=20, ge=1, description="Failures of one email from one address, then that pair 429s."
+    )
+    login_ip_slow_after: int = Field(
+        default=20, ge=1, description="Failures from one address (any email) before it slows."
+    )
+    login_ip_lock_after: int = Field(
+        default=100, ge=1, description="Failures from one address (any email), then it 429s."
+    )
+    login_email_slow_after: int = Field(
+        default=50,
+        ge=1,
+        description="Failures of one email from every address together before its answers "
+        "slow down (never a lock: nobody elsewhere can lock the owner out).",
+    )
     login_lock_seconds: int = Field(default=900, ge=1)
     login_throttle_namespace: str = "customers-login"
 

@@ -12,10 +12,17 @@ from emporium.customers.account.schemas import (
     AddressCreate,
     AddressOut,
     AddressUpdate,
+    DeletionPassword,
     Profile,
     ProfileUpdate,
 )
-from emporium.customers.dependencies import AccountsDep, CurrentCustomer, SessionDep
+from emporium.customers.auth.service import verify_password
+from emporium.customers.dependencies import (
+    AccountsDep,
+    ClientAddress,
+    CurrentCustomer,
+    SessionDep,
+)
 
 __all__ = ["router"]
 
@@ -39,9 +46,21 @@ async def update_me(
 
 @router.delete("", status_code=204)
 async def delete_me(
-    customer: CurrentCustomer, session: SessionDep, accounts: AccountsDep
+    password: DeletionPassword,
+    ip: ClientAddress,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    accounts: AccountsDep,
 ) -> Response:
-    """Delete the caller's account: personal data erased, signed out everywhere."""
+    """Delete the caller's account (body: the current `password`): data erased, signed out."""
+    await verify_password(
+        accounts,
+        customer,
+        password,
+        email=customer.email or "",
+        ip=ip,
+        detail="the password is not this account's password",
+    )
     await service.erase_customer(session, accounts, customer)
     return Response(status_code=204)
 

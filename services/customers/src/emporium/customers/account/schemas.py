@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
+from fastapi import Body
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from emporium.customers.account.countries import country_code
@@ -14,6 +15,7 @@ __all__ = [
     "AddressCreate",
     "AddressOut",
     "AddressUpdate",
+    "DeletionPassword",
     "Money",
     "Profile",
     "ProfileUpdate",
@@ -21,6 +23,17 @@ __all__ = [
 
 Country = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(country_code)]
 Line = Annotated[str, Field(min_length=1, max_length=200)]
+#: ``DELETE /me``'s body ``{"password": ...}``: a stolen access token alone cannot erase the
+#: account. Embedded, so a missing body is a 422 naming ``password``, not ``body``.
+DeletionPassword = Annotated[
+    str,
+    Body(
+        embed=True,
+        min_length=1,
+        max_length=1024,
+        description="The account's current password.",
+    ),
+]
 
 
 class Money(BaseModel):

@@ -15,7 +15,7 @@ from emporium.customers.auth.schemas import (
     SignInRequest,
     TokenPair,
 )
-from emporium.customers.dependencies import AccountsDep, SessionDep
+from emporium.customers.dependencies import AccountsDep, ClientAddress, SessionDep
 from emporium.kit.auth.dependencies import CurrentPrincipal
 
 __all__ = ["router"]
@@ -35,13 +35,12 @@ async def register(body: RegisterRequest, session: SessionDep, accounts: Account
 @router.post("/token", response_model=TokenPair)
 async def token(
     body: SignInRequest,
-    request: Request,
+    ip: ClientAddress,
     response: Response,
     session: SessionDep,
     accounts: AccountsDep,
 ) -> Any:
     """Sign in: an access token and a refresh token."""
-    ip = request.client.host if request.client else "unknown"
     pair = await service.sign_in(session, accounts, email=body.email, password=body.password, ip=ip)
     response.headers.update(_NO_STORE)
     return pair

@@ -20,12 +20,11 @@ from emporium.customers.events import customer_registered
 from emporium.customers.models import Customer, RefreshToken
 from emporium.customers.runtime import Accounts
 from emporium.kit.auth.principal import Principal
-from emporium.kit.errors import Conflict, Forbidden, Unauthorized, problem_type
+from emporium.kit.errors import Conflict, Unauthorized, problem_type
 from emporium.kit.ids import uuid7
 from emporium.kit.outbox import utcnow
 
 __all__ = [
-    "AccountDisabled",
     "BadCredentials",
     "EmailTaken",
     "RefreshTokenReused",
@@ -35,6 +34,7 @@ __all__ = [
     "revoke_customer_tokens",
     "sign_in",
     "sign_out",
+    "verify_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,6 @@ class EmailTaken(Conflict):
 class BadCredentials(Unauthorized):
     type = problem_type("invalid-credentials")
     title = "Invalid credentials"
-
-
-class AccountDisabled(Forbidden):
-    type = problem_type("account-disabled")
-    title = "Account disabled"
 
 
 class RefreshTokenReused(Unauthorized):
@@ -134,24 +129,43 @@ async def _issue(
     )
 
 
-async def sign_in(
-    session: AsyncSession, accounts: Accounts, *, email: str, password: str, ip: str
-) -> TokenPair:
-    """A new token pair (a new family); the same 401 for an unknown email and a bad password."""
-    email = email.strip().lower()
+async def verify_password(
+    accounts: Accounts,
+    customer: Customer | None,
+    password: str,
+    *,
+    email: str,
+    ip: str,
+    detail: str = "invalid email or password",
+) -> Customer:
+    """``customer`` when ``password`` is theirs and the account is usable; else 401.
+
+    Throttled per ``(email, ip)``, per ``ip`` and per ``email`` (429 while locked). An unknown
+    email and a disabled account answer exactly like a wrong password, after the same work
+    (an Argon2 verification, a counted failure), so neither answers nor timing tell them
+    apart.
+    """
     throttle = accounts.throttle
     await throttle.check(email, ip)
-    customer = await repository.customer_by_email(session, email)
-    # Unknown email: verify against a dummy hash anyway, so both failures take as long.
+    # No account: verify against a dummy hash anyway, so every failure takes as long.
     ok = await accounts.hasher.verify(
         customer.password_hash if customer is not None else None, password
     )
-    if customer is None or not ok:
+    if customer is None or not ok or customer.disabled:
         await throttle.failed(email, ip)
-        raise BadCredentials("invalid email or password")
+        raise BadCredentials(detail)
     await throttle.succeeded(email, ip)
-    if customer.disabled:
-        raise AccountDisabled("this account is disabled")
+    return customer
+
+
+async def sign_in(
+    session: AsyncSession, accounts: Accounts, *, email: str, password: str, ip: str
+) -> TokenPair:
+    """A new token pair (a new family); the same 401 for an unknown email, a bad password and
+    a disabled account."""
+    email = email.strip().lower()
+    found = await repository.customer_by_email(session, email)
+    customer = await verify_password(accounts, found, password, email=email, ip=ip)
     assert customer.password_hash is not None
     if accounts.hasher.needs_rehash(customer.password_hash):
         customer.password_hash = await accounts.hasher.hash(password)

@@ -1,10 +1,11 @@
-"""Brute-force defence for sign-in: failures counted per email and per client IP.
+"""Brute-force defence for sign-in: failures counted per (email, client address), per
+client address and per email, under the rules of ``throttle_policy``.
 
-After ``slow_after`` failures in the window, answers are delayed (doubling up to a cap);
-once an email reaches ``lock_after`` failures, or an IP ``ip_lock_after``, sign-in for it is
-refused with 429 and ``Retry-After`` for ``lock_seconds``. Unknown emails are counted like
-known ones, so a lock says nothing about whether an account exists. Emails are stored
-hashed.
+A lock covers one (email, address) pair or one address, answered with 429 and
+``Retry-After``; the per-email count over every address only slows answers down, so
+failures elsewhere never lock an owner out from their own address. Unknown emails are
+counted like known ones, so a lock says nothing about whether an account exists. Emails
+and addresses are stored hashed.
 
 Counters live in Redis when ``redis_url`` is set (shared by every process), else in memory.
 If Redis fails, sign-in goes on undefended (logged) rather than refusing everyone.
@@ -21,6 +22,12 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from emporium.customers.auth.throttle_policy import (
+    Failures,
+    ThrottlePolicy,
+    answer_delay,
+    locks_for,
+)
 from emporium.kit.errors import TooManyRequests, problem_type
 
 __all__ = ["LoginLocked", "LoginThrottle", "MemoryCounters", "RedisCounters"]
@@ -125,87 +132,73 @@ class RedisCounters(Counters):
 
 
 class LoginThrottle:
-    """The sign-in policy on top of ``Counters`` (see the module docstring)."""
+    """The sign-in policy (``throttle_policy``) on top of ``Counters``."""
 
-    def __init__(
-        self,
-        counters: Counters,
-        *,
-        window: int,
-        slow_after: int,
-        delay: float,
-        max_delay: float,
-        lock_after: int,
-        ip_lock_after: int,
-        lock_seconds: int,
-    ) -> None:
+    def __init__(self, counters: Counters, policy: ThrottlePolicy, *, window: int) -> None:
         self.counters = counters
+        self.policy = policy
         self.window = window
-        self.slow_after = slow_after
-        self.delay = delay
-        self.max_delay = max_delay
-        self.lock_after = lock_after
-        self.ip_lock_after = ip_lock_after
-        self.lock_seconds = lock_seconds
 
     @staticmethod
-    def _keys(email: str, ip: str) -> tuple[str, str]:
-        digest = hashlib.sha256(email.encode()).hexdigest()[:32]
-        return f"email:{digest}", f"ip:{ip}"
+    def _keys(email: str, ip: str) -> dict[str, str]:
+        def digest(value: str) -> str:
+            return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+        return {
+            "pair": f"pair:{digest(email + chr(0) + ip)}",
+            "address": f"ip:{digest(ip)}",
+            "email": f"email:{digest(email)}",
+        }
 
     async def check(self, email: str, ip: str) -> None:
         """Before checking a password: 429 while locked; a delay after repeated failures."""
-        email_key, ip_key = self._keys(email, ip)
+        keys = self._keys(email, ip)
         try:
             wait = max(
-                await self.counters.locked_for(email_key), await self.counters.locked_for(ip_key)
+                await self.counters.locked_for(keys["pair"]),
+                await self.counters.locked_for(keys["address"]),
             )
-            failures = await self.counters.get(email_key)
+            failures = Failures(
+                pair=await self.counters.get(keys["pair"]),
+                address=await self.counters.get(keys["address"]),
+                email=await self.counters.get(keys["email"]),
+            )
         except (RedisError, OSError) as error:
             log.warning("sign-in throttle unavailable: %s", error)
             return
         if wait:
             raise LoginLocked("too many failed sign-ins; try again later", retry_after=wait)
-        delay = self.delay_for(failures)
+        delay = answer_delay(self.policy, failures)
         if delay > 0:
             await asyncio.sleep(delay)
 
-    def delay_for(self, failures: int) -> float:
-        """Seconds to hold an answer after ``failures`` recent failures for the email."""
-        if failures < self.slow_after:
-            return 0.0
-        return float(min(self.max_delay, self.delay * 2 ** (failures - self.slow_after)))
-
     async def failed(self, email: str, ip: str) -> None:
         """Count a failure; raises ``LoginLocked`` when it reaches a lock threshold."""
-        email_key, ip_key = self._keys(email, ip)
+        keys = self._keys(email, ip)
         try:
-            by_email = await self.counters.incr(email_key, self.window)
-            by_ip = await self.counters.incr(ip_key, self.window)
-            locked = [
-                key
-                for key, count, limit in (
-                    (email_key, by_email, self.lock_after),
-                    (ip_key, by_ip, self.ip_lock_after),
-                )
-                if count >= limit
-            ]
-            for key in locked:
-                await self.counters.lock(key, self.lock_seconds)
-                await self.counters.reset(key)
+            failures = Failures(
+                pair=await self.counters.incr(keys["pair"], self.window),
+                address=await self.counters.incr(keys["address"], self.window),
+                email=await self.counters.incr(keys["email"], self.window),
+            )
+            locked = locks_for(self.policy, failures)
+            for scope in locked:
+                await self.counters.lock(keys[scope], self.policy.lock_seconds)
+                await self.counters.reset(keys[scope])
         except (RedisError, OSError) as error:
             log.warning("sign-in throttle unavailable: %s", error)
             return
         if locked:
-            log.warning("sign-in locked for %s after repeated failures", ", ".join(locked))
+            log.warning("sign-in locked (%s) after repeated failures", ", ".join(locked))
             raise LoginLocked(
-                "too many failed sign-ins; try again later", retry_after=self.lock_seconds
+                "too many failed sign-ins; try again later",
+                retry_after=self.policy.lock_seconds,
             )
 
     async def succeeded(self, email: str, ip: str) -> None:
-        email_key, _ = self._keys(email, ip)
+        """The owner got in from this address: forget this pair's failures (only those)."""
         try:
-            await self.counters.reset(email_key)
+            await self.counters.reset(self._keys(email, ip)["pair"])
         except (RedisError, OSError) as error:
             log.warning("sign-in throttle unavailable: %s", error)
 
