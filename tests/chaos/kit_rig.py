@@ -81,13 +81,18 @@ class ConsumerRig:
         for start in range(0, len(records), 50):
             await self.bus.publish(records[start : start + 50])
 
-    def consumer(self, *, delay: float = 0.0, bus: KafkaBus | None = None) -> EventConsumer:
-        """A member of the rig's group applying each event as one ``effect`` row."""
+    def consumer(
+        self, *, delay: float = 0.0, bus: KafkaBus | None = None, tag: str = ""
+    ) -> EventConsumer:
+        """A member of the rig's group applying each event as one ``effect`` row.
+
+        ``tag`` is written as the row's ``key`` (to tell which member applied it).
+        """
 
         async def apply(session: AsyncSession, envelope: Envelope) -> None:
             await session.execute(
                 insert(EFFECT).values(
-                    event_id=envelope.id, key=envelope.key, seq=envelope.data["on_hand"]
+                    event_id=envelope.id, key=tag or envelope.key, seq=envelope.data["on_hand"]
                 )
             )
             if delay:
