@@ -91,7 +91,7 @@ async def test_order_placed_from_kafka_reserves_once_and_answers_on_kafka(
                         if decoded.key in keys:
                             seen.append(decoded)
                     reserved = [e.key for e in seen if e.type == "catalog.StockReserved.v1"]
-                    created = any(e.type == "catalog.ProductCreated.v1" for e in seen)
+                    created = any(e.type == "catalog.ProductCreated.v2" for e in seen)
                     return {str(order), str(marker)} <= set(reserved) and created
 
                 # Product events travel the same way (ProductCreated, on its own key).

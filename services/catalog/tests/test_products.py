@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+from sqlalchemy import select
+
 from emporium.catalog.testing import Catalog
+from emporium.kit.events import Envelope
+from emporium.kit.outbox import OutboxMessage
 
 
 async def test_categories_form_a_tree_with_unique_slugs(catalog: Catalog) -> None:
@@ -80,11 +84,23 @@ async def test_a_product_is_created_read_updated_and_deleted(catalog: Catalog) -
     assert created["id"] not in [p["id"] for p in listing["items"]]
 
     assert await catalog.outbox_types(created["id"]) == [
-        "catalog.ProductCreated.v1",
-        "catalog.ProductUpdated.v1",
-        "catalog.ProductPriceChanged.v1",
-        "catalog.ProductDeleted.v1",
+        "catalog.ProductCreated.v2",
+        "catalog.ProductUpdated.v2",
+        "catalog.ProductPriceChanged.v2",
+        "catalog.ProductDeleted.v2",
     ]
+    # One version per change: both events of the update carry 2, whatever the clocks.
+    assert await _product_versions(catalog, created["id"]) == [1, 2, 2, 3]
+
+
+async def _product_versions(catalog: Catalog, product_id: str) -> list[int]:
+    async with catalog.database.session() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.envelope)
+            .where(OutboxMessage.key == product_id)
+            .order_by(OutboxMessage.seq)
+        )
+        return [int(Envelope.from_bytes(raw).data["product_version"]) for raw in rows]
 
 
 async def test_duplicate_sku_is_409_and_a_deleted_product_frees_it(catalog: Catalog) -> None:

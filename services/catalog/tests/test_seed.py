@@ -29,4 +29,4 @@ async def test_seed_fills_an_empty_catalog_once(sqlite_url: str, tmp_path: Path)
         assert response.headers["content-type"] == "image/webp"
         kitchen = (await catalog.client.get("/products", params={"category": "home"})).json()
         assert kitchen["items"]
-        assert "catalog.ProductCreated.v1" in await catalog.outbox_types()
+        assert "catalog.ProductCreated.v2" in await catalog.outbox_types()

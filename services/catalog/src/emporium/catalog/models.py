@@ -82,6 +82,9 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: 1 at creation, one more in the transaction of every change (the row is locked): the
+    #: ``product_version`` its events carry, by which consumers order them (not by clocks).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
         # A deleted product frees its SKU; live ones are unique.

@@ -1,4 +1,9 @@
-"""Product rules: unique live SKU, known category, events through the outbox."""
+"""Product rules: unique live SKU, known category, events through the outbox.
+
+Every change adds one to the product's ``version`` in its transaction (the row is locked),
+and the events of that change carry it as ``product_version`` (the v2 product events):
+consumers keep the highest version, whatever the clocks of the pods that wrote them.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,10 @@ from emporium.catalog.product.repository import ListingQuery
 from emporium.catalog.product.schemas import Product, ProductCreate, ProductPage, ProductUpdate
 from emporium.catalog.product.views import product_view
 from emporium.contracts.catalog import (
-    ProductCreated,
-    ProductDeleted,
-    ProductPriceChanged,
-    ProductUpdated,
+    ProductCreatedV2,
+    ProductDeletedV2,
+    ProductPriceChangedV2,
+    ProductUpdatedV2,
 )
 from emporium.kit.outbox import utcnow
 
@@ -50,9 +55,10 @@ async def _flush_or_duplicate(session: AsyncSession, sku: str) -> None:
         raise DuplicateSku(f"a product already has the SKU {sku!r}", sku=sku) from None
 
 
-def _updated(product: ProductRow) -> ProductUpdated:
-    return ProductUpdated(
+def _updated(product: ProductRow) -> ProductUpdatedV2:
+    return ProductUpdatedV2(
         product_id=product.id,
+        product_version=product.version,
         sku=product.sku,
         name=product.name,
         price_amount=product.price_amount,
@@ -73,6 +79,7 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> ProductR
         currency=data.price.currency,
         category_id=data.category_id,
         attributes=data.attributes,
+        version=1,
     )
     session.add(product)
     await _flush_or_duplicate(session, data.sku)
@@ -80,8 +87,9 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> ProductR
     await session.flush()
     await OUTBOX.add(
         session,
-        ProductCreated(
+        ProductCreatedV2(
             product_id=product.id,
+            product_version=product.version,
             sku=product.sku,
             name=product.name,
             price_amount=product.price_amount,
@@ -116,13 +124,15 @@ async def update_product(session: AsyncSession, product_id: UUID, data: ProductU
     if data.price is not None:
         product.price_amount, product.currency = data.price.amount, data.price.currency
     product.updated_at = utcnow()
+    product.version += 1
     await _flush_or_duplicate(session, product.sku)
     await OUTBOX.add(session, _updated(product), key=product.id)
     if (old_amount, old_currency) != (product.price_amount, product.currency):
         await OUTBOX.add(
             session,
-            ProductPriceChanged(
+            ProductPriceChangedV2(
                 product_id=product.id,
+                product_version=product.version,
                 old_amount=old_amount,
                 new_amount=product.price_amount,
                 currency=product.currency,
@@ -137,8 +147,13 @@ async def delete_product(session: AsyncSession, product_id: UUID) -> None:
     if product is None:
         raise ProductNotFound(f"no product {product_id}")
     product.deleted_at = product.updated_at = utcnow()
+    product.version += 1
     await session.flush()
-    await OUTBOX.add(session, ProductDeleted(product_id=product.id), key=product.id)
+    await OUTBOX.add(
+        session,
+        ProductDeletedV2(product_id=product.id, product_version=product.version),
+        key=product.id,
+    )
     mark_stale(session, LISTING, product_family(product.id))
 
 
