@@ -194,7 +194,7 @@ class Upstream:
         session = self.stream_session if stream else self.session
         begun = time.monotonic()
         for attempt in range(attempts):
-            queued: dict[str, Any] = {"queued": False}
+            queued: dict[str, Any] = {"queued": False, "queue_seconds": self.queue_seconds}
             if not self.breaker.allow():
                 self._failed("circuit_open")
                 raise UpstreamUnavailable(
@@ -204,6 +204,7 @@ class Upstream:
                 )
             try:
                 async with asyncio.timeout(self.timeout) as deadline:
+                    queued["deadline"] = deadline
                     if body is not None:
                         body.on_progress = _extend(deadline, self.timeout)
                     response = await session.request(
@@ -277,14 +278,25 @@ class Upstream:
 
 
 async def _mark_queued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
-    # Waiting for a free pooled connection: a timeout now is congestion, not a failure.
-    if isinstance(context.trace_request_ctx, dict):
-        context.trace_request_ctx["queued"] = True
+    # Waiting for a free pooled connection: a timeout now is congestion, not a failure,
+    # and the wait is bounded by the queue's own (shorter) deadline.
+    state = context.trace_request_ctx
+    if isinstance(state, dict):
+        state["queued"] = True
+        deadline = state.get("deadline")
+        if isinstance(deadline, asyncio.Timeout):
+            state["when"] = when = deadline.when()
+            queue_ends = asyncio.get_running_loop().time() + float(state["queue_seconds"])
+            deadline.reschedule(queue_ends if when is None else min(when, queue_ends))
 
 
 async def _mark_dequeued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
-    if isinstance(context.trace_request_ctx, dict):
-        context.trace_request_ctx["queued"] = False
+    state = context.trace_request_ctx
+    if isinstance(state, dict):
+        state["queued"] = False
+        deadline = state.get("deadline")
+        if isinstance(deadline, asyncio.Timeout) and "when" in state:
+            deadline.reschedule(state["when"])
 
 
 def _base_url(name: str, value: str) -> URL:
