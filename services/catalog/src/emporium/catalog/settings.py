@@ -31,7 +31,17 @@ class Settings(
         default=10 * 1024 * 1024, ge=1, description="Largest accepted image upload (413 above)."
     )
     max_image_pixels: int = Field(
-        default=40_000_000, ge=1, description="Largest accepted width x height (413 above)."
+        default=16_000_000,
+        ge=1,
+        description="Largest accepted width x height (413 above, checked before decoding). "
+        "16 MP: a 16-megapixel photo (4920x3264) decodes to 64 MB, and processing holds at "
+        "most two such buffers, so one upload stays under 150 MB and two at once (the "
+        "default image_max_concurrent) fit a 512 MiB pod with the service itself.",
+    )
+    image_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        description="Images decoded at once per process; further uploads wait their turn.",
     )
     media_url_prefix: str = Field(
         default="/api/v1/media",

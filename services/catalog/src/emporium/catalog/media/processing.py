@@ -1,8 +1,24 @@
 """Image checks and derived sizes, with Pillow (CPU-bound: call it in a worker thread).
 
 The content decides, not the file name or the declared type: the upload must decode as a
-JPEG, PNG or WebP. Metadata (EXIF, with its GPS position and camera serial) is dropped by
-re-encoding the pixels; the EXIF orientation is applied first so the picture stays upright.
+JPEG, PNG or WebP. Metadata (EXIF, with its GPS position and camera serial; XMP, ICC, text
+chunks) is dropped by re-encoding the pixels without it; the EXIF orientation is applied
+first so the picture stays upright.
+
+Memory is what an image upload costs, not bytes: a 5 KB PNG may declare 6300 x 6300 pixels
+(160 MB once decoded). So:
+
+- the declared width x height is checked on the header, before any pixel is decoded
+  (``Image.open`` is lazy), and refused over ``max_pixels`` (``ImageTooLarge``, 413);
+- the full-size picture is decoded once, rotated in place, re-encoded as the original and
+  then shrunk in place, so at most one full-size buffer (two, for a moment, while a rotated
+  photo is turned upright) is alive;
+- for a JPEG the derived sizes are decoded again with ``draft()``: libjpeg scales by 1/2,
+  1/4 or 1/8 while decoding, so the full-size buffer is freed before they are made;
+- each smaller size is made from the next larger one (thumbnail from display), never from
+  the full-size picture.
+
+``peak_bytes(width, height)`` is the resulting bound, used to pick the default pixel cap.
 """
 
 from __future__ import annotations
@@ -15,11 +31,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emporium.catalog.errors import ImageTooLarge, NotAnImage
 
-__all__ = ["DISPLAY_SIZE", "THUMBNAIL_SIZE", "Processed", "process_image"]
+__all__ = [
+    "DISPLAY_SIZE",
+    "THUMBNAIL_SIZE",
+    "Processed",
+    "check_declared_size",
+    "peak_bytes",
+    "process_image",
+]
 
 DISPLAY_SIZE = 1200
 THUMBNAIL_SIZE = 320
 _FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+#: Pillow keeps every pixel of RGB, RGBA, CMYK and YCbCr images in 4 bytes.
+_BYTES_PER_PIXEL = 4
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -33,57 +59,128 @@ class Processed:
     height: int
 
 
+def check_declared_size(width: int, height: int, max_pixels: int) -> None:
+    """``ImageTooLarge`` (naming the limit) unless ``width`` x ``height`` is acceptable."""
+    if width < 1 or height < 1:
+        raise NotAnImage("the image declares no pixels")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image declares {width}x{height} = {width * height} pixels; at most "
+            f"{max_pixels} pixels are accepted"
+        )
+
+
+def peak_bytes(width: int, height: int) -> int:
+    """The most pixel memory processing a ``width`` x ``height`` image holds at once.
+
+    Two full-size 4-byte buffers: the decoded picture and its upright copy while a rotated
+    photo is turned (or, for WebP, libwebp's frame and Pillow's copy of it).
+    """
+    return 2 * width * height * _BYTES_PER_PIXEL
+
+
 def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     out = io.BytesIO()
     image.save(out, format=fmt, **options)
     return out.getvalue()
 
 
-def _webp(image: Image.Image, size: int) -> bytes:
-    copy = image.copy()
-    copy.thumbnail((size, size), Image.Resampling.LANCZOS)
-    return _encode(copy, "WEBP", quality=82, method=2)
+def _open(file: BinaryIO) -> Image.Image:
+    file.seek(0)
+    try:
+        return Image.open(file, formats=list(_FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard, far above ours: the header declares an absurd size.
+        raise ImageTooLarge("the image declares too many pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise NotAnImage("the file is not a JPEG, PNG or WebP image") from None
+
+
+def _decode_upright(image: Image.Image) -> Image.Image:
+    """Decode ``image`` and turn it upright in place; metadata is dropped from it."""
+    try:
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
+    except _DECODE_ERRORS:
+        raise NotAnImage("the image data is damaged") from None
+    transparent = "transparency" in image.info
+    # No metadata is written from an empty info (PNG falls back to it for ICC and text).
+    image.info = {}
+    if image.mode == "P" or (transparent and image.mode in ("L", "RGB")):
+        converted = image.convert("RGBA")
+        image.close()
+        return converted
+    return image
+
+
+def _original(image: Image.Image, fmt: str) -> tuple[Image.Image, bytes]:
+    """The re-encoded original (and ``image``, converted if the format needed it)."""
+    if fmt == "JPEG":
+        if image.mode not in ("RGB", "L"):
+            converted = image.convert("RGB")
+            image.close()
+            image = converted
+        return image, _encode(image, "JPEG", quality=90, optimize=True)
+    if fmt == "PNG":
+        return image, _encode(image, "PNG", optimize=True)
+    if image.mode not in ("RGB", "RGBA"):
+        converted = image.convert("RGBA")
+        image.close()
+        image = converted
+    return image, _encode(image, "WEBP", quality=90)
+
+
+def _jpeg_for_display(file: BinaryIO) -> Image.Image:
+    """The JPEG decoded again at the smallest libjpeg scale still >= the display size."""
+    image = _open(file)
+    # A square box: whichever way the photo is turned, its long side stays >= DISPLAY_SIZE.
+    image.draft("RGB", (DISPLAY_SIZE, DISPLAY_SIZE))
+    return _decode_upright(image)
+
+
+def _shrink(image: Image.Image, size: int) -> None:
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+
+
+def _webp_sizes(image: Image.Image) -> tuple[bytes, bytes]:
+    """Display and thumbnail WebP, shrinking ``image`` in place: thumbnail from display."""
+    if image.mode not in ("RGB", "RGBA"):
+        if image.mode in ("1", "L", "LA", "CMYK", "YCbCr"):
+            _shrink(image, DISPLAY_SIZE)  # convert the smaller picture, not the full one
+        converted = image.convert("RGBA" if "A" in image.mode else "RGB")
+        image.close()
+        image = converted
+    _shrink(image, DISPLAY_SIZE)
+    display = _encode(image, "WEBP", quality=82, method=2)
+    _shrink(image, THUMBNAIL_SIZE)
+    thumbnail = _encode(image, "WEBP", quality=82, method=2)
+    image.close()
+    return display, thumbnail
 
 
 def process_image(file: BinaryIO, *, max_pixels: int) -> Processed:
     """Decode ``file`` and derive the stored files; ``NotAnImage`` / ``ImageTooLarge``."""
+    image = _open(file)
+    fmt = image.format or ""
     try:
-        image = Image.open(file, formats=list(_FORMATS))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise NotAnImage("the file is not a JPEG, PNG or WebP image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge("the image has too many pixels") from None
-    with image:
+        check_declared_size(image.width, image.height, max_pixels)  # before decoding
+        image = _decode_upright(image)
+        image, original = _original(image, fmt)
         width, height = image.size
-        if width * height > max_pixels:  # checked on the header, before decoding
-            raise ImageTooLarge(
-                f"the image has {width * height} pixels; at most {max_pixels} are accepted"
-            )
-        fmt = image.format or ""
-        try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            raise NotAnImage("the image data is damaged") from None
-    # A fresh image from the pixels alone carries no EXIF, XMP, ICC or text chunks.
-    clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
-    if fmt == "JPEG":
-        if clean.mode not in ("RGB", "L"):
-            clean = clean.convert("RGB")
-        original = _encode(clean, "JPEG", quality=90, optimize=True)
-    elif fmt == "PNG":
-        if upright.mode == "P":
-            clean = upright.convert("RGBA")
-        original = _encode(clean, "PNG", optimize=True)
-    else:
-        original = _encode(clean, "WEBP", quality=90)
-    derived = clean if clean.mode in ("RGB", "RGBA") else clean.convert("RGBA")
+        if fmt == "JPEG":
+            image.close()  # free the full-size pixels before decoding again, smaller
+            image = _jpeg_for_display(file)
+        display, thumbnail = _webp_sizes(image)
+    except ValueError:  # a pixel format Pillow cannot convert or resize
+        raise NotAnImage("the image's pixel format is not supported") from None
+    finally:
+        image.close()
     return Processed(
         original=original,
         original_format=_FORMATS[fmt],
         original_type=Image.MIME[fmt],
-        display=_webp(derived, DISPLAY_SIZE),
-        thumbnail=_webp(derived, THUMBNAIL_SIZE),
-        width=clean.width,
-        height=clean.height,
+        display=display,
+        thumbnail=thumbnail,
+        width=width,
+        height=height,
     )

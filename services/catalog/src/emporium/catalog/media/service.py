@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.catalog.errors import ImageNotFound, ImageTooLarge, ProductNotFound
 from emporium.catalog.invalidation import LISTING, mark_stale, product_family
+from emporium.catalog.media.limits import image_work_slot
 from emporium.catalog.media.processing import Processed, process_image
 from emporium.catalog.models import ProductImage
 from emporium.catalog.product import repository as products
@@ -54,11 +55,13 @@ async def add_image(
     *,
     max_bytes: int,
     max_pixels: int,
+    max_concurrent: int = 2,
 ) -> ProductImage:
     if await products.live_product(session, product_id) is None:
         raise ProductNotFound(f"no product {product_id}")
     sha, _ = await asyncio.to_thread(_digest, file, max_bytes)
-    processed: Processed = await asyncio.to_thread(process_image, file, max_pixels=max_pixels)
+    async with image_work_slot(max_concurrent):
+        processed: Processed = await asyncio.to_thread(process_image, file, max_pixels=max_pixels)
     position = await session.scalar(
         select(func.coalesce(func.max(ProductImage.position), -1) + 1).where(
             ProductImage.product_id == product_id
