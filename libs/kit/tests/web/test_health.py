@@ -26,7 +26,7 @@ from emporium.kit.settings import (
     StorageSettings,
 )
 from emporium.kit.storage.base import ObjectStorage
-from emporium.kit.workers import Worker
+from emporium.kit.workers import ReportsReadiness, Worker
 
 MakeApp = Callable[..., FastAPI]
 Serve = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -81,6 +81,51 @@ async def test_healthz_fails_while_a_worker_is_unhealthy(make_app: MakeApp, serv
     assert problem["detail"] == "consumer orders-catalog: has not polled for 75 s"
     assert problem["workers"] == {"consumer orders-catalog": "has not polled for 75 s"}
     assert recovered.status_code == 200
+
+
+class WaitingWorker(FakeWorker):
+    """A worker that can say it waits for a dependency (``ReportsReadiness``)."""
+
+    def __init__(self, name: str, events: list[str]) -> None:
+        super().__init__(name, events)
+        self.waiting_for: str | None = None
+
+    def readiness(self) -> str | None:
+        return self.waiting_for
+
+
+def test_waiting_worker_reports_readiness() -> None:
+    assert isinstance(WaitingWorker("w", []), ReportsReadiness)
+    assert not isinstance(FakeWorker("w", []), ReportsReadiness)
+
+
+async def test_a_worker_waiting_for_a_dependency_fails_readiness_but_not_liveness(
+    make_app: MakeApp, serve: Serve
+) -> None:
+    events: list[str] = []
+    consumer = WaitingWorker("consumer orders.catalog", events)
+    relay = FakeWorker("relay", events)
+    async with serve(make_app(workers=lambda _: [relay, consumer])) as client:
+        ready = await client.get("/readyz")
+        consumer.waiting_for = "database unavailable since 2026-12-01T07:31:02Z (OSError: x)"
+        live_while_waiting = await client.get("/healthz")
+        waiting = await client.get("/readyz")
+        consumer.waiting_for = None
+        ready_again = await client.get("/readyz")
+
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["consumer orders.catalog"]["status"] == "ok"
+    assert "relay" not in ready.json()["checks"]
+    assert live_while_waiting.status_code == 200
+    assert waiting.status_code == 503
+    problem = waiting.json()
+    assert problem["failed"] == ["consumer orders.catalog"]
+    assert problem["detail"] == (
+        "failed: consumer orders.catalog; consumer orders.catalog: "
+        "database unavailable since 2026-12-01T07:31:02Z (OSError: x)"
+    )
+    assert problem["checks"]["consumer orders.catalog"]["error"].startswith("database unavailable")
+    assert ready_again.status_code == 200
 
 
 async def test_workers_start_after_hooks_and_stop_in_reverse_even_if_one_fails(
