@@ -24,7 +24,7 @@ from emporium.kit.db import Database
 from emporium.kit.events import Envelope
 from emporium.kit.metrics import REGISTRY
 from emporium.kit.outbox import Outbox, OutboxMessage, create_kit_tables, utcnow
-from emporium.kit.relay import OutboxRelay
+from emporium.kit.relay import DEFAULT_MAX_RECORD_BYTES, OutboxRelay
 from emporium.kit.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -150,7 +150,7 @@ async def test_a_too_large_event_is_parked_and_every_other_key_is_published(
         database,
         bus,
         service_name=unique,
-        **({} if limit is None else {"max_record_bytes": limit}),
+        max_record_bytes=limit or DEFAULT_MAX_RECORD_BYTES,
     )
 
     assert await relay.drain() == 8
