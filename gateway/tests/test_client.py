@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emporium.gateway.client import parse_networks, resolve_client
+from emporium.gateway.settings import Settings
 
 TRUSTED = parse_networks("10.0.0.0/8, 192.0.2.1, 2001:db8::/32")
 
@@ -87,4 +88,15 @@ def test_trusted_networks_parse_cidrs_and_bare_addresses() -> None:
         "10.0.0.0/8",
         "127.0.0.1/32",
         "::1/128",
+    ]
+
+
+def test_the_gateway_gives_uvicorn_no_proxy_to_trust() -> None:
+    assert Settings().forwarded_allow_ips == ""
+    with pytest.raises(ValueError, match="GATEWAY_TRUSTED_PROXIES"):
+        Settings(forwarded_allow_ips="*")
+    with pytest.raises(ValueError, match="not an IP network"):
+        Settings(trusted_proxies="10.0.0.0/8, bogus")
+    assert [str(n) for n in Settings(trusted_proxies="10.0.0.0/8").trusted_networks()] == [
+        "10.0.0.0/8"
     ]

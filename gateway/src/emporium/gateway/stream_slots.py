@@ -119,7 +119,12 @@ class RedisStreamSlots:
     """Leases in Redis, shared by every gateway replica; in memory while Redis is down."""
 
     def __init__(
-        self, client: Redis, *, lease_seconds: float, prefix: str = "gateway:streams:"
+        self,
+        client: Redis,
+        *,
+        lease_seconds: float,
+        prefix: str = "gateway:streams:",
+        cooldown: float = 1.0,
     ) -> None:
         self.client = client
         self.lease_ms = max(1, int(lease_seconds * 1000))
@@ -127,13 +132,19 @@ class RedisStreamSlots:
         self._acquire: Any = client.register_script(_ACQUIRE)
         self.renew_script: Any = client.register_script(_RENEW)
         self._fallback = MemoryStreamSlots(lease_seconds=lease_seconds)
+        self._cooldown = cooldown
+        self._down_until = 0.0
 
     async def acquire(self, owner: str, *, limit: int) -> Lease | None:
         key = self._prefix + owner
         lease_id = uuid.uuid4().hex
+        now = time.monotonic()
+        if now < self._down_until:  # a dead Redis must not cost every stream a timeout
+            return await self._fallback.acquire(owner, limit=limit)
         try:
             taken = await self._acquire(keys=[key], args=[lease_id, self.lease_ms, limit])
         except (TimeoutError, RedisError, OSError) as error:
+            self._down_until = now + self._cooldown
             log.warning(
                 "stream cap counted in this process: Redis unavailable: %s: %s",
                 type(error).__name__,

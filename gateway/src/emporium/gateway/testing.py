@@ -53,17 +53,20 @@ class Servers:
     def __init__(self) -> None:
         self._running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(self, app: Any, port: int = 0, *, proxy_headers: bool = True) -> str:
+    async def start(
+        self, app: Any, port: int = 0, *, forwarded_allow_ips: str | None = None
+    ) -> str:
         """Serve ``app`` (``port`` 0: any free one); returns its URL once it listens.
 
-        ``proxy_headers=False`` for a gateway: it resolves the client itself, as in
-        production (where the gateway's settings give uvicorn no proxy to trust).
+        ``forwarded_allow_ips`` as the kit's ``serve`` passes it (a gateway: its settings'
+        value, which trusts no proxy: the gateway resolves the client itself).
         """
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=port,
-            proxy_headers=proxy_headers,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
             log_config=None,
             lifespan="on",
             ws="none",
@@ -331,10 +334,9 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             values.update(overrides)
             namespace = values.pop("cache_namespace", None)
             extra = {"cache_namespace": namespace} if namespace else {}
-            app = create_gateway_app(
-                Settings(**values), keys=None if jwks else mint.keys(), **extra
-            )
-            url = await servers.start(app, proxy_headers=False)
+            settings = Settings(**values)
+            app = create_gateway_app(settings, keys=None if jwks else mint.keys(), **extra)
+            url = await servers.start(app, forwarded_allow_ips=settings.forwarded_allow_ips)
             client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10.0))
             return Running(url=url, app=app, client=client, mint=mint, services=services)
 
