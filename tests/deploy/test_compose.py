@@ -3,24 +3,33 @@ health, every dependency real and every variable it gives a part read by that pa
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from ruamel.yaml import YAML
 
 from emporium.contracts import topics
 from emporium.kit.metrics import REGISTRY
+from emporium.kit.settings import secret_key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PARTS = ("catalog", "customers", "orders", "gateway")
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?+]([^}]*))?\}")
+#: A secret key variable (the token secret; not S3's or a password: see deploy/README.md).
+_SECRET_KEY_NAME = re.compile(r"(?<!S3_)SECRET_KEY$", re.IGNORECASE)
+INIT_SECRETS = ROOT / "deploy" / "docker" / "init-secrets.py"
+SECRETS_MOUNT = "/secrets"
 
 
 def interpolate(value: object) -> str:
@@ -157,22 +166,164 @@ def test_every_part_is_configured_to_be_reachable_in_its_container(
             assert port in [str(p) for p in service.get("expose", [])] + published, name
 
 
+def _init_secrets(secrets_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """compose's init-secrets, run natively with its volume at ``secrets_dir``."""
+    return subprocess.run(
+        [sys.executable, str(INIT_SECRETS), str(secrets_dir / "secret_key")],
+        env={**os.environ, "EMPORIUM_SECRET_KEY": "", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _with_secrets_at(environment: dict[str, Any], secrets_dir: Path) -> dict[str, str]:
+    """A part's compose environment, interpolated, its /secrets/... files under secrets_dir."""
+    values = {key: interpolate(value) for key, value in environment.items()}
+    return {
+        key: str(secrets_dir / value.removeprefix(SECRETS_MOUNT + "/"))
+        if value.startswith(SECRETS_MOUNT + "/")
+        else value
+        for key, value in values.items()
+    }
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
 @pytest.mark.parametrize("part", PARTS)
 def test_the_values_given_to_a_part_are_valid_settings(
-    part: str, compose: dict[str, Any], clean_environ: pytest.MonkeyPatch
+    part: str,
+    environment: str,
+    compose: dict[str, Any],
+    clean_environ: pytest.MonkeyPatch,
+    prefix_of: Callable[[str], str],
+    tmp_path: Path,
 ) -> None:
+    """As `docker compose up` runs them: the secret key file made by init-secrets (and with
+    EMPORIUM_ENVIRONMENT=prod in .env, where a default secret would be refused)."""
     from importlib import import_module
 
+    generated = _init_secrets(tmp_path)
+    assert generated.returncode == 0, generated.stderr
     settings = import_module(f"emporium.{part}.settings").Settings
     for name, owner in _parts(compose).items():
         if owner != part:
             continue
-        for key, value in _services(compose)[name]["environment"].items():
-            clean_environ.setenv(key, interpolate(value))
+        given = _with_secrets_at(_services(compose)[name]["environment"], tmp_path)
+        given[prefix_of(part) + "ENVIRONMENT"] = environment
+        for key, value in given.items():
+            clean_environ.setenv(key, value)
         try:
             settings()
         except ValidationError as error:  # pragma: no cover - the failure message
             pytest.fail(f"{name}: its environment is not valid {part} settings:\n{error}")
+
+
+# -- the secret key --------------------------------------------------------------------------
+
+
+def _secret_key_fallbacks(compose: dict[str, Any]) -> list[str]:
+    """Every `${VAR:-default}` with a non-empty default given as, or for, a secret key."""
+    found = []
+    for name, service in _services(compose).items():
+        for key, value in (service.get("environment") or {}).items():
+            for match in _INTERPOLATION.finditer(str(value)):
+                variable, default = match.group(1), match.group(2) or ""
+                secret = _SECRET_KEY_NAME.search(key) or _SECRET_KEY_NAME.search(variable)
+                if secret and default:
+                    found.append(f"{name}: {key}={value}")
+    return found
+
+
+def test_no_secret_key_has_a_default(compose: dict[str, Any]) -> None:
+    """A `${VAR:-default}` fallback for a secret key would be a key everyone knows."""
+    fallbacks = _secret_key_fallbacks(compose)
+    assert not fallbacks, "secret keys with a default value:\n" + "\n".join(fallbacks)
+    # The check sees one: the file as it was, with the published fallback.
+    text = COMPOSE_FILE.read_text().replace(
+        "CATALOG_SECRET_KEY_FILE: /secrets/secret_key",
+        "CATALOG_SECRET_KEY: ${EMPORIUM_SECRET_KEY:-dev-only-secret-change-me}",
+    )
+    old = YAML(typ="safe", pure=True).load(text)
+    assert _secret_key_fallbacks(old), "the check misses a secret key fallback"
+
+
+def test_every_part_reads_its_secret_key_from_the_init_secrets_volume(
+    compose: dict[str, Any], prefix_of: Callable[[str], str]
+) -> None:
+    services = _services(compose)
+    init = services["init-secrets"]
+    assert _is_one_shot(init)
+    assert init["image"] == _our_image(compose), "init-secrets runs the project image"
+    assert init["entrypoint"][-1] == "/app/deploy/docker/init-secrets.py"
+    volume, _, mount = str(init["volumes"][0]).partition(":")
+    assert volume in compose["volumes"], f"{volume} is not a named volume"
+    assert mount == SECRETS_MOUNT
+    assert init["command"] == [f"{SECRETS_MOUNT}/secret_key"]
+
+    def waits_for_init(name: str) -> bool:
+        depends_on = services[name].get("depends_on") or {}
+        if depends_on.get("init-secrets", {}).get("condition") == "service_completed_successfully":
+            return True
+        return any(waits_for_init(d) for d in depends_on if _is_one_shot(services[d]))
+
+    for name, part in _parts(compose).items():
+        environment = services[name]["environment"]
+        prefix = prefix_of(part)
+        assert prefix + "SECRET_KEY" not in environment, f"{name}: secret key in the environment"
+        assert environment[prefix + "SECRET_KEY_FILE"] == f"{SECRETS_MOUNT}/secret_key", name
+        assert f"{volume}:{SECRETS_MOUNT}:ro" in services[name]["volumes"], name
+        assert waits_for_init(name), f"{name} may start before init-secrets wrote the key"
+
+
+def test_init_secrets_generates_a_key_once_and_keeps_it(tmp_path: Path) -> None:
+    first = _init_secrets(tmp_path)
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "secret_key"
+    key = path.read_text()
+    assert secret_key_problem(key) is None
+    assert path.stat().st_mode & 0o777 == 0o400
+    again = _init_secrets(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert path.read_text() == key, "a second start changed the key"
+    assert _init_secrets(tmp_path / "other").returncode == 0
+    assert (tmp_path / "other" / "secret_key").read_text() != key, "not random"
+
+
+def test_init_secrets_writes_the_key_given_in_env_and_refuses_a_weak_one(
+    tmp_path: Path,
+) -> None:
+    chosen = "a" + "-chosen-by-the-operator-" * 2
+    assert _init_secrets(tmp_path).returncode == 0
+    given = _init_secrets(tmp_path, EMPORIUM_SECRET_KEY=chosen)
+    assert given.returncode == 0, given.stderr
+    assert (tmp_path / "secret_key").read_text() == chosen
+    for weak in ("dev-only-secret-change-me", "too-short"):
+        refused = _init_secrets(tmp_path, EMPORIUM_SECRET_KEY=weak)
+        assert refused.returncode == 1
+        assert "refused" in refused.stderr
+        assert (tmp_path / "secret_key").read_text() == chosen
+
+
+# -- client addresses --------------------------------------------------------------------------
+
+
+def test_the_services_trust_proxy_headers_from_the_gateway_only(
+    compose: dict[str, Any], prefix_of: Callable[[str], str]
+) -> None:
+    services = _services(compose)
+    subnet = ipaddress.ip_network(compose["networks"]["backend"]["ipam"]["config"][0]["subnet"])
+    gateway = services["gateway"]
+    address = ipaddress.ip_address(gateway["networks"]["backend"]["ipv4_address"])
+    assert address in subnet, f"the gateway's {address} is outside the backend {subnet}"
+    # Published directly on the host: no proxy in front unless the operator names one.
+    assert interpolate(gateway["environment"]["GATEWAY_TRUSTED_PROXIES"]) == ""
+    for name, part in _parts(compose).items():
+        if part == "gateway":
+            continue
+        trusted = services[name]["environment"][prefix_of(part) + "FORWARDED_ALLOW_IPS"]
+        assert str(trusted) == str(address), f"{name} trusts {trusted}, not the gateway"
+        assert services[name]["networks"] == ["backend"], name
 
 
 def test_only_the_gateway_is_published_on_the_host_for_the_platform(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -26,9 +28,11 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from emporium.contracts import topics
+from emporium.kit.settings import KNOWN_SECRET_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+README = ROOT / "deploy" / "README.md"
 OVERLAYS = ("dev", "prod", "prod+keda")
 PARTS = ("catalog", "customers", "orders", "gateway")
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
@@ -261,16 +265,52 @@ def test_every_variable_given_to_a_part_is_read_by_it(
         assert not unread, f"{where} is given variables {part} never reads: {sorted(unread)}"
 
 
+def _secret_files(docs: list[Doc], workload: Doc, container: Doc, root: Path) -> dict[str, Path]:
+    """The container's Secret volumes, written under ``root``: mount path -> folder.
+
+    A Secret the overlay renders is written as it is; one the operator creates (prod) gets
+    what deploy/README.md tells them to put in it (`openssl rand -hex 32`: 64 hex digits).
+    """
+    volumes = {v["name"]: v for v in _pod_spec(workload).get("volumes", [])}
+    folders: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "secret" not in volume:
+            continue
+        name = volume["secret"]["secretName"]
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        found = [s for s in _kind(docs, "Secret") if s["metadata"]["name"] == name]
+        if found:
+            data = {k: base64.b64decode(v).decode() for k, v in found[0].get("data", {}).items()}
+        else:
+            assert f"create secret generic {name}" in README.read_text(), (
+                f"Secret {name} is neither rendered nor documented in deploy/README.md"
+            )
+            data = {item["key"]: secrets.token_hex(32) for item in volume["secret"]["items"]}
+        for item in volume["secret"].get("items", [{"key": k, "path": k} for k in data]):
+            (folder / item["path"]).write_text(data[item["key"]])
+        folders[mount["mountPath"]] = folder
+    return folders
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_values_given_to_a_part_are_valid_settings(
-    overlay: str, rendered: dict[str, list[Doc]], clean_environ: pytest.MonkeyPatch
+    overlay: str,
+    rendered: dict[str, list[Doc]],
+    clean_environ: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     from importlib import import_module
 
     docs = rendered[overlay]
-    for workload, container, part in _part_containers(docs, overlay):
+    for index, (workload, container, part) in enumerate(_part_containers(docs, overlay)):
+        files = _secret_files(docs, workload, container, tmp_path / str(index))
         with clean_environ.context() as env:
             for key, value in _container_env(docs, container).items():
+                for mount, folder in files.items():
+                    if value.startswith(mount.rstrip("/") + "/"):
+                        value = str(folder / value[len(mount.rstrip("/")) + 1 :])
                 env.setenv(key, value)
             try:
                 import_module(f"emporium.{part}.settings").Settings()
@@ -434,6 +474,237 @@ def test_each_database_is_reachable_only_from_its_service(
         assert all(s == {"app.kubernetes.io/name": part} for s in sources), (
             f"{host} is reachable by {sources}, want only {part}"
         )
+
+
+#: What each workload may connect to (egress), named by the port it is reached on.
+_DESTINATIONS = {
+    53: "dns",
+    5432: "postgres",
+    # Kafka's plaintext port and the ones managed clusters use for TLS and SASL.
+    **dict.fromkeys(range(9092, 9097), "kafka"),
+    6379: "redis",
+    6380: "redis",  # TLS
+    8333: "s3",
+    443: "s3",
+    8001: "catalog",
+    8002: "customers",
+    8003: "orders",
+}
+_NEEDS = {
+    "catalog": {"dns", "postgres", "kafka", "redis", "s3", "customers"},
+    "customers": {"dns", "postgres", "kafka", "redis"},
+    "orders": {"dns", "postgres", "kafka", "redis", "customers"},
+    "gateway": {"dns", "redis", "catalog", "customers", "orders"},
+    "kafka-topics": {"dns", "kafka"},
+}
+METADATA = ipaddress.ip_address("169.254.169.254")
+
+
+def _egress_rules(docs: list[Doc], labels: dict[str, str]) -> list[Doc] | None:
+    """The egress rules that apply to pods with ``labels``; None: no Egress policy (all open)."""
+    policies = [p for p in _policies_for(docs, labels) if "Egress" in p["spec"]["policyTypes"]]
+    if not policies:
+        return None
+    return [rule for policy in policies for rule in policy["spec"].get("egress", [])]
+
+
+def _reaches(rules: list[Doc]) -> set[str]:
+    reached = set()
+    for rule in rules:
+        for port in rule.get("ports", []):
+            first = int(port["port"])
+            for number in range(first, int(port.get("endPort", first)) + 1):
+                reached.add(_DESTINATIONS.get(number, f"port {number}"))
+    return reached
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_reaches_only_what_it_needs(
+    overlay: str, rendered: dict[str, list[Doc]]
+) -> None:
+    docs = rendered[overlay]
+    workloads = [doc for doc in docs if doc["kind"] in WORKLOADS]
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        rules = _egress_rules(docs, labels)
+        assert rules is not None, f"{overlay}: {name} has no egress policy: it reaches anything"
+        for rule in rules:
+            assert rule.get("to"), f"{overlay}: {name} has an egress rule to anywhere"
+            assert rule.get("ports"), f"{overlay}: {name} has an egress rule on every port"
+        part = labels["app.kubernetes.io/name"]
+        want = _NEEDS.get(part, {"dns"})  # dev's infrastructure: DNS only
+        assert _reaches(rules) == want, f"{overlay}: {name} reaches {_reaches(rules)}, not {want}"
+
+
+def _metadata_openings(docs: list[Doc]) -> list[str]:
+    """Egress peers whose addresses include the metadata service."""
+    found = []
+    for policy in _kind(docs, "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                block = peer.get("ipBlock")
+                if block is None:
+                    continue  # pods and namespaces of the cluster only
+                inside = METADATA in ipaddress.ip_network(block["cidr"])
+                excepted = any(METADATA in ipaddress.ip_network(e) for e in block.get("except", []))
+                if inside and not excepted:
+                    found.append(f"{policy['metadata']['name']}: {block}")
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nothing_reaches_the_cloud_metadata_service(
+    overlay: str, rendered: dict[str, list[Doc]]
+) -> None:
+    assert not _metadata_openings(rendered[overlay])
+
+
+def test_the_metadata_check_catches_an_open_rule() -> None:
+    rule = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}
+    policy = {"kind": "NetworkPolicy", "metadata": {"name": "open"}, "spec": {"egress": [rule]}}
+    assert _metadata_openings([policy]) == ["open: " + str(rule["to"][0]["ipBlock"])]
+
+
+def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(item.strip()) for item in value.split(",") if item.strip()]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_client_addresses_are_believed_from_the_trusted_proxies_only(
+    overlay: str, rendered: dict[str, list[Doc]], prefix_of: Callable[[str], str]
+) -> None:
+    """The gateway: X-Forwarded-For from the ingress controller's range; the services: from
+    the pod network only (their ingress policies admit the gateway, and the JWKS callers)."""
+    docs = rendered[overlay]
+    seen = set()
+    for workload, container, part in _part_containers(docs, overlay):
+        if container not in _pod_spec(workload)["containers"]:
+            continue
+        env = _container_env(docs, container)
+        if part == "gateway":
+            trusted = _networks(env["GATEWAY_TRUSTED_PROXIES"])
+        else:
+            trusted = _networks(env[prefix_of(part) + "FORWARDED_ALLOW_IPS"])
+        assert trusted, f"{overlay}: {part} trusts no proxy"
+        for network in trusted:
+            assert network.is_private, f"{overlay}: {part} trusts public addresses {network}"
+            assert network.prefixlen >= 8, f"{overlay}: {part} trusts {network}"
+        seen.add(part)
+    assert seen == set(PARTS)
+    if overlay.startswith("prod"):
+        gateway = _named(docs, "Deployment", "gateway")
+        env = _container_env(docs, _pod_spec(gateway)["containers"][0])
+        # The documented placeholder (TEST-NET-2): the operator sets the controller's range.
+        assert env["GATEWAY_TRUSTED_PROXIES"] == "198.51.100.0/24"
+        assert "GATEWAY_TRUSTED_PROXIES" in README.read_text()
+
+
+def _prefix_matches(rule: str, path: str) -> bool:
+    """Kubernetes' pathType Prefix: element-wise on /-separated segments."""
+    want = [p for p in rule.split("/") if p]
+    have = [p for p in path.split("/") if p]
+    return have[: len(want)] == want
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_serves_the_api_and_nothing_internal(
+    overlay: str, rendered: dict[str, list[Doc]]
+) -> None:
+    (ingress,) = _kind(rendered[overlay], "Ingress")
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert paths
+    for path in paths:
+        assert path["pathType"] in ("Prefix", "Exact"), path
+    assert not ingress["spec"].get("defaultBackend"), "a default backend would take any path"
+
+    def routed(target: str) -> bool:
+        return any(
+            _prefix_matches(p["path"], target) if p["pathType"] == "Prefix" else p["path"] == target
+            for p in paths
+        )
+
+    for public in ("/api/v1/products", "/api/v1/openapi.json", "/api/v1"):
+        assert routed(public), f"{overlay}: {public} is not routed"
+    for internal in ("/metrics", "/readyz", "/healthz", "/docs", "/", "/api/v10", "/api"):
+        assert not routed(internal), f"{overlay}: {internal} is reachable through the Ingress"
+
+
+def test_prod_sends_hsts(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["prod"]
+    gateway = _named(docs, "Deployment", "gateway")
+    env = _container_env(docs, _pod_spec(gateway)["containers"][0])
+    assert int(env["GATEWAY_HSTS_SECONDS"]) >= 31536000
+    assert _kind(docs, "Ingress")[0]["spec"].get("tls"), "HSTS without TLS"
+
+
+def test_prod_kafka_topics_are_replicated_three_times_with_two_in_sync(
+    rendered: dict[str, list[Doc]], prefix_of: Callable[[str], str]
+) -> None:
+    docs = rendered["prod"]
+    job = _named(docs, "Job", "kafka-topics")
+    env = _container_env(docs, _pod_spec(job)["containers"][0])
+    assert int(env["REPLICATION_FACTOR"]) == 3
+    assert int(env["MIN_INSYNC_REPLICAS"]) == 2
+    script = K8S / "base" / "kafka" / "create-topics.sh"
+    assert {"MIN_INSYNC_REPLICAS", "DLQ_TOPICS"} <= set(
+        re.findall(r"\$\{?(\w+)", script.read_text())
+    )
+    for _workload, container, part in _part_containers(docs, "prod"):
+        if part == "gateway":
+            continue
+        value = _container_env(docs, container)[prefix_of(part) + "KAFKA_REPLICATION_FACTOR"]
+        assert int(value) == 3, part
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_consumer_groups_dead_letter_topic_is_created(
+    overlay: str, rendered: dict[str, list[Doc]]
+) -> None:
+    docs = rendered[overlay]
+    job = _named(docs, "Job", "kafka-topics")
+    env = _container_env(docs, _pod_spec(job)["containers"][0])
+    groups = set(
+        re.findall(
+            r"consumerGroup: (\S+)",
+            (K8S / "components" / "keda" / "scaledobjects.yaml").read_text(),
+        )
+    )
+    assert groups
+    assert set(env["DLQ_TOPICS"].split()) == {f"{group}.dlq" for group in groups}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_secret_key_is_a_mounted_file_from_the_secret(
+    overlay: str, rendered: dict[str, list[Doc]], prefix_of: Callable[[str], str]
+) -> None:
+    docs = rendered[overlay]
+    for workload, container, part in _part_containers(docs, overlay):
+        env = _container_env(docs, container)
+        prefix = prefix_of(part)
+        assert prefix + "SECRET_KEY" not in env, f"{overlay}: {part} has a secret key in env"
+        assert env[prefix + "SECRET_KEY_FILE"] == "/secrets/secret_key"
+        volumes = {v["name"]: v for v in _pod_spec(workload)["volumes"]}
+        mounts = [m for m in container["volumeMounts"] if m["mountPath"] == "/secrets"]
+        assert len(mounts) == 1, f"{overlay}: {workload['metadata']['name']}/{container['name']}"
+        assert mounts[0].get("readOnly") is True
+        secret = volumes[mounts[0]["name"]]["secret"]
+        assert secret["secretName"].startswith("emporium-secret-key")
+    generated = [
+        s for s in _kind(docs, "Secret") if s["metadata"]["name"].startswith("emporium-secret-key")
+    ]
+    if overlay == "dev":
+        # A published dev value, accepted only because dev's environment is "dev".
+        (secret,) = generated
+        value = base64.b64decode(secret["data"]["secret_key"]).decode()
+        assert value in KNOWN_SECRET_KEYS
+        for _workload, container, part in _part_containers(docs, overlay):
+            assert _container_env(docs, container)[prefix_of(part) + "ENVIRONMENT"] == "dev"
+    else:
+        assert not generated, f"{overlay} commits a secret key: the operator creates it"
+        readme = README.read_text()
+        assert "create secret generic emporium-secret-key" in readme
+        assert "--from-literal=secret_key=$(openssl rand -hex 32)" in readme
 
 
 def test_the_ingress_leads_to_the_gateway(rendered: dict[str, list[Doc]]) -> None:

@@ -131,12 +131,35 @@ class Platform:
         return str(self.services[name].get("restart", "no")) == "no"
 
     def mounts(self, name: str) -> dict[str, Path]:
+        """Container path -> host path: the repository's bind mounts, and each named volume
+        as a folder of the work directory (shared by the services that mount it)."""
         mounts = {"/app": ROOT}
         for volume in self.services[name].get("volumes", []):
             source, _, rest = str(volume).partition(":")
             if source.startswith("."):
                 mounts[rest.split(":")[0]] = (ROOT / source).resolve()
+            elif source in (self.compose.get("volumes") or {}):
+                mounts[rest.split(":")[0]] = self.workdir / "volumes" / source
         return mounts
+
+    def setup_tasks(self) -> list[str]:
+        """One-shot services of our image that prepare the parts (init-secrets): no part
+        of their own, but parts wait for them."""
+        waited = {
+            dependency
+            for name in self.services
+            if self.part_of(name)
+            for dependency in self.services[name].get("depends_on", {})
+        }
+        return sorted(
+            name
+            for name, service in self.services.items()
+            if name in waited
+            and "build" in service
+            and self.is_one_shot(name)
+            and not self.part_of(name)
+            and not service.get("profiles")
+        )
 
     def argv(self, name: str) -> list[str]:
         """The image's ENTRYPOINT + CMD, as compose overrides them, with host paths."""
@@ -160,7 +183,11 @@ class Platform:
         prefixes = (*(self.prefix_of(p) for p in PARTS), "EMPORIUM_ADMIN_")
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(prefixes)}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        given = {k: _interpolate(v) for k, v in self.services[name]["environment"].items()}
+        mounts = self.mounts(name)
+        given = {
+            k: _to_host_path(_interpolate(v), mounts)
+            for k, v in self.services[name]["environment"].items()
+        }
         env.update(self.localize(given, part))
         return env
 
@@ -364,6 +391,16 @@ async def test_the_compose_commands_start_the_platform_natively(platform: Platfo
     async def run_one_shot(name: str, argv: list[str], env: dict[str, str]) -> None:
         code, output = await _run_to_completion(argv, env, platform.workdir)
         assert code == 0, f"{name} ({' '.join(argv[2:])}) failed:\n{output[-4000:]}"
+
+    for name in platform.setup_tasks():  # init-secrets: the secret key file, first
+        for inside, outside in platform.mounts(name).items():
+            if inside != "/app":
+                outside.mkdir(parents=True, exist_ok=True)
+        code, output = await _run_to_completion(
+            platform.argv(name), platform.environment(name), platform.workdir
+        )
+        assert code == 0, f"{name} failed:\n{output[-4000:]}"
+    assert platform.setup_tasks() == ["init-secrets"]
 
     async with _processes() as started:
         for level in levels:
