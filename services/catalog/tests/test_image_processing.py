@@ -17,6 +17,7 @@ from emporium.catalog.media.processing import (
     check_declared_size,
     peak_bytes,
     process_image,
+    webp_declared_size,
 )
 from emporium.catalog.settings import Settings
 
@@ -220,3 +221,53 @@ def test_png_text_and_icc_chunks_are_dropped() -> None:
 def test_damaged_or_foreign_files_are_not_images(data: bytes) -> None:
     with pytest.raises(NotAnImage):
         process_image(io.BytesIO(data), max_pixels=CAP)
+
+
+def _webp_head(chunk: bytes, body: bytes) -> bytes:
+    return (b"RIFF" + b"\0\0\0\0" + b"WEBP" + chunk + b"\0\0\0\0" + body).ljust(30, b"\0")
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (_webp_head(b"VP8X", b"\0" * 4 + (16382).to_bytes(3, "little") * 2), (16383, 16383)),
+        (_webp_head(b"VP8X", b"\0" * 4 + (0).to_bytes(3, "little") * 2), (1, 1)),
+        (
+            _webp_head(b"VP8L", b"\x2f" + (4999 | (2999 << 14)).to_bytes(4, "little")),
+            (5000, 3000),
+        ),
+        (
+            _webp_head(
+                b"VP8 ",
+                b"\0\0\0\x9d\x01\x2a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little"),
+            ),
+            (640, 480),
+        ),
+        (_webp_head(b"VP8L", b"\x00" * 5), None),  # no VP8L signature
+        (_webp_head(b"ALPH", b"\0" * 10), None),
+        (b"RIFF\0\0\0\0WEBPVP8X", None),  # too short
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, None),
+        (b"", None),
+    ],
+)
+def test_a_webp_header_declares_its_canvas(head: bytes, expected: tuple[int, int] | None) -> None:
+    assert webp_declared_size(head) == expected
+
+
+@pytest.mark.parametrize("size", [(400, 300), (1, 1), (1500, 20)])
+def test_the_webp_header_reader_agrees_with_pillow(size: tuple[int, int]) -> None:
+    for options in ({"lossless": True}, {"quality": 80}):
+        data = _encoded(Image.new("RGB", size), "WEBP", **options).getvalue()
+        assert webp_declared_size(data[:30]) == size
+
+
+def test_a_webp_declaring_a_huge_canvas_is_refused_before_pillow_opens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_open(*args: object, **kwargs: object) -> Image.Image:  # pragma: no cover - the bug
+        raise AssertionError("opened before the size check")
+
+    monkeypatch.setattr(Image, "open", no_open)
+    head = _webp_head(b"VP8X", b"\0" * 4 + (16382).to_bytes(3, "little") * 2)
+    with pytest.raises(ImageTooLarge, match="16383x16383"):
+        process_image(io.BytesIO(head + b"\0" * 100), max_pixels=CAP)

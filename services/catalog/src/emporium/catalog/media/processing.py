@@ -9,7 +9,9 @@ Memory is what an image upload costs, not bytes: a 5 KB PNG may declare 6300 x 6
 (160 MB once decoded). So:
 
 - the declared width x height is checked on the header, before any pixel is decoded
-  (``Image.open`` is lazy), and refused over ``max_pixels`` (``ImageTooLarge``, 413);
+  (``Image.open`` is lazy; a WebP header is read first, since Pillow's WebP decoder
+  allocates its canvas while opening), and refused over ``max_pixels`` (``ImageTooLarge``,
+  413);
 - the full-size picture is decoded once, rotated in place, re-encoded as the original and
   then shrunk in place, so at most one full-size buffer (two, for a moment, while a rotated
   photo is turned upright) is alive;
@@ -38,6 +40,7 @@ __all__ = [
     "check_declared_size",
     "peak_bytes",
     "process_image",
+    "webp_declared_size",
 ]
 
 DISPLAY_SIZE = 1200
@@ -85,7 +88,33 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     return out.getvalue()
 
 
-def _open(file: BinaryIO) -> Image.Image:
+def webp_declared_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP file's first 30 bytes declare; None if not a WebP header.
+
+    Needed before ``Image.open``: Pillow's WebP decoder allocates the canvas when it is
+    created, that is while opening, not while loading.
+    """
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        little = int.from_bytes
+        return little(head[26:28], "little") & 0x3FFF, little(head[28:30], "little") & 0x3FFF
+    if chunk == b"VP8X":
+        width = int.from_bytes(head[24:27], "little") + 1
+        return width, int.from_bytes(head[27:30], "little") + 1
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _open(file: BinaryIO, max_pixels: int) -> Image.Image:
+    """``file`` opened lazily (headers only), its declared size checked against the cap."""
+    file.seek(0)
+    declared = webp_declared_size(file.read(30))
+    if declared is not None:
+        check_declared_size(*declared, max_pixels)
     file.seek(0)
     try:
         return Image.open(file, formats=list(_FORMATS))
@@ -130,9 +159,9 @@ def _original(image: Image.Image, fmt: str) -> tuple[Image.Image, bytes]:
     return image, _encode(image, "WEBP", quality=90)
 
 
-def _jpeg_for_display(file: BinaryIO) -> Image.Image:
+def _jpeg_for_display(file: BinaryIO, max_pixels: int) -> Image.Image:
     """The JPEG decoded again at the smallest libjpeg scale still >= the display size."""
-    image = _open(file)
+    image = _open(file, max_pixels)
     # A square box: whichever way the photo is turned, its long side stays >= DISPLAY_SIZE.
     image.draft("RGB", (DISPLAY_SIZE, DISPLAY_SIZE))
     return _decode_upright(image)
@@ -160,7 +189,7 @@ def _webp_sizes(image: Image.Image) -> tuple[bytes, bytes]:
 
 def process_image(file: BinaryIO, *, max_pixels: int) -> Processed:
     """Decode ``file`` and derive the stored files; ``NotAnImage`` / ``ImageTooLarge``."""
-    image = _open(file)
+    image = _open(file, max_pixels)
     fmt = image.format or ""
     try:
         check_declared_size(image.width, image.height, max_pixels)  # before decoding
@@ -169,7 +198,7 @@ def process_image(file: BinaryIO, *, max_pixels: int) -> Processed:
         width, height = image.size
         if fmt == "JPEG":
             image.close()  # free the full-size pixels before decoding again, smaller
-            image = _jpeg_for_display(file)
+            image = _jpeg_for_display(file, max_pixels)
         display, thumbnail = _webp_sizes(image)
     except ValueError:  # a pixel format Pillow cannot convert or resize
         raise NotAnImage("the image's pixel format is not supported") from None
