@@ -1,11 +1,11 @@
 """Fixtures of the chaos suite: a private PostgreSQL and a private Kafka, once per session.
 
-``infra.py`` and ``kit_rig.py`` are loaded under the names ``emporium_chaos_infra`` and
-``emporium_chaos_rig`` (the test modules import them from there, as the e2e suite does with
-its ``platform.py``). The instances are started
-lazily, by the first test that asks for them, and destroyed at the end of the session; the
-shared infrastructure of the other suites is never touched (Redis and S3 are the shared
-ones, on a Redis database of the suite's own).
+``infra.py``, ``kit_rig.py`` and ``platform_rig.py`` are loaded under the names
+``emporium_chaos_infra``, ``emporium_chaos_rig`` and ``emporium_chaos_platform`` (the test
+modules import them from there, as the e2e suite does with its ``platform.py``). The
+instances are started lazily, by the first test that asks for them, and destroyed at the end
+of the session; the shared infrastructure of the other suites is never touched (Redis and
+S3 are the shared ones, on a Redis database of the suite's own).
 
 Without the PostgreSQL binaries or the Kafka jars the tests skip, or fail under
 ``EMPORIUM_REQUIRE_INFRA=1`` (``make test``).
@@ -35,6 +35,7 @@ def _load(name: str, filename: str) -> Any:
 
 _infra = _load("emporium_chaos_infra", "infra.py")
 _load("emporium_chaos_rig", "kit_rig.py")
+_load("emporium_chaos_platform", "platform_rig.py")
 
 
 def _require_tools() -> None:
