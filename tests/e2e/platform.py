@@ -260,6 +260,8 @@ class _Started:
             # catalog reads and the schemathesis runs come from a few. /auth/* stays low
             # enough for test_storefront_api to reach it (429) in a few seconds.
             "RATE_LIMIT_AUTH": "300",
+            # The suite is the proxy in front of the gateway: its X-Forwarded-For names them.
+            "TRUSTED_PROXIES": "127.0.0.1/32",
             "RATE_LIMIT_ANONYMOUS": "100000",
             "RATE_LIMIT_CUSTOMER": "100000",
             "UPSTREAM_TIMEOUT_SECONDS": "5",
