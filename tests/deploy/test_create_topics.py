@@ -181,3 +181,14 @@ async def test_the_partition_count_of_an_existing_topic_is_never_changed(
     assert f"{topic} has 2 partitions, not {wanted}" in result.stderr
     assert "refusing to change" in result.stderr
     assert await _partitions(admin, topic) == 2
+
+
+async def test_a_cluster_with_fewer_brokers_than_replicas_fails_the_job(
+    kafka_bin: Path, kafka_bootstrap: str, admin: Any, names: Iterator[str]
+) -> None:
+    """prod asks for 3 replicas: on a smaller cluster the Job fails, it creates nothing."""
+    topic = next(names)
+    result = _run(kafka_bin, kafka_bootstrap, TOPICS=topic, PARTITIONS="2", REPLICATION_FACTOR="3")
+    assert result.returncode != 0
+    assert "replication factor of 3 cannot be reached" in result.stdout + result.stderr
+    assert topic not in set(await admin.list_topics())

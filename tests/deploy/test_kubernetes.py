@@ -690,6 +690,11 @@ def test_the_secret_key_is_a_mounted_file_from_the_secret(
         assert mounts[0].get("readOnly") is True
         secret = volumes[mounts[0]["name"]]["secret"]
         assert secret["secretName"].startswith("emporium-secret-key")
+        # The file is root's; the app (uid 10001) reads it through the pod's fsGroup.
+        pod_security = _pod_spec(workload)["securityContext"]
+        assert secret.get("defaultMode", 0o644) & 0o040, "the app's group cannot read the key"
+        assert not secret.get("defaultMode", 0o644) & 0o007, "anyone may read the key"
+        assert pod_security["fsGroup"] == pod_security["runAsGroup"]
     generated = [
         s for s in _kind(docs, "Secret") if s["metadata"]["name"].startswith("emporium-secret-key")
     ]
