@@ -9,12 +9,18 @@ A new example value therefore fails here until it is added to that list.
 
 from __future__ import annotations
 
+import importlib
 import re
+import secrets
 from pathlib import Path
 
-from emporium.kit.settings import KNOWN_SECRET_KEYS, secret_key_problem
+import pytest
+from pydantic import ValidationError
+
+from emporium.kit.settings import DEV_SECRET_KEY, KNOWN_SECRET_KEYS, secret_key_problem
 
 ROOT = Path(__file__).resolve().parents[2]
+PARTS = ("catalog", "customers", "orders", "gateway")
 #: Where deployment values live: compose, Kubernetes, their env files and examples, docs.
 SCANNED_SUFFIXES = {".yml", ".yaml", ".env", ".example", ".md", ".properties", ".sh"}
 
@@ -94,3 +100,19 @@ def test_the_scan_finds_a_new_example_value() -> None:
         "EMPORIUM_SECRET_KEY: ${EMPORIUM_SECRET_KEY:-}\n",
     ):
         assert secret_values(text) == [], text
+
+
+@pytest.mark.parametrize("part", PARTS)
+@pytest.mark.parametrize("environment", ["test", "prod"])
+def test_every_part_refuses_to_start_outside_dev_without_a_strong_key(
+    part: str, environment: str, clean_environ: pytest.MonkeyPatch
+) -> None:
+    """The guard is in every part's settings: the services and the gateway alike."""
+    settings = importlib.import_module(f"emporium.{part}.settings").Settings
+    for weak in (None, DEV_SECRET_KEY, "CHANGE-ME-long-random", "x" * 31):
+        given = {} if weak is None else {"secret_key": weak}
+        with pytest.raises(ValidationError, match="secret_key"):
+            settings(environment=environment, **given)
+    strong = secrets.token_hex(32)
+    assert settings(environment=environment, secret_key=strong).secret_key.get_secret_value()
+    assert settings(environment="dev").secret_key.get_secret_value() == DEV_SECRET_KEY
