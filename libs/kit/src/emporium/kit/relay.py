@@ -285,6 +285,7 @@ class OutboxRelay:
         self.cycles = 0
         #: Parked rows at the last ``refresh_metrics`` (what ``degraded`` reports).
         self.parked = 0
+        self._parked_here = 0
         self._lock_key = zlib.crc32(self.channel.encode())
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -373,13 +374,27 @@ class OutboxRelay:
         tried one by one, so that the faulty row is found (and retried or parked) and the
         others are published in this same cycle.
         """
+        return (await self._cycle())[1]
+
+    async def drain(self) -> int:
+        """Publish batches until nothing due is left (or a batch fails); returns the count."""
+        total = 0
+        while True:
+            claimed, published, parked = await self._cycle()
+            total += published
+            if claimed < self.batch_size or not (published or parked) or self._stopping:
+                return total
+
+    async def _cycle(self) -> tuple[int, int, int]:
+        """One batch: (rows claimed, published, parked)."""
         async with self.database.session() as session:
             if self.database.is_postgres and not await self._try_lock(session):
-                return 0  # another relay is publishing this outbox
+                return 0, 0, 0  # another relay is publishing this outbox
             now = await self._database_now(session)
             rows = await self._claim(session, now)
             if not rows:
-                return 0
+                return 0, 0, 0
+            parked_before = self._parked_here
             planned = [self._plan(row) for row in rows]
             for item in planned:
                 if item.reason is not None:
@@ -394,16 +409,7 @@ class OutboxRelay:
                 )
         if sent:
             OUTBOX_PUBLISHED.labels(self.service_name).inc(len(sent))
-        return len(sent)
-
-    async def drain(self) -> int:
-        """Publish batches until nothing due is left (or a batch fails); returns the count."""
-        total = 0
-        while True:
-            published = await self.run_once()
-            total += published
-            if published < self.batch_size or self._stopping:
-                return total
+        return len(rows), len(sent), self._parked_here - parked_before
 
     async def refresh_metrics(self) -> tuple[int, float]:
         """Update the gauges with one aggregate query; returns (backlog, oldest age).
@@ -529,7 +535,7 @@ class OutboxRelay:
                 await self._publish([item])
             except Exception as error:
                 stopped.add(item.row.key)
-                bus_answers = classify_failure(error) != "transient" or await self._bus_answers()
+                bus_answers = classify_failure(error) == "permanent" or await self._bus_answers()
                 if not bus_answers:  # the bus went away meanwhile: the rest waits for it
                     rest = [other for other in ready[index:] if other.row.key not in stopped]
                     await self._record_failure(
@@ -640,6 +646,7 @@ class OutboxRelay:
             .values(status=PARKED, attempts=attempts, last_error=reason[:_ERROR_LIMIT])
         )
         OUTBOX_PARKED_TOTAL.labels(self.service_name).inc()
+        self._parked_here += 1
         log.error(
             "outbox row parked: %s",
             reason,
