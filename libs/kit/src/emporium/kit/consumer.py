@@ -46,7 +46,14 @@ from emporium.kit.db import Database
 from emporium.kit.dlq import DeadLetterWatch, dead_letter_record, ensure_dead_letter_topic
 from emporium.kit.dlq import dead_letter_topic as default_dead_letter_topic
 from emporium.kit.events import Envelope
-from emporium.kit.failures import Failure, HandlerTimeout, classify_failure, retry_delay
+from emporium.kit.failures import (
+    Failure,
+    HandlerTimeout,
+    Step,
+    classify_failure,
+    next_step,
+    retry_delay,
+)
 from emporium.kit.metrics import (
     CONSUMER_LAG,
     CONSUMER_WAITING,
@@ -59,7 +66,7 @@ from emporium.kit.metrics import (
 from emporium.kit.outbox import utcnow
 from emporium.kit.tracing import context_from, tracer
 
-__all__ = ["EventConsumer", "Handler", "Outcome"]
+__all__ = ["EventConsumer", "Handler", "Outage", "Outages", "Outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,50 @@ class Outage:
     def describe(self) -> str:
         when = self.since.strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{self.dependency} unavailable since {when} ({self.error})"
+
+
+class Outages:
+    """The dependencies a consumer group waits for now, and since when (one per consumer)."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._current: dict[str, Outage] = {}
+
+    def begin(self, dependency: str, error: BaseException) -> None:
+        """``dependency`` failed (again): an outage since its first failure."""
+        reason = f"{type(error).__name__}: {error}"[:200]
+        known = self._current.get(dependency)
+        if known is None:
+            log.warning("consumer waits for its %s", dependency, extra={"group": self.group})
+            CONSUMER_WAITING.labels(self.group, dependency).set(1)
+        since = known.since if known is not None else utcnow()
+        self._current[dependency] = Outage(dependency, since, reason)
+
+    def end(self, dependency: str) -> None:
+        """``dependency`` answered: its outage, if any, is over."""
+        outage = self._current.pop(dependency, None)
+        if outage is not None:
+            waited = (utcnow() - outage.since).total_seconds()
+            log.info(
+                "consumer's %s is back after %.1f s",
+                dependency,
+                waited,
+                extra={"group": self.group},
+            )
+            CONSUMER_WAITING.labels(self.group, dependency).set(0)
+
+    def clear(self) -> None:
+        for dependency in list(self._current):
+            self.end(dependency)
+
+    def current(self) -> dict[str, Outage]:
+        return dict(self._current)
+
+    def describe(self) -> str | None:
+        """None without an outage, else each one (``database unavailable since ...``)."""
+        if not self._current:
+            return None
+        return "; ".join(outage.describe() for outage in self._current.values())
 
 
 class EventConsumer:
@@ -153,7 +204,7 @@ class EventConsumer:
         self._stop_event = asyncio.Event()
         self._last_lag = 0.0
         self._next_purge = 0.0
-        self._outages: dict[str, Outage] = {}
+        self._outages = Outages(group)
         self._dead_letters = DeadLetterWatch(bus, group, topic=self.dead_letter_topic)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -180,8 +231,7 @@ class EventConsumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._close_subscription()
-        for dependency in list(self._outages):
-            self._outage_ends(dependency)
+        self._outages.clear()
 
     @property
     def name(self) -> str:
@@ -209,14 +259,12 @@ class EventConsumer:
 
     def readiness(self) -> str | None:
         """None when it can make progress, else what it waits for (``/readyz`` reports it)."""
-        if not self._outages:
-            return None
-        return "; ".join(outage.describe() for outage in self._outages.values())
+        return self._outages.describe()
 
     @property
     def outages(self) -> dict[str, Outage]:
         """The dependencies waited for now, by name (``database``, ``bus``)."""
-        return dict(self._outages)
+        return self._outages.current()
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -231,7 +279,7 @@ class EventConsumer:
             timeout=self.poll_timeout if timeout is None else timeout,
         )
         self.last_poll_at = time.monotonic()
-        self._outage_ends(BUS)
+        self._outages.end(BUS)
         outcomes: list[Outcome] = []
         try:
             for delivery in deliveries:
@@ -326,7 +374,7 @@ class EventConsumer:
     async def _apply_with_retries(
         self, delivery: Delivery, envelope: Envelope, handler: Handler, span: Span
     ) -> Outcome:
-        attempt = 0
+        attempts = 0
         waits = 0
         context = {"group": self.group, "event_id": str(envelope.id), "type": envelope.type}
         while True:
@@ -337,35 +385,37 @@ class EventConsumer:
                 span.record_exception(error)
                 failure = await self._classify(error)
                 HANDLER_FAILURES.labels(self.group, envelope.type, failure.value).inc()
-                if not failure.uses_attempts:
-                    waits += 1
-                    if failure is Failure.UNAVAILABLE:
-                        self._outage_begins(DATABASE, error)
-                    log.warning(
-                        "handler hit %s (%s); waiting and retrying, attempts kept",
-                        failure.value,
-                        type(error).__name__,
-                        extra=context,
-                        exc_info=waits == 1,
-                    )
-                    await self._wait(self._delay(waits), pause=failure is Failure.UNAVAILABLE)
-                    continue
-                attempt += 1
-                if failure is Failure.PERMANENT or attempt >= self.max_attempts:
+                if failure.uses_attempts:
+                    attempts += 1
+                step = next_step(failure, attempts=attempts, max_attempts=self.max_attempts)
+                if step is Step.DEAD_LETTER:
                     log.error(
                         "handler failed (%s) after %d attempt(s); dead-lettering",
                         failure.value,
-                        attempt,
+                        attempts,
                         extra=context,
                         exc_info=True,
                     )
                     span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                    await self._dead_letter(delivery, error, attempt)
+                    await self._dead_letter(delivery, error, attempts)
                     return "dead_lettered"
-                HANDLER_RETRIES.labels(self.group, envelope.type).inc()
-                await self._wait(self._delay(attempt))
+                if step is Step.RETRY:
+                    HANDLER_RETRIES.labels(self.group, envelope.type).inc()
+                    await self._wait(self._delay(attempts))
+                    continue
+                waits += 1
+                if step is Step.WAIT_FOR_DATABASE:
+                    self._outages.begin(DATABASE, error)
+                log.warning(
+                    "handler hit %s (%s); waiting and retrying, attempts kept",
+                    failure.value,
+                    type(error).__name__,
+                    extra=context,
+                    exc_info=waits == 1,
+                )
+                await self._wait(self._delay(waits), pause=step is Step.WAIT_FOR_DATABASE)
                 continue
-            self._outage_ends(DATABASE)
+            self._outages.end(DATABASE)
             return outcome
 
     async def _attempt(self, handler: Handler, envelope: Envelope) -> Outcome:
@@ -421,14 +471,14 @@ class EventConsumer:
                 break
             except Exception as failure:  # the event must not be skipped: keep trying
                 failures += 1
-                self._outage_begins(BUS, failure)
+                self._outages.begin(BUS, failure)
                 log.warning(
                     "could not publish a dead letter; retrying",
                     extra={"group": self.group, "topic": self.dead_letter_topic},
                     exc_info=failures == 1,
                 )
                 await self._wait(self._delay(failures), pause=True)
-        self._outage_ends(BUS)
+        self._outages.end(BUS)
         DEAD_LETTERED.labels(self.group).inc()
 
     def _delay(self, failures: int) -> float:
@@ -476,27 +526,6 @@ class EventConsumer:
         if subscription is not None and subscription.paused:
             subscription.resume()
 
-    def _outage_begins(self, dependency: str, error: BaseException) -> None:
-        reason = f"{type(error).__name__}: {error}"[:200]
-        known = self._outages.get(dependency)
-        since = known.since if known is not None else utcnow()
-        if known is None:
-            log.warning("consumer waits for its %s", dependency, extra={"group": self.group})
-            CONSUMER_WAITING.labels(self.group, dependency).set(1)
-        self._outages[dependency] = Outage(dependency, since, reason)
-
-    def _outage_ends(self, dependency: str) -> None:
-        outage = self._outages.pop(dependency, None)
-        if outage is not None:
-            waited = (utcnow() - outage.since).total_seconds()
-            log.info(
-                "consumer's %s is back after %.1f s",
-                dependency,
-                waited,
-                extra={"group": self.group},
-            )
-            CONSUMER_WAITING.labels(self.group, dependency).set(0)
-
     async def _purge_if_due(self) -> None:
         if self.inbox_retention is None or time.monotonic() < self._next_purge:
             return
@@ -534,7 +563,7 @@ class EventConsumer:
             try:
                 await self.run_once()
                 failures = 0
-                self._outage_ends(_CYCLE)
+                self._outages.end(_CYCLE)
             except _Stopping:
                 break
             except asyncio.CancelledError:
@@ -542,7 +571,7 @@ class EventConsumer:
             except Exception as error:
                 # Broker or database down: keep the loop alive and try again later.
                 failures += 1
-                self._outage_begins(BUS if isinstance(error, BusUnavailable) else _CYCLE, error)
+                self._outages.begin(BUS if isinstance(error, BusUnavailable) else _CYCLE, error)
                 log.warning(
                     "consumer cycle failed; retrying",
                     extra={"group": self.group},

@@ -39,7 +39,9 @@ __all__ = [
     "Failure",
     "HandlerTimeout",
     "PermanentFailure",
+    "Step",
     "classify_failure",
+    "next_step",
     "retry_delay",
     "sqlstate_of",
 ]
@@ -175,3 +177,24 @@ def retry_delay(failures: int, *, base: float, cap: float) -> float:
     if failures <= 0 or base <= 0:
         return 0.0
     return float(min(cap, base * (2 ** min(failures - 1, 30))))
+
+
+class Step(enum.Enum):
+    """What the consumer does after a failed attempt."""
+
+    WAIT_FOR_DATABASE = "wait_for_database"  # pause the partitions, poll, retry later
+    RETRY_SOON = "retry_soon"  # back off and retry, attempts kept
+    RETRY = "retry"  # back off and retry, one attempt used
+    DEAD_LETTER = "dead_letter"  # publish to the dead-letter topic and go on
+
+
+def next_step(failure: Failure, *, attempts: int, max_attempts: int) -> Step:
+    """The step after a failure; ``attempts`` counts the failed attempts that use attempts,
+    this one included."""
+    if failure is Failure.UNAVAILABLE:
+        return Step.WAIT_FOR_DATABASE
+    if failure is Failure.CONFLICT:
+        return Step.RETRY_SOON
+    if failure is Failure.PERMANENT or attempts >= max_attempts:
+        return Step.DEAD_LETTER
+    return Step.RETRY

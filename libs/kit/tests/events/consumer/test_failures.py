@@ -20,7 +20,9 @@ from emporium.kit.failures import (
     Failure,
     HandlerTimeout,
     PermanentFailure,
+    Step,
     classify_failure,
+    next_step,
     retry_delay,
     sqlstate_of,
 )
@@ -288,3 +290,25 @@ def test_the_retry_delay_doubles_up_to_its_cap(failures: int, expected: float) -
 
 def test_a_zero_base_never_waits() -> None:
     assert retry_delay(5, base=0.0, cap=10.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("failure", "attempts", "step"),
+    [
+        (Failure.UNAVAILABLE, 0, Step.WAIT_FOR_DATABASE),
+        (Failure.UNAVAILABLE, 99, Step.WAIT_FOR_DATABASE),
+        (Failure.CONFLICT, 0, Step.RETRY_SOON),
+        (Failure.CONFLICT, 99, Step.RETRY_SOON),
+        (Failure.PERMANENT, 1, Step.DEAD_LETTER),
+        (Failure.RETRY, 1, Step.RETRY),
+        (Failure.RETRY, 2, Step.RETRY),
+        (Failure.RETRY, 3, Step.DEAD_LETTER),
+        (Failure.RETRY, 4, Step.DEAD_LETTER),
+    ],
+)
+def test_the_next_step_after_a_failure(failure: Failure, attempts: int, step: Step) -> None:
+    assert next_step(failure, attempts=attempts, max_attempts=3) is step
+
+
+def test_one_attempt_means_the_first_failure_dead_letters() -> None:
+    assert next_step(Failure.RETRY, attempts=1, max_attempts=1) is Step.DEAD_LETTER
