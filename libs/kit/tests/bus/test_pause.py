@@ -109,3 +109,16 @@ async def test_topic_configuration_is_set_on_new_and_existing_topics(bus: Bus, u
 
     assert (await bus.topic_config(created))["retention.ms"] == "-1"
     assert (await bus.topic_config(existing))["retention.ms"] == "-1"
+
+
+async def test_configuring_an_existing_topic_keeps_its_other_overrides(
+    bus: Bus, unique: str
+) -> None:
+    await bus.ensure_topics([unique], partitions=1, config={"max.message.bytes": "2000000"})
+
+    await bus.ensure_topics([unique], partitions=1, config={"retention.ms": "-1"})
+    await bus.ensure_topics([unique], partitions=1, config={"retention.ms": "-1"})  # no change
+
+    config = await bus.topic_config(unique)
+    assert config["retention.ms"] == "-1"
+    assert config["max.message.bytes"] == "2000000"

@@ -260,11 +260,8 @@ class KafkaBus(Bus):
         *,
         config: Mapping[str, str] | None = None,
     ) -> None:
-        """Create the missing topics; existing ones keep their partitions, get ``config``.
-
-        Setting ``config`` on an existing topic is Kafka's (non-incremental) AlterConfigs:
-        the topic's other overrides go back to the broker defaults.
-        """
+        """Create the missing topics; existing ones keep their partitions, get ``config``
+        (their other configuration overrides are kept)."""
         if not topics:
             return
         wanted = dict(config or {})
@@ -305,10 +302,22 @@ class KafkaBus(Bus):
     async def _alter_topic_configs(
         self, admin: Any, topics: Sequence[str], config: Mapping[str, str]
     ) -> None:
-        resources = [
-            ConfigResource(ConfigResourceType.TOPIC, topic, configs=dict(config))
-            for topic in topics
-        ]
+        """Set ``config`` on existing topics, keeping their other overrides.
+
+        AlterConfigs replaces a topic's whole set of overrides (aiokafka has no incremental
+        variant), so the current overrides are read first and sent along; a topic that
+        already has the wanted values is left alone.
+        """
+        current = await self._describe_topics(admin, topics)
+        resources = []
+        for topic in topics:
+            overrides = {name: value for name, (value, own) in current[topic].items() if own}
+            if all(overrides.get(name) == value for name, value in config.items()):
+                continue
+            wanted = {**overrides, **config}
+            resources.append(ConfigResource(ConfigResourceType.TOPIC, topic, configs=wanted))
+        if not resources:
+            return
         for response in await admin.alter_configs(resources):
             for code, message, _type, name in response.resources:
                 error_type = for_code(code) if code else None
@@ -317,6 +326,31 @@ class KafkaBus(Bus):
                         f"configuring topic {name} failed: {error_type.__name__} {message}"
                     )
 
+    @staticmethod
+    async def _describe_topics(
+        admin: Any, topics: Sequence[str]
+    ) -> dict[str, dict[str, tuple[str, bool]]]:
+        """Per topic: each config entry's value and whether it is set on the topic itself."""
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+        described: dict[str, dict[str, tuple[str, bool]]] = {}
+        for response in responses:
+            for code, message, _type, name, entries in response.resources:
+                error_type = for_code(code) if code else None
+                if error_type is not None:
+                    raise BusUnavailable(
+                        f"describing topic {name} failed: {error_type.__name__} {message}"
+                    )
+                values: dict[str, tuple[str, bool]] = {}
+                for entry in entries:
+                    # v0: (name, value, read_only, is_default, ...); v1+: the 4th field is
+                    # the config source, 1 = DYNAMIC_TOPIC_CONFIG (set on the topic).
+                    own = (not entry[3]) if response.API_VERSION == 0 else entry[3] == 1
+                    values[str(entry[0])] = ("" if entry[1] is None else str(entry[1]), own)
+                described[str(name)] = values
+        return described
+
     async def topic_config(self, topic: str) -> dict[str, str]:
         """Every configuration entry the broker reports for ``topic``."""
         self._require_running()
@@ -324,23 +358,11 @@ class KafkaBus(Bus):
         try:
             async with asyncio.timeout(self.request_timeout):
                 admin = await self._get_admin()
-                responses = await admin.describe_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, topic)]
-                )
+                described = await self._describe_topics(admin, [topic])
         except (KafkaError, TimeoutError, OSError) as error:
             self._discard_admin(admin)
             raise BusUnavailable(f"describing topic {topic} failed: {error!r}") from error
-        entries: dict[str, str] = {}
-        for response in responses:
-            for code, message, _type, name, configs in response.resources:
-                error_type = for_code(code) if code else None
-                if error_type is not None:
-                    raise BusUnavailable(
-                        f"describing topic {name} failed: {error_type.__name__} {message}"
-                    )
-                for entry in configs:
-                    entries[str(entry[0])] = "" if entry[1] is None else str(entry[1])
-        return entries
+        return {name: value for name, (value, _own) in described.get(topic, {}).items()}
 
     async def ping(self) -> None:
         """Fetch the cluster metadata (bounded by ``request_timeout``)."""
