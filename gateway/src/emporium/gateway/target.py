@@ -52,6 +52,9 @@ _SEGMENT_SAFE = "-._~!$&'()*+,;=:"
 _QUERY_SAFE = "-._~!$'()*,;:/?"
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
+# A segment of unreserved characters and sub-delims (no "%", "@", "\\"), not "." or "..".
+_PLAIN = re.compile(rb"(?!\.\.?\Z)[A-Za-z0-9\-._~!$&'()*+,;=:]+")
 
 
 class BadTarget(ProblemError):
@@ -91,11 +94,13 @@ class Target:
 
 
 def _segment(raw: bytes) -> str:
+    if _PLAIN.fullmatch(raw):  # the common case: nothing to decode, nothing to refuse
+        return raw.decode("ascii")
     if b"\\" in raw:
         raise BadTarget("backslash", "the path contains a backslash")
     if _CONTROL.search(raw):
         raise BadTarget("control-character", "the path contains a control character")
-    if any(byte > 0x7E for byte in raw):
+    if _NOT_ASCII.search(raw):
         raise BadTarget("not-ascii", "the path contains bytes outside ASCII; percent-encode them")
     if _BAD_PERCENT.search(raw):
         raise BadTarget(
@@ -125,7 +130,7 @@ def _segment(raw: bytes) -> str:
 def _query(raw: bytes) -> tuple[tuple[str, str], ...]:
     if not raw:
         return ()
-    if _CONTROL.search(raw) or any(byte > 0x7E for byte in raw):
+    if _CONTROL.search(raw) or _NOT_ASCII.search(raw):
         raise BadTarget("control-character", "the query string contains raw bytes outside ASCII")
     if _BAD_PERCENT.search(raw):
         raise BadTarget(
