@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import aiohttp
 from fastapi import APIRouter, Request
 from opentelemetry.trace import SpanKind
+from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from emporium.gateway.auth import authorize
@@ -35,7 +36,12 @@ from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_
 from emporium.gateway.response_cache import ResponseCache
 from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
 from emporium.gateway.settings import Settings
-from emporium.gateway.stream_slots import MemoryStreamSlots, RedisStreamSlots, StreamSlots
+from emporium.gateway.stream_slots import (
+    Lease,
+    MemoryStreamSlots,
+    RedisStreamSlots,
+    StreamSlots,
+)
 from emporium.gateway.target import Target, target_of
 from emporium.gateway.upstreams import Body, Upstreams
 from emporium.kit.app import Resources, get_resources
@@ -217,7 +223,10 @@ class Gateway:
             check_seconds=settings.stream_check_seconds,
             still_allowed=lambda: self._still_valid(principal),
         )
-        return _streaming(answer, watched_relay(answer, route.upstream, policy, lease))
+        response = _streaming(answer, watched_relay(answer, route.upstream, policy, lease))
+        # Also when the body never started (the client left first): both are idempotent.
+        response.background = BackgroundTask(_let_go, answer, lease)
+        return response
 
     async def _still_valid(self, principal: Principal) -> bool:
         try:
@@ -227,6 +236,11 @@ class Gateway:
         except ServiceUnavailable:
             return True  # cannot tell right now; the lifetime still bounds the stream
         return True
+
+
+async def _let_go(answer: aiohttp.ClientResponse, lease: Lease) -> None:
+    answer.close()
+    await lease.release()
 
 
 def _streaming(answer: aiohttp.ClientResponse, body: AsyncIterator[bytes]) -> Response:
