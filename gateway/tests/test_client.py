@@ -100,3 +100,13 @@ def test_the_gateway_gives_uvicorn_no_proxy_to_trust() -> None:
     assert [str(n) for n in Settings(trusted_proxies="10.0.0.0/8").trusted_networks()] == [
         "10.0.0.0/8"
     ]
+
+
+@pytest.mark.parametrize(
+    ("host", "kept"),
+    [("shop.example", "shop.example"), ("127.0.0.1:8000", "127.0.0.1:8000"),
+     ("shop.example/x", None), ("a b", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_only_a_plain_host_is_passed_on(host: str | None, kept: str | None) -> None:
+    resolved = resolve_client("203.0.113.5", [], scheme="http", host=host, trusted=TRUSTED)
+    assert resolved.host == kept

@@ -91,6 +91,7 @@ def resolve_client(
     """The client behind ``peer`` (the socket's address) given the request ``headers``."""
     peer_address = _address(peer) if peer else None
     peer_text = str(peer_address) if peer_address is not None else (peer or "unknown")
+    host = _valid_host(host)
     if not _trusted(peer_address, trusted):
         return Client(peer_text, scheme, host)
     forwarded: list[str] = []
@@ -114,11 +115,13 @@ def resolve_client(
         if not _trusted(address, trusted):
             break
     proto = (_last(protos) or "").lower()
-    forwarded_host = _last(hosts)
-    if forwarded_host is not None and not _HOST.fullmatch(forwarded_host):
-        forwarded_host = None
     return Client(
         client,
         proto if proto in _SCHEMES else scheme,
-        forwarded_host or host,
+        _valid_host(_last(hosts)) or host,
     )
+
+
+def _valid_host(host: str | None) -> str | None:
+    """``host`` when it is a plain ``host[:port]``, else None (not passed on)."""
+    return host if host is not None and _HOST.fullmatch(host) else None
