@@ -50,9 +50,12 @@ def _e2e_platform() -> Any:
 @contextlib.contextmanager
 def private_env(pg: PrivatePostgres, kafka: PrivateKafka) -> Iterator[None]:
     """``os.environ`` naming the private PostgreSQL and Kafka, restored afterwards."""
-    saved = {k: os.environ.get(k) for k in ("EMPORIUM_POSTGRES_URL", "EMPORIUM_KAFKA_BOOTSTRAP")}
+    names = ("EMPORIUM_POSTGRES_URL", "EMPORIUM_KAFKA_BOOTSTRAP", "EMPORIUM_E2E_BASE_URL")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["EMPORIUM_POSTGRES_URL"] = pg.url()
     os.environ["EMPORIUM_KAFKA_BOOTSTRAP"] = kafka.bootstrap
+    # Always a platform of our own, even in a run aimed at an already running one.
+    os.environ.pop("EMPORIUM_E2E_BASE_URL", None)
     try:
         yield
     finally:
@@ -69,7 +72,6 @@ def start_private_platform(pg: PrivatePostgres, kafka: PrivateKafka) -> tuple[An
     base, _, _ = os.environ["EMPORIUM_REDIS_URL"].rpartition("/")
     redis = f"{base}/{REDIS_DB}"
     extra = {f"{name.upper()}_REDIS_URL": redis for name in SERVICES}
-    os.environ.pop("EMPORIUM_E2E_BASE_URL", None)
     with private_env(pg, kafka):
         platform, started = module.start_platform(extra_env=extra)
     assert started is not None
