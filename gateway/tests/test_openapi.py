@@ -104,3 +104,34 @@ def test_every_link_names_operations_of_the_route_table() -> None:
             method, _, path = label.partition(" ")
             assert path.startswith(API_PREFIX), label
             assert match(path.removeprefix(API_PREFIX), method) is not None, label
+
+
+def test_a_free_text_path_parameter_documents_the_gateway_s_segment_rule() -> None:
+    import re
+
+    from emporium.gateway.openapi import SEGMENT_PATTERN
+
+    def parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": schema}
+
+    read = {
+        "parameters": [
+            parameter("key", {"type": "string"}),
+            parameter("product_id", {"type": "string", "format": "uuid"}),
+        ],
+        "responses": {"200": {"description": "ok"}},
+    }
+    document = merge(
+        {"catalog": _spec({"/media/{key}/{product_id}": {"get": read}}, {})},
+        title="t",
+        version="1",
+        description="",
+    )
+    key, product_id = document["paths"]["/api/v1/media/{key}/{product_id}"]["get"]["parameters"]
+    assert key["schema"]["pattern"] == SEGMENT_PATTERN
+    assert "pattern" not in product_id["schema"]
+    accepted = re.compile(SEGMENT_PATTERN)
+    for routed in ("photo.webp", "a~b", ".x", "x y"):
+        assert accepted.match(routed), routed
+    for refused in (".", "..", "...", "a/b", "a\\b", "a@b", "a\x00b", "a\x7fb", ""):
+        assert not accepted.match(refused), refused

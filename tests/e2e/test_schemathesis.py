@@ -22,9 +22,11 @@ Left out, and why:
   admin's own id in the listing and would disable or delete the account the suite signs in
   with (``test_storefront_api`` covers both).
 
-``KNOWN`` lists the failures found and reported (each with its reason): they are allowed,
-anything else fails the test with schemathesis's own output. Run with ``-s`` to see which
-were met (the runs are seeded: ``EMPORIUM_SCHEMATHESIS_SEED``).
+Every phase runs: examples, coverage, fuzzing and the stateful one, which follows the
+OpenAPI ``links`` of the merged document (register -> sign in -> refresh, create a product
+-> read, change, stock, cart -> check out -> read, cancel, ship the order, add an address ->
+change, delete it). No failure is tolerated: anything schemathesis finds fails the test with
+its own output (the runs are seeded: ``EMPORIUM_SCHEMATHESIS_SEED``).
 """
 
 from __future__ import annotations
@@ -51,30 +53,6 @@ CHECKS = (
 )
 MAX_EXAMPLES = int(os.environ.get("EMPORIUM_SCHEMATHESIS_MAX_EXAMPLES", "5"))
 RUN_TIMEOUT = 240
-
-#: (failure code, operation) -> why it is tolerated for now. Reported to the service owners.
-KNOWN: dict[tuple[str, str], str] = {
-    # Cursors are opaque strings: a made-up one is rightly refused (not a bug).
-    ("ST202", "GET /api/v1/products"): "opaque cursor",
-    ("ST202", "GET /api/v1/orders"): "opaque cursor",
-    ("ST202", "GET /api/v1/admin/orders"): "opaque cursor",
-    ("ST202", "GET /api/v1/admin/customers"): "opaque cursor",
-    # The schemas are looser than the validation: `email` has no `format: email`, `country`
-    # no `^[A-Z]{2}$` pattern, so schemathesis sends "" / "00" as valid and gets a 422.
-    ("ST202", "POST /api/v1/auth/register"): "email without format: email",
-    ("ST202", "POST /api/v1/auth/token"): "email without format: email",
-    ("ST202", "POST /api/v1/me/addresses"): "country without an ISO 3166 pattern",
-    ("ST202", "PATCH /api/v1/me/addresses/{address_id}"): "country without an ISO 3166 pattern",
-    # Reusing an Idempotency-Key with another body is refused (422, rightly: schemathesis
-    # repeats the header's value).
-    ("ST202", "POST /api/v1/orders"): "Idempotency-Key reused with another body",
-    # An empty or non-image upload is a 415 by design: content the schema cannot describe.
-    ("ST202", "POST /api/v1/admin/products/{product_id}/images"): "not an image: 415",
-    # Accepted although the schema forbids it: `"price": 1290` (a bare amount) is taken as
-    # {"amount": 1290, "currency": "EUR"} on purpose, but the schema only allows Money.
-    ("ST201", "PATCH /api/v1/admin/products/{product_id}"): "bare integer price accepted",
-    ("ST201", "POST /api/v1/admin/products"): "bare integer price accepted",
-}
 
 #: Left out of each run (one regex: schemathesis keeps only the last ``--exclude-path-regex``).
 EXCLUDED = {
@@ -114,7 +92,7 @@ def _run(api: str, report_dir: Path, *args: str) -> tuple[dict[str, Any], str]:
         "--max-examples",
         str(MAX_EXAMPLES),
         "--phases",
-        "examples,coverage,fuzzing",
+        "examples,coverage,fuzzing,stateful",
         "--workers",
         "2",
         "--no-shrink",
@@ -172,10 +150,27 @@ def test_the_gateway_keeps_its_openapi_promises(
         for failure in report["failures"]
         for operation in failure["operations"]
     }
-    print(f"schemathesis ({who}): {report['test_cases']}; known failures seen: {sorted(found)}")
-    unexpected = sorted(found - KNOWN.keys())
-    assert not unexpected, f"new schemathesis failures {unexpected}:\n{output[-12000:]}"
+    print(f"schemathesis ({who}): {report['test_cases']}; failures: {sorted(found)}")
+    assert not found, f"schemathesis failures {sorted(found)}:\n{output[-12000:]}"
     if who == "customer":
         # The token held for the whole run: only admin operations were refused.
         refused = report["warnings"].get("missing_auth", [])
         assert all(" /api/v1/admin/" in op for op in refused), refused
+
+
+def test_the_document_links_the_api_s_chains(live: Any) -> None:
+    """Every chain the gateway documents is in the live document, both of its ends too."""
+    from emporium.gateway.openapi import LINKS
+
+    document = httpx.get(live.api + "/openapi.json", timeout=30).json()
+    paths = document["paths"]
+    by_id = {
+        operation["operationId"]: f"{method.upper()} {path}"
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for link in LINKS:
+        method, _, path = link.source.partition(" ")
+        answer = paths[path][method.lower()]["responses"][link.status]
+        assert by_id[answer["links"][link.name]["operationId"]] == link.target, link

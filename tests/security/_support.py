@@ -215,8 +215,20 @@ async def stocked_product(http: httpx.AsyncClient, boss: Account, on_hand: int =
 
 
 async def place_order(http: httpx.AsyncClient, who: Account, product_id: str) -> str:
-    """An order of one unit of ``product_id`` by ``who``; its id."""
-    put = await http.put(f"/cart/items/{product_id}", json={"quantity": 1}, headers=who.headers)
+    """An order of one unit of ``product_id`` by ``who``; its id.
+
+    The orders service learns of a new product from the catalog's events: until it has,
+    the product is unknown there (404), so the first cart item is retried for a while.
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        put = await http.put(f"/cart/items/{product_id}", json={"quantity": 1}, headers=who.headers)
+        if put.status_code != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert put.status_code == 200, put.text
     order = await http.post(
         "/orders",

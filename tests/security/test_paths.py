@@ -195,6 +195,8 @@ def expected_service(target: str) -> str | None:
 def check(answer: Answer, target: str, canary: Canary) -> None:
     """The properties every answer has (see the module docstring)."""
     what = f"{target!r} -> {answer.status} {answer.content_type} {answer.body[:200]!r}"
+    if "location" in answer.headers:
+        what += f" Location: {answer.headers['location']}"
     assert canary.hits == [], f"{what}: the canary was reached: {canary.hits}"
     page = internal_page(answer)
     assert page is None, f"{what}: answered with {page}"

@@ -10,6 +10,9 @@ operation also documents the answers the gateway itself may give (401/403 where 
 needs a token, 429, 502, 503, 504). OpenAPI ``links`` join the operations a client chains
 (register -> sign in, create a product -> read, change, delete it, fill the cart -> check out
 -> read the order...): they document the flows and drive schemathesis' stateful phase.
+A free-text path parameter gets the pattern of what the gateway routes in one segment (no
+``/``, ``\\``, ``@`` or control character, not dots only): its canonical-path rule is
+part of the contract.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from emporium.gateway.upstreams import Upstreams
 from emporium.kit.app import get_resources
 from emporium.kit.errors import PROBLEM_CONTENT_TYPE, Problem
 
-__all__ = ["LINKS", "Link", "OpenAPIAggregator", "merge", "router"]
+__all__ = ["LINKS", "SEGMENT_PATTERN", "Link", "OpenAPIAggregator", "merge", "router"]
 
 log = logging.getLogger("emporium.gateway.openapi")
 
@@ -60,6 +63,21 @@ class Link:
 
 
 _NEW_ID = "$response.body#/id"
+
+# One path segment the gateway routes: none of / \ @ or a control character, and not made
+# of dots only (written without look-arounds, so that generators can use it).
+_SEGMENT_CHAR = r"[^\x00-\x1f\x7f/\\@]"
+SEGMENT_PATTERN = rf"^{_SEGMENT_CHAR}*[^\x00-\x1f\x7f/\\@.]{_SEGMENT_CHAR}*$"
+
+
+def _constrain_path_parameters(operation: dict[str, Any]) -> None:
+    """Free-text path parameters get ``SEGMENT_PATTERN`` (a uuid or a number needs none)."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema")
+        if parameter.get("in") != "path" or not isinstance(schema, dict):
+            continue
+        if schema.get("type") == "string" and "format" not in schema and "pattern" not in schema:
+            schema["pattern"] = SEGMENT_PATTERN
 
 
 def _links() -> tuple[Link, ...]:
@@ -329,6 +347,7 @@ def merge(
                     responses.setdefault("403", _problem_response("Not an admin"))
                 for status, text in _GATEWAY_ANSWERS.items():
                     responses.setdefault(status, _problem_response(text))
+                _constrain_path_parameters(operation)
                 operations[method] = operation
             if any(method in _METHODS for method in operations):
                 paths.setdefault(public, {}).update(operations)
