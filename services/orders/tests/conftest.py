@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,8 +201,14 @@ def app_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def wrap_bus() -> Callable[[Bus], Bus]:
+    """What the app's bus is wrapped in (override in a test module: a bus that fails)."""
+    return lambda bus: bus
+
+
+@pytest.fixture
 async def orders(
-    backend: Backend, unique: str, app_settings: dict[str, Any]
+    backend: Backend, unique: str, app_settings: dict[str, Any], wrap_bus: Callable[[Bus], Bus]
 ) -> AsyncIterator[Orders]:
     prefix = f"{unique}."
     url = backend.database_url
@@ -221,6 +227,7 @@ async def orders(
     else:
         settings = _settings(url, prefix, **app_settings)
         bus = InMemoryBus()
+    bus = wrap_bus(bus)
     await asyncio.to_thread(upgrade_to_head, MIGRATIONS, url)
     await bus.start()
     await bus.ensure_topics(

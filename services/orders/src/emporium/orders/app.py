@@ -85,6 +85,7 @@ def create_service_app(
                 publisher,
                 timeout_seconds=settings.reservation_timeout_seconds,
                 interval=settings.sweeper_interval_seconds,
+                bus=resources.bus,
             ),
         ]
 

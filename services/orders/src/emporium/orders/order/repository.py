@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emporium.kit.outbox import PARKED, SENT, OutboxMessage
 from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange, Payment
+from emporium.orders.saga.deadline import PlacedRow
 
 __all__ = [
     "by_key",
@@ -21,6 +23,7 @@ __all__ = [
     "next_seq",
     "page",
     "payment",
+    "placed_row",
     "stale_pending",
 ]
 
@@ -110,19 +113,39 @@ async def payment(session: AsyncSession, order_id: UUID, *, lock: bool = False) 
 
 
 async def stale_pending(session: AsyncSession, *, before: datetime, limit: int) -> list[UUID]:
-    """Pending orders placed before ``before`` that catalog has not answered (no payment step)."""
+    """Pending orders catalog has not answered (no payment step) that may be overdue at
+    ``before + timeout``: placed before ``before``, and their ``OrderPlaced`` row published
+    before ``before``, parked, or unknown (``saga/deadline.py`` decides, under the lock)."""
     rows = await session.scalars(
         select(CustomerOrder.id)
         .outerjoin(Payment, Payment.order_id == CustomerOrder.id)
+        .outerjoin(OutboxMessage, OutboxMessage.id == CustomerOrder.placed_event_id)
         .where(
             CustomerOrder.status == "pending",
             CustomerOrder.created_at < before,
             Payment.order_id.is_(None),
+            or_(
+                OutboxMessage.id.is_(None),
+                OutboxMessage.status == PARKED,
+                and_(OutboxMessage.status == SENT, OutboxMessage.sent_at < before),
+            ),
         )
         .order_by(CustomerOrder.created_at)
         .limit(limit)
     )
     return list(rows)
+
+
+async def placed_row(session: AsyncSession, event_id: UUID | None) -> PlacedRow | None:
+    """The state of an order's ``OrderPlaced`` outbox row; None when unknown or purged."""
+    if event_id is None:
+        return None
+    found = (
+        await session.execute(
+            select(OutboxMessage.status, OutboxMessage.sent_at).where(OutboxMessage.id == event_id)
+        )
+    ).first()
+    return None if found is None else PlacedRow(status=found[0], sent_at=found[1])
 
 
 async def erase_personal_data(session: AsyncSession, customer_id: UUID, at: datetime) -> int:
