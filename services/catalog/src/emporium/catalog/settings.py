@@ -38,6 +38,13 @@ class Settings(
         "most two such buffers, so one upload stays under 150 MB and two at once (the "
         "default image_max_concurrent) fit a 512 MiB pod with the service itself.",
     )
+    max_webp_pixels: int = Field(
+        default=8_000_000,
+        ge=1,
+        description="Largest accepted width x height of a WebP upload (413 above): Pillow "
+        "decodes WebP through libwebp's animation decoder, ~14 bytes a pixel while it runs, "
+        "so 8 MP keeps one upload under 150 MB too.",
+    )
     image_max_concurrent: int = Field(
         default=2,
         ge=1,

@@ -51,6 +51,7 @@ async def upload_image(
         file.file,
         max_bytes=settings.max_image_bytes,
         max_pixels=settings.max_image_pixels,
+        max_webp_pixels=settings.max_webp_pixels,
         max_concurrent=settings.image_max_concurrent,
     )
     return image_view(image, settings.media_url_prefix)

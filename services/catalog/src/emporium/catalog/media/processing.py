@@ -13,12 +13,16 @@ Memory is what an image upload costs, not bytes: a 5 KB PNG may declare 6300 x 6
   allocates its canvas while opening), and refused over ``max_pixels`` (``ImageTooLarge``,
   413);
 - the full-size picture is decoded once, rotated in place, re-encoded as the original and
-  then shrunk in place, so at most one full-size buffer (two, for a moment, while a rotated
-  photo is turned upright) is alive;
+  then shrunk, so at most one full-size buffer (two, for a moment, while a rotated photo is
+  turned upright) is alive;
+- a WebP original is not re-encoded (Pillow's WebP encoder holds ~20 bytes a pixel): its
+  metadata chunks are dropped from the container (``webp.strip_metadata``), and WebP uploads
+  have a lower pixel cap of their own, since decoding one holds ~14 bytes a pixel;
 - for a JPEG the derived sizes are decoded again with ``draft()``: libjpeg scales by 1/2,
   1/4 or 1/8 while decoding, so the full-size buffer is freed before they are made;
-- each smaller size is made from the next larger one (thumbnail from display), never from
-  the full-size picture.
+- each smaller size is made from the next larger one (thumbnail from display), and a large
+  picture is first reduced by a whole factor, so Lanczos (and its premultiplied copy of an
+  RGBA picture) only sees a picture near the target size.
 
 ``peak_bytes(width, height)`` is the resulting bound, used to pick the default pixel cap.
 """
@@ -32,6 +36,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emporium.catalog.errors import ImageTooLarge, NotAnImage
+from emporium.catalog.media import webp
 
 __all__ = [
     "DISPLAY_SIZE",
@@ -40,7 +45,6 @@ __all__ = [
     "check_declared_size",
     "peak_bytes",
     "process_image",
-    "webp_declared_size",
 ]
 
 DISPLAY_SIZE = 1200
@@ -88,31 +92,10 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     return out.getvalue()
 
 
-def webp_declared_size(head: bytes) -> tuple[int, int] | None:
-    """The canvas size a WebP file's first 30 bytes declare; None if not a WebP header.
-
-    Needed before ``Image.open``: Pillow's WebP decoder allocates the canvas when it is
-    created, that is while opening, not while loading.
-    """
-    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
-        return None
-    chunk = head[12:16]
-    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
-        little = int.from_bytes
-        return little(head[26:28], "little") & 0x3FFF, little(head[28:30], "little") & 0x3FFF
-    if chunk == b"VP8X":
-        width = int.from_bytes(head[24:27], "little") + 1
-        return width, int.from_bytes(head[27:30], "little") + 1
-    if chunk == b"VP8L" and head[20] == 0x2F:
-        bits = int.from_bytes(head[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
-
-
 def _open(file: BinaryIO, max_pixels: int) -> Image.Image:
-    """``file`` opened lazily (headers only), its declared size checked against the cap."""
+    """``file`` opened lazily (headers only); a WebP's canvas checked against the cap first."""
     file.seek(0)
-    declared = webp_declared_size(file.read(30))
+    declared = webp.declared_size(file.read(30))
     if declared is not None:
         check_declared_size(*declared, max_pixels)
     file.seek(0)
@@ -120,16 +103,21 @@ def _open(file: BinaryIO, max_pixels: int) -> Image.Image:
         return Image.open(file, formats=list(_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow's own guard, far above ours: the header declares an absurd size.
-        raise ImageTooLarge("the image declares too many pixels") from None
+        raise ImageTooLarge(
+            f"the image declares far more than {max_pixels} pixels; at most {max_pixels} "
+            "pixels are accepted"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         raise NotAnImage("the file is not a JPEG, PNG or WebP image") from None
 
 
-def _decode_upright(image: Image.Image) -> Image.Image:
-    """Decode ``image`` and turn it upright in place; metadata is dropped from it."""
+def _decode_upright(image: Image.Image, *, turn: bool = True) -> Image.Image:
+    """Decode ``image`` and turn it upright in place (unless not ``turn``); metadata is
+    dropped from it."""
     try:
         image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+        if turn:
+            ImageOps.exif_transpose(image, in_place=True)
     except _DECODE_ERRORS:
         raise NotAnImage("the image data is damaged") from None
     transparent = "transparency" in image.info
@@ -143,20 +131,23 @@ def _decode_upright(image: Image.Image) -> Image.Image:
 
 
 def _original(image: Image.Image, fmt: str) -> tuple[Image.Image, bytes]:
-    """The re-encoded original (and ``image``, converted if the format needed it)."""
+    """The re-encoded JPEG or PNG original (and ``image``, converted if JPEG needed it)."""
     if fmt == "JPEG":
         if image.mode not in ("RGB", "L"):
             converted = image.convert("RGB")
             image.close()
             image = converted
         return image, _encode(image, "JPEG", quality=90, optimize=True)
-    if fmt == "PNG":
-        return image, _encode(image, "PNG", optimize=True)
-    if image.mode not in ("RGB", "RGBA"):
-        converted = image.convert("RGBA")
-        image.close()
-        image = converted
-    return image, _encode(image, "WEBP", quality=90)
+    return image, _encode(image, "PNG", optimize=True)
+
+
+def _webp_original(file: BinaryIO) -> bytes:
+    """The uploaded WebP without its metadata chunks: the picture's bitstream untouched."""
+    file.seek(0)
+    try:
+        return webp.strip_metadata(file.read())
+    except webp.NotAWebP:
+        raise NotAnImage("the image data is damaged") from None
 
 
 def _jpeg_for_display(file: BinaryIO, max_pixels: int) -> Image.Image:
@@ -167,34 +158,58 @@ def _jpeg_for_display(file: BinaryIO, max_pixels: int) -> Image.Image:
     return _decode_upright(image)
 
 
-def _shrink(image: Image.Image, size: int) -> None:
+def _shrink(image: Image.Image, size: int) -> Image.Image:
+    """``image`` fitted into ``size`` x ``size`` (the old one closed if a new one is made).
+
+    Reduced first by a whole factor (box average), so that the Lanczos pass, and its
+    premultiplied-alpha copy of an RGBA picture, only ever see a picture near ``size``.
+    """
+    factor = max(image.size) // size
+    if factor > 1:
+        reduced = image.reduce(factor)
+        image.close()
+        image = reduced
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return image
 
 
 def _webp_sizes(image: Image.Image) -> tuple[bytes, bytes]:
     """Display and thumbnail WebP, shrinking ``image`` in place: thumbnail from display."""
     if image.mode not in ("RGB", "RGBA"):
         if image.mode in ("1", "L", "LA", "CMYK", "YCbCr"):
-            _shrink(image, DISPLAY_SIZE)  # convert the smaller picture, not the full one
+            image = _shrink(image, DISPLAY_SIZE)  # convert the smaller picture
         converted = image.convert("RGBA" if "A" in image.mode else "RGB")
         image.close()
         image = converted
-    _shrink(image, DISPLAY_SIZE)
+    image = _shrink(image, DISPLAY_SIZE)
     display = _encode(image, "WEBP", quality=82, method=2)
-    _shrink(image, THUMBNAIL_SIZE)
+    image = _shrink(image, THUMBNAIL_SIZE)
     thumbnail = _encode(image, "WEBP", quality=82, method=2)
     image.close()
     return display, thumbnail
 
 
-def process_image(file: BinaryIO, *, max_pixels: int) -> Processed:
-    """Decode ``file`` and derive the stored files; ``NotAnImage`` / ``ImageTooLarge``."""
-    image = _open(file, max_pixels)
+def process_image(
+    file: BinaryIO, *, max_pixels: int, max_webp_pixels: int | None = None
+) -> Processed:
+    """Decode ``file`` and derive the stored files; ``NotAnImage`` / ``ImageTooLarge``.
+
+    ``max_webp_pixels`` (default ``max_pixels``) caps WebP uploads apart: Pillow decodes a
+    WebP through libwebp's animation decoder, which holds ~14 bytes a pixel while it runs.
+    """
+    webp_cap = min(max_pixels, max_webp_pixels or max_pixels)
+    image = _open(file, webp_cap)
     fmt = image.format or ""
     try:
-        check_declared_size(image.width, image.height, max_pixels)  # before decoding
-        image = _decode_upright(image)
-        image, original = _original(image, fmt)
+        # Before decoding: the header's declared size.
+        check_declared_size(image.width, image.height, webp_cap if fmt == "WEBP" else max_pixels)
+        if fmt == "WEBP":
+            # Kept as encoded (metadata chunks out), so shown as encoded: not turned.
+            original = _webp_original(file)
+            image = _decode_upright(image, turn=False)
+        else:
+            image = _decode_upright(image)
+            image, original = _original(image, fmt)
         width, height = image.size
         if fmt == "JPEG":
             image.close()  # free the full-size pixels before decoding again, smaller

@@ -55,13 +55,26 @@ async def add_image(
     *,
     max_bytes: int,
     max_pixels: int,
+    max_webp_pixels: int | None = None,
     max_concurrent: int = 2,
 ) -> ProductImage:
     if await products.live_product(session, product_id) is None:
         raise ProductNotFound(f"no product {product_id}")
     sha, _ = await asyncio.to_thread(_digest, file, max_bytes)
     async with image_work_slot(max_concurrent):
-        processed: Processed = await asyncio.to_thread(process_image, file, max_pixels=max_pixels)
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                process_image, file, max_pixels=max_pixels, max_webp_pixels=max_webp_pixels
+            )
+        )
+        try:
+            processed: Processed = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: keep the slot until it is done with its pixels.
+            await asyncio.wait([work])
+            if not work.cancelled():
+                work.exception()  # retrieved: nobody is left to report it to
+            raise
     position = await session.scalar(
         select(func.coalesce(func.max(ProductImage.position), -1) + 1).where(
             ProductImage.product_id == product_id
