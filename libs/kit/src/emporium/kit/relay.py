@@ -233,6 +233,7 @@ class _Planned:
     row: OutboxMessage
     record: Record | None
     reason: str | None
+    trace: dict[str, str] | None = None
 
 
 class OutboxRelay:
@@ -507,7 +508,9 @@ class OutboxRelay:
             parses=record is not None,
             max_record_bytes=self.max_record_bytes,
         )
-        return _Planned(row, record if reason is None else None, reason)
+        if reason is not None or envelope is None:
+            return _Planned(row, None, reason)
+        return _Planned(row, record, None, envelope.trace)
 
     async def _publish_ready(
         self, session: AsyncSession, ready: Sequence[_Planned], now: datetime
@@ -568,11 +571,10 @@ class OutboxRelay:
         for item in items:
             row, record = item.row, item.record
             assert record is not None  # planned as publishable
-            envelope = Envelope.from_bytes(row.envelope)
             spans.append(
                 the_tracer.start_span(
                     f"{row.topic} publish",
-                    context=context_from(envelope.trace),
+                    context=context_from(item.trace or {}),
                     kind=SpanKind.PRODUCER,
                     attributes={
                         "messaging.system": "kafka",
