@@ -116,3 +116,16 @@ def test_webp_has_its_own_lower_pixel_cap() -> None:
     png = io.BytesIO()
     Image.new("RGB", (100, 100)).save(png, format="PNG")
     assert process_image(png, max_pixels=20_000, max_webp_pixels=9_999).width == 100
+
+
+def test_a_jpeg_bomb_names_the_general_cap_not_the_webp_one() -> None:
+    from PIL import JpegImagePlugin  # noqa: F401  (registers the format)
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(out, format="JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65500, 65500)
+
+    with pytest.raises(ImageTooLarge, match="at most 16000000 pixels"):
+        process_image(io.BytesIO(bytes(data)), max_pixels=16_000_000, max_webp_pixels=8_000_000)

@@ -92,12 +92,12 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     return out.getvalue()
 
 
-def _open(file: BinaryIO, max_pixels: int) -> Image.Image:
-    """``file`` opened lazily (headers only); a WebP's canvas checked against the cap first."""
+def _open(file: BinaryIO, max_pixels: int, max_webp_pixels: int) -> Image.Image:
+    """``file`` opened lazily (headers only); a WebP's canvas checked against its cap first."""
     file.seek(0)
     declared = webp.declared_size(file.read(30))
     if declared is not None:
-        check_declared_size(*declared, max_pixels)
+        check_declared_size(*declared, max_webp_pixels)
     file.seek(0)
     try:
         return Image.open(file, formats=list(_FORMATS))
@@ -152,7 +152,7 @@ def _webp_original(file: BinaryIO) -> bytes:
 
 def _jpeg_for_display(file: BinaryIO, max_pixels: int) -> Image.Image:
     """The JPEG decoded again at the smallest libjpeg scale still >= the display size."""
-    image = _open(file, max_pixels)
+    image = _open(file, max_pixels, max_pixels)
     # A square box: whichever way the photo is turned, its long side stays >= DISPLAY_SIZE.
     image.draft("RGB", (DISPLAY_SIZE, DISPLAY_SIZE))
     return _decode_upright(image)
@@ -198,7 +198,7 @@ def process_image(
     WebP through libwebp's animation decoder, which holds ~14 bytes a pixel while it runs.
     """
     webp_cap = min(max_pixels, max_webp_pixels or max_pixels)
-    image = _open(file, webp_cap)
+    image = _open(file, max_pixels, webp_cap)
     fmt = image.format or ""
     try:
         # Before decoding: the header's declared size.
