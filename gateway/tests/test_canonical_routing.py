@@ -116,3 +116,12 @@ async def test_only_json_answers_of_cacheable_routes_are_stored(gateway: Gateway
     for _ in range(2):
         assert "x-cache" not in (await gw.client.get("/api/v1/media/a.json")).headers
     assert catalog.hits == 4
+
+
+async def test_no_path_is_answered_with_a_redirect(gateway: GatewayFactory) -> None:
+    gw = await gateway()
+    for target in (b"/api/v1", b"/api", b"/docs/", b"/healthz/", b"/api/v1/openapi.json/"):
+        answer = await raw_request(gw.url, target)
+        assert answer.status == 404, (target, answer.status, answer.headers)
+        assert answer.header("location") is None
+        assert answer.header("content-type") == "application/problem+json"

@@ -82,6 +82,9 @@ def create_gateway_app(
         max_body_bytes=settings.max_body_bytes,
         **overrides,
     )
+    # No "307 to the path with a slash": such a redirect names the client's Host header
+    # (an open redirect), and every public path is exact; ``/api/v1`` is a 404 problem.
+    app.router.redirect_slashes = False
     # Outside the kit's middleware: a target that could mean two things is refused before
     # anything (the router included) looks at its decoded form.
     app.add_middleware(CanonicalTargetMiddleware)
