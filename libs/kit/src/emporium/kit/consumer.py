@@ -198,6 +198,9 @@ class EventConsumer:
         #: ``time.monotonic()`` of the last time the loop came round: a completed poll, or
         #: a step of a wait for a dependency (``/healthz`` watches it).
         self.last_poll_at = time.monotonic()
+        #: Seconds of handling a batch after which a paused poll keeps the membership.
+        self.keep_alive = min(30.0, stall_seconds / 2)
+        self._last_fetch_at = time.monotonic()
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -278,13 +281,14 @@ class EventConsumer:
             max_records=self.batch_size,
             timeout=self.poll_timeout if timeout is None else timeout,
         )
-        self.last_poll_at = time.monotonic()
+        self.last_poll_at = self._last_fetch_at = time.monotonic()
         self._outages.end(BUS)
         outcomes: list[Outcome] = []
         try:
             for delivery in deliveries:
                 outcomes.append(await self.handle(delivery))
                 subscription.mark(delivery)
+                await self._keep_alive(subscription)
         except BaseException:
             # The member has already fetched past the deliveries left unhandled: leave the
             # group (committing what was handled) so they are delivered again, not skipped.
@@ -512,6 +516,7 @@ class EventConsumer:
                 else:
                     if stray:
                         raise RuntimeError("a paused subscription delivered records")
+                    self._last_fetch_at = time.monotonic()
             await self._sleep(step_end - time.monotonic())
             self.last_poll_at = time.monotonic()
 
@@ -520,6 +525,21 @@ class EventConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
         self._check_stopping()
+
+    async def _keep_alive(self, subscription: Subscription) -> None:
+        """Between the deliveries of a long batch: the loop is making progress (liveness),
+        and a poll with the partitions paused now and then keeps the member in its group
+        (Kafka drops a member that does not poll for ``max.poll.interval.ms``)."""
+        self.last_poll_at = time.monotonic()
+        if subscription.paused or self.last_poll_at - self._last_fetch_at < self.keep_alive:
+            return
+        subscription.pause()
+        try:
+            if await subscription.poll(max_records=1, timeout=0):
+                raise RuntimeError("a paused subscription delivered records")
+        finally:
+            subscription.resume()
+        self._last_fetch_at = time.monotonic()
 
     def _resume(self) -> None:
         subscription = self._subscription

@@ -407,3 +407,35 @@ async def test_without_a_retention_the_inbox_is_kept(
     finally:
         await consumer.close()
     assert old in await inbox_ids(database)
+
+
+# -- a long batch --------------------------------------------------------------------------
+
+
+async def test_a_batch_that_takes_longer_than_the_stall_keeps_the_consumer_alive(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    stall, count = 0.6, 8
+    health_seen: list[str | None] = []
+    consumer: EventConsumer
+
+    async def slow(session: AsyncSession, envelope: Envelope) -> None:
+        health_seen.append(consumer.health())
+        await asyncio.sleep(0.2)  # slow work: the whole batch takes ~3 stall periods
+        await apply_effect(session, envelope)
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, [event(n) for n in range(count)])
+    consumer = make_consumer(database, bus, unique, slow, stall_seconds=stall, batch_size=count)
+    assert consumer.keep_alive == stall / 2
+    await consumer.start()
+    try:
+
+        async def all_applied() -> bool:
+            assert await effects(database) == count
+            return True
+
+        await eventually(all_applied, timeout=60)
+    finally:
+        await consumer.stop()
+    assert health_seen == [None] * count
