@@ -4,7 +4,8 @@ For each delivery, in order:
 
 1. decode the envelope — undecodable records go to the dead-letter topic at once;
 2. find the handler for its type — a type nobody handles is acknowledged as ``ignored``
-   (tolerant reader: producers may add event types before consumers care);
+   (tolerant reader: producers may add event types before consumers care), and so is a
+   dead letter replayed for another group (``dlq-replay-for``);
 3. in ONE database transaction: claim the event in the inbox (already there: a
    ``duplicate``, nothing applied), run the handler, commit;
 4. on a handler exception: roll back, then by the failure's cause
@@ -43,7 +44,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.kit import inbox
 from emporium.kit.bus.base import Bus, BusUnavailable, Delivery, Subscription
 from emporium.kit.db import Database
-from emporium.kit.dlq import DeadLetterWatch, dead_letter_record, ensure_dead_letter_topic
+from emporium.kit.dlq import (
+    DLQ_REPLAY_FOR,
+    DeadLetterWatch,
+    dead_letter_record,
+    ensure_dead_letter_topic,
+)
 from emporium.kit.dlq import dead_letter_topic as default_dead_letter_topic
 from emporium.kit.events import Envelope
 from emporium.kit.failures import (
@@ -337,6 +343,11 @@ class EventConsumer:
 
     async def handle(self, delivery: Delivery) -> Outcome:
         """Apply one delivery; returns its outcome. Raises only ``_Stopping``/cancellation."""
+        replay_for = delivery.header(DLQ_REPLAY_FOR)
+        if replay_for is not None and replay_for != self.group:
+            # A dead letter of another group, replayed for that group alone.
+            EVENTS_HANDLED.labels(self.group, delivery.header("type") or "?", "ignored").inc()
+            return "ignored"
         try:
             envelope = Envelope.from_bytes(delivery.value)
         except Exception as error:  # anything undecodable is a dead letter

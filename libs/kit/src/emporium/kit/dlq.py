@@ -14,12 +14,13 @@ plus ``dlq-*`` headers saying why and where it came from:
 ``dlq-attempts``            how many times the handler ran
 
 Replay republishes the original record (the ``dlq-*`` headers removed) to its original
-topic: it goes through every group's inbox again, so a group that already applied the event
-sees a duplicate and does nothing, and the group that failed applies it once (if its handler
-has been fixed). Replays are recorded in the dead-letter topic itself by a *marker* record
-(header ``dlq-marker: replayed`` with ``dlq-replayed-partition``/``-offset``/``-at``), so the
-topic stays the single source of truth and ``list`` can show which letters were replayed;
-markers are not dead letters.
+topic with one header, ``dlq-replay-for: <group>``: only the group that failed handles it
+(once, through its inbox, if its handler has been fixed); every other group reading the
+topic ignores it, so a replay can never apply an event twice for a group whose inbox has
+been purged since it applied it. Replays are recorded in the dead-letter topic itself by a
+*marker* record (header ``dlq-marker: replayed`` with ``dlq-replayed-partition``,
+``-offset`` and ``-at``), so the topic stays the single source of truth and ``list`` can
+show which letters were replayed; markers are not dead letters.
 
 Dead-letter topics are made by the kit with ``retention.ms=-1`` (``DEAD_LETTER_TOPIC_CONFIG``):
 a letter stays until someone deals with it, never expiring with the broker's default
@@ -52,6 +53,7 @@ __all__ = [
     "DLQ_REPLAYED_AT",
     "DLQ_REPLAYED_OFFSET",
     "DLQ_REPLAYED_PARTITION",
+    "DLQ_REPLAY_FOR",
     "DeadLetter",
     "DeadLetterWatch",
     "OffsetRanges",
@@ -70,6 +72,7 @@ DLQ_GROUP = "dlq-group"
 DLQ_FAILED_AT = "dlq-failed-at"
 DLQ_ATTEMPTS = "dlq-attempts"
 DLQ_MARKER = "dlq-marker"
+DLQ_REPLAY_FOR = "dlq-replay-for"
 DLQ_REPLAYED_PARTITION = "dlq-replayed-partition"
 DLQ_REPLAYED_OFFSET = "dlq-replayed-offset"
 DLQ_REPLAYED_AT = "dlq-replayed-at"
@@ -183,6 +186,13 @@ class DeadLetter:
             headers=tuple((n, v) for n, v in self.headers if not n.startswith(_PREFIX)),
         )
 
+    def replay_record(self) -> Record:
+        """The original record addressed to the group that gave up (``dlq-replay-for``)."""
+        original = self.original_record()
+        if not self.group:
+            return original
+        return replace(original, headers=(*original.headers, (DLQ_REPLAY_FOR, self.group.encode())))
+
     def replay_marker(self, dlq_topic: str) -> Record:
         """The marker saying this letter was replayed (published after the replay)."""
         return Record(
@@ -263,14 +273,15 @@ async def read_dead_letters(
 
 
 async def replay(bus: Bus, letters: Sequence[DeadLetter], *, dlq_topic: str) -> int:
-    """Republish ``letters`` to their original topics, then record a marker for each.
+    """Republish ``letters`` to their original topics (for the group that gave up each one:
+    ``DeadLetter.replay_record``), then record a marker for each.
 
     The originals go first: if the process dies before the markers, a later replay sends
     them again, which the inboxes absorb. Returns how many were replayed.
     """
     if not letters:
         return 0
-    await bus.publish([letter.original_record() for letter in letters])
+    await bus.publish([letter.replay_record() for letter in letters])
     await bus.publish([letter.replay_marker(dlq_topic) for letter in letters])
     return len(letters)
 

@@ -1,7 +1,8 @@
 """Dead letters: reading them back, replaying them once the handler is fixed, the CLI.
 
-Replay goes through every group's inbox: the group whose handler failed applies the event
-once; a group that had applied it sees a duplicate; replaying again applies nothing more.
+Replay is addressed to the group that gave up (``dlq-replay-for``): it applies the event once
+through its inbox; every other group ignores it, even one whose inbox has been purged since
+it applied the event; replaying again applies nothing more.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Uuid, column, insert, select, table
@@ -134,7 +136,7 @@ async def test_a_replayed_dead_letter_is_applied_once_by_the_fixed_group_only(
     assert await replay(bus, [letter], dlq_topic=f"{service.group_a}.dlq") == 1
 
     assert await consume(service.a, 1) == ["handled"]
-    assert await consume(service.b, 1) == ["duplicate"]
+    assert await consume(service.b, 1) == ["ignored"]  # replayed for group a alone
     assert await service.effects() == [(service.group_b, 7), (service.group_a, 7)]
     (replayed,) = await read_dead_letters(bus, f"{service.group_a}.dlq")
     assert replayed.replayed_at is not None
@@ -142,8 +144,27 @@ async def test_a_replayed_dead_letter_is_applied_once_by_the_fixed_group_only(
     assert await replay(bus, [replayed], dlq_topic=f"{service.group_a}.dlq") == 1
 
     assert await consume(service.a, 1) == ["duplicate"]
-    assert await consume(service.b, 1) == ["duplicate"]
+    assert await consume(service.b, 1) == ["ignored"]
     assert await service.effects() == [(service.group_b, 7), (service.group_a, 7)]
+
+
+async def test_a_replay_is_not_applied_again_by_a_group_whose_inbox_was_purged(
+    service: Service, bus: Bus
+) -> None:
+    await service.write(8)
+    assert await consume(service.a, 1) == ["dead_lettered"]
+    assert await consume(service.b, 1) == ["handled"]
+    service.b.inbox_retention = timedelta(0)
+    assert await service.b.purge_inbox() == 1  # b no longer remembers the event
+
+    service.broken = False
+    (letter,) = await read_dead_letters(bus, f"{service.group_a}.dlq")
+    assert dict(letter.replay_record().headers)["dlq-replay-for"] == service.group_a.encode()
+    await replay(bus, [letter], dlq_topic=f"{service.group_a}.dlq")
+
+    assert await consume(service.a, 1) == ["handled"]
+    assert await consume(service.b, 1) == ["ignored"]
+    assert await service.effects() == [(service.group_b, 8), (service.group_a, 8)]
 
 
 async def test_dead_letters_read_back_with_where_they_came_from(service: Service, bus: Bus) -> None:
