@@ -248,14 +248,17 @@ async def order_status(
     import time
 
     deadline = time.monotonic() + timeout
-    status = None
+    order: dict[str, Any] = {}
     while time.monotonic() < deadline:
         answer = await http.get(f"/orders/{order_id}", headers=who.headers)
-        status = answer.json().get("status")
-        if status == wanted:
+        order = answer.json()
+        if order.get("status") == wanted:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"order {order_id} is {status!r}, not {wanted!r}, after {timeout}s")
+    raise AssertionError(
+        f"order {order_id} is {order.get('status')!r} ({order.get('status_reason')!r}), "
+        f"not {wanted!r}, after {timeout}s"
+    )
 
 
 def is_problem(answer: httpx.Response) -> bool:

@@ -352,7 +352,9 @@ def test_an_absolute_form_target_never_reaches_its_host(
     check(send_raw(secure.port, target, source=source), target, canary)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/products", "/api/v1/auth/jwks", "/api/v1/me"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/products", "/api/v1/auth/jwks", "/api/v1/me", "/api/v1", "/api/v1/"]
+)
 def test_a_host_header_naming_another_host_is_not_followed(
     secure: Secure, canary: Canary, product: str, source: str, path: str
 ) -> None:
