@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -90,3 +91,32 @@ async def test_redis_down_counts_in_this_process() -> None:
         await lease.release()  # logged, never raised
     finally:
         await client.aclose()
+
+
+async def test_the_cap_holds_per_process_while_redis_is_slow_or_down() -> None:
+    # Redis answers for none of these: the process's own count still stops at the cap,
+    # however many ask at once.
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        slots = RedisStreamSlots(client, lease_seconds=30, cooldown=0.0)
+        leases = await asyncio.gather(*(slots.acquire("a", limit=3) for _ in range(20)))
+        assert sum(lease is not None for lease in leases) == 3
+    finally:
+        await client.aclose()
+
+
+async def test_replicas_share_the_cap_through_redis(redis_url: str, unique: str) -> None:
+    one, two = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    try:
+        first = RedisStreamSlots(one, lease_seconds=30, prefix=f"{unique}:streams:")
+        second = RedisStreamSlots(two, lease_seconds=30, prefix=f"{unique}:streams:")
+        assert await first.acquire("a", limit=2) is not None
+        held = await second.acquire("a", limit=2)
+        assert held is not None
+        assert await first.acquire("a", limit=2) is None
+        assert await second.acquire("a", limit=2) is None
+        await held.release()
+        assert await first.acquire("a", limit=2) is not None
+    finally:
+        await one.aclose()
+        await two.aclose()

@@ -47,10 +47,13 @@ async def test_one_customer_cannot_starve_the_others(
     open_streams: list[httpx.Response] = []
     refused = 0
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=gw.url, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=gw.url, timeout=30, limits=limits) as client:
         try:
-            for i in range(150):
-                stream = await _open(client, f"/api/v1/orders/quiet-{i}/events", greedy)
+            # All at once: the cap must hold against a burst, not only one at a time.
+            opened = await asyncio.gather(
+                *(_open(client, f"/api/v1/orders/quiet-{i}/events", greedy) for i in range(150))
+            )
+            for stream in opened:
                 if stream.status_code == 200:
                     open_streams.append(stream)
                     continue

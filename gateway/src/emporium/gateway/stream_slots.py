@@ -6,9 +6,10 @@ unless renewed (the stream renews its lease at every token check), so a gateway 
 that dies holding some does not lock its customers out for longer than that.
 
 In Redis (one sorted set per customer: member = lease id, score = expiry in Redis's own
-clock, one Lua script per operation) the count is shared by every gateway replica. Without
-a Redis URL (the embedded default, one process), or while Redis does not answer (logged),
-the leases are counted in this process: the cap then holds per replica.
+clock, one Lua script per operation) the count is shared by every gateway replica. Each
+process also counts its own leases first, so that the cap always holds per process: without
+a Redis URL (the embedded default, one process), or while Redis does not answer (slow or
+down; logged), that local count decides alone.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ class _RedisLease:
             log.warning("cannot release a stream lease: %s: %s", type(error).__name__, error)
 
 
+class _BothLeases:
+    def __init__(self, local: Lease, shared: Lease) -> None:
+        self._local, self._shared = local, shared
+
+    async def renew(self) -> None:
+        await self._local.renew()
+        await self._shared.renew()
+
+    async def release(self) -> None:
+        await self._local.release()
+        await self._shared.release()
+
+
 class RedisStreamSlots:
     """Leases in Redis, shared by every gateway replica; in memory while Redis is down."""
 
@@ -131,24 +145,30 @@ class RedisStreamSlots:
         self._prefix = prefix
         self._acquire: Any = client.register_script(_ACQUIRE)
         self.renew_script: Any = client.register_script(_RENEW)
-        self._fallback = MemoryStreamSlots(lease_seconds=lease_seconds)
+        self._local = MemoryStreamSlots(lease_seconds=lease_seconds)
         self._cooldown = cooldown
         self._down_until = 0.0
 
     async def acquire(self, owner: str, *, limit: int) -> Lease | None:
-        key = self._prefix + owner
-        lease_id = uuid.uuid4().hex
+        local = await self._local.acquire(owner, limit=limit)
+        if local is None:
+            return None  # this process alone already holds the customer's cap
         now = time.monotonic()
         if now < self._down_until:  # a dead Redis must not cost every stream a timeout
-            return await self._fallback.acquire(owner, limit=limit)
+            return local
+        key = self._prefix + owner
+        lease_id = uuid.uuid4().hex
         try:
             taken = await self._acquire(keys=[key], args=[lease_id, self.lease_ms, limit])
         except (TimeoutError, RedisError, OSError) as error:
             self._down_until = now + self._cooldown
             log.warning(
-                "stream cap counted in this process: Redis unavailable: %s: %s",
+                "stream cap counted in this process only: Redis unavailable: %s: %s",
                 type(error).__name__,
                 error,
             )
-            return await self._fallback.acquire(owner, limit=limit)
-        return _RedisLease(self, key, lease_id) if int(taken) == 1 else None
+            return local
+        if int(taken) != 1:
+            await local.release()
+            return None
+        return _BothLeases(local, _RedisLease(self, key, lease_id))
