@@ -213,6 +213,8 @@ ATTACKS: dict[str, Forge] = {
     ),
     "unknown kid": lambda k, c: k.sign(c, key=k.attacker, kid=f"attacker-{uuid.uuid4().hex[:6]}"),
     "no kid": lambda k, c: k.sign(c, kid=None),
+    "kid with SQL": lambda k, c: k.sign(c, key=k.attacker, kid="' OR '1'='1"),
+    "kid naming a URL": lambda k, c: k.sign(c, key=k.attacker, kid=f"{k.canary.url}/key.pem"),
     "the platform's kid, another key": lambda k, c: k.sign(c, key=k.attacker),
     "payload swapped under a good signature": _tampered,
     "jku to the attacker's key set": _remote_keys("jku", real_kid=False),
@@ -285,3 +287,21 @@ def test_a_reused_refresh_token_revokes_its_whole_family(secure: Secure) -> None
         # ... and the access token issued with it.
         headers = {"Authorization": f"Bearer {rotated['access_token']}"}
         _assert_refused(http.get("/me", headers=headers), "the family's access token")
+
+
+def test_a_token_outside_the_authorization_header_is_ignored(
+    secure: Secure, victim: Account
+) -> None:
+    """A good token in the query string or a cookie, or under another scheme, is no token."""
+    token = victim.access_token
+    with sync_client(secure) as http:
+        attempts = {
+            "query access_token": http.get("/me", params={"access_token": token}),
+            "query token": http.get("/cart", params={"token": token}),
+            "cookie": http.get("/me", headers={"Cookie": f"access_token={token}"}),
+            "Basic scheme": http.get("/me", headers={"Authorization": f"Basic {token}"}),
+            "no scheme": http.get("/me", headers={"Authorization": token}),
+        }
+        for what, answer in attempts.items():
+            _assert_refused(answer, what)
+        assert http.get("/me", headers=victim.headers).status_code == 200
