@@ -328,18 +328,30 @@ class EventConsumer:
             CONSUMER_LAG.labels(self.group, topic).set(lag)
         return per_topic
 
-    async def purge_inbox(self) -> int:
-        """Forget this group's inbox rows older than ``inbox_retention``; how many went."""
+    async def purge_inbox(self, *, batch: int = 5000) -> int:
+        """Forget this group's inbox rows older than ``inbox_retention``; how many went.
+
+        In transactions of at most ``batch`` rows, the loop coming round between them (a
+        first purge of a large inbox must not look like a stalled consumer).
+        """
         if self.inbox_retention is None:
             return 0
-        async with self.database.session() as session:
-            removed = await inbox.purge_inbox(
-                session, older_than=utcnow() - self.inbox_retention, group=self.group
-            )
-        INBOX_PURGED.labels(self.group).inc(removed)
-        if removed:
-            log.info("purged %d inbox row(s)", removed, extra={"group": self.group})
-        return removed
+        older_than = utcnow() - self.inbox_retention
+        total = 0
+        while True:
+            async with self.database.session() as session:
+                removed = await inbox.purge_inbox(
+                    session, older_than=older_than, group=self.group, limit=batch
+                )
+            total += removed
+            INBOX_PURGED.labels(self.group).inc(removed)
+            self.last_poll_at = time.monotonic()
+            if removed < batch:
+                break
+            self._check_stopping()
+        if total:
+            log.info("purged %d inbox row(s)", total, extra={"group": self.group})
+        return total
 
     async def handle(self, delivery: Delivery) -> Outcome:
         """Apply one delivery; returns its outcome. Raises only ``_Stopping``/cancellation."""
@@ -562,6 +574,8 @@ class EventConsumer:
             return
         try:
             await self.purge_inbox()
+        except _Stopping:
+            raise
         except Exception:
             log.warning("inbox purge failed; trying again later", exc_info=True)
             self._next_purge = time.monotonic() + min(self.purge_every, 60.0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import String, Table, delete, select
+from sqlalchemy import String, Table, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,17 +83,29 @@ async def seen(session: AsyncSession, group: str, event_id: UUID) -> bool:
 
 
 async def purge_inbox(
-    session: AsyncSession, *, older_than: datetime, group: str | None = None
+    session: AsyncSession,
+    *,
+    older_than: datetime,
+    group: str | None = None,
+    limit: int | None = None,
 ) -> int:
-    """Forget events handled before ``older_than`` (by ``group`` only, if given); returns
-    how many rows went.
+    """Forget events handled before ``older_than`` (by ``group`` only, if given; at most
+    ``limit`` rows, if given, so a large purge goes in short transactions); returns how
+    many rows went.
 
     Only safe for events the bus can no longer redeliver: keep the inbox at least as long as
     the topics' retention. Each ``EventConsumer`` runs it for its own group every
     ``inbox_purge_interval_seconds`` with ``inbox_retention_days``.
     """
-    statement = delete(inbox_table).where(inbox_table.c.handled_at < older_than)
+    condition = inbox_table.c.handled_at < older_than
     if group is not None:
-        statement = statement.where(inbox_table.c.consumer_group == group)
+        condition = condition & (inbox_table.c.consumer_group == group)
+    statement = delete(inbox_table)
+    if limit is None:
+        statement = statement.where(condition)
+    else:
+        keys = tuple_(inbox_table.c.consumer_group, inbox_table.c.event_id)
+        chosen = select(inbox_table.c.consumer_group, inbox_table.c.event_id)
+        statement = statement.where(keys.in_(chosen.where(condition).limit(limit)))
     result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)

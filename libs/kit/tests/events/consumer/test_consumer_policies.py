@@ -439,3 +439,17 @@ async def test_a_batch_that_takes_longer_than_the_stall_keeps_the_consumer_alive
     finally:
         await consumer.stop()
     assert health_seen == [None] * count
+
+
+async def test_a_large_purge_goes_in_batches(database: Database, bus: Bus, unique: str) -> None:
+    old = {await add_inbox_row(database, unique, age=timedelta(days=10)) for _ in range(7)}
+    kept = await add_inbox_row(database, unique, age=timedelta(hours=1))
+    consumer = make_consumer(database, bus, unique, apply_effect, inbox_retention=timedelta(days=7))
+    try:
+        assert await consumer.purge_inbox(batch=3) == 7
+    finally:
+        await consumer.close()
+    remaining = await inbox_ids(database)
+    assert kept in remaining
+    assert not old & remaining
+    assert sample("emporium_inbox_purged_total", group=unique) == 7
