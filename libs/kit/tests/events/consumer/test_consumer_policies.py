@@ -453,3 +453,34 @@ async def test_a_large_purge_goes_in_batches(database: Database, bus: Bus, uniqu
     assert kept in remaining
     assert not old & remaining
     assert sample("emporium_inbox_purged_total", group=unique) == 7
+
+
+async def test_stopping_while_waiting_for_the_database_leaves_the_event_for_the_next_member(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    async def database_away(session: AsyncSession, envelope: Envelope) -> None:
+        raise asyncpg.CannotConnectNowError("the database system is starting up")
+
+    envelope = event()
+    await publish(bus, unique, [envelope])
+    first = make_consumer(database, bus, unique, database_away)
+    await first.start()
+    try:
+
+        async def waiting() -> bool:
+            assert (first.readiness() or "").startswith("database unavailable since ")
+            return True
+
+        await eventually(waiting, timeout=60)
+    finally:
+        await first.stop()
+    assert first.readiness() is None
+    assert sample("emporium_consumer_waiting", group=unique, dependency="database") == 0
+
+    second = make_consumer(database, bus, unique, apply_effect)
+    try:
+        assert await consume(second, 1) == ["handled"]
+    finally:
+        await second.close()
+    assert await effects(database) == 1
+    assert sample("emporium_dead_lettered_total", group=unique) == 0
