@@ -137,3 +137,14 @@ async def test_a_cursor_after_a_long_non_ascii_name_is_accepted(catalog: Catalog
 
     assert second.status_code == 200, second.text
     assert [item["name"] for item in second.json()["items"]] == ["b" + "é" * 199]
+
+
+async def test_a_json_body_over_the_general_limit_is_413(catalog: Catalog) -> None:
+    response = await catalog.client.post(
+        "/admin/products",
+        content=b'{"name": "' + b"x" * (1024 * 1024) + b'"}',
+        headers={**catalog.admin, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"

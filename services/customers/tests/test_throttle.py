@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from emporium.customers.models import Customer
 from emporium.customers.testing import PASSWORD, Service, ServiceFactory
 
@@ -148,3 +150,42 @@ async def test_a_wrong_password_on_delete_me_is_counted_by_the_throttle(
         assert (await svc.sign_in("keep@example.com")).status_code == 429
         async with svc.from_address(OWNER) as elsewhere:
             assert (await svc.sign_in("keep@example.com", client=elsewhere)).status_code == 200
+
+
+async def test_a_disabled_account_does_the_same_password_work_as_a_wrong_password(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await service.register("quiet@example.com")
+    async with service.resources.require_database().session() as session:
+        row = await session.get(Customer, uuid.UUID(customer["id"]))
+        assert row is not None
+        row.disabled = True
+    hasher = service.accounts.hasher
+    verified: list[bool] = []
+    real_verify = hasher.verify
+
+    async def counting_verify(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash is not None)
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(hasher, "verify", counting_verify)
+
+    right = await service.sign_in("quiet@example.com", PASSWORD)
+    wrong = await service.sign_in("quiet@example.com", "not-the-password")
+
+    # The real hash is verified both times (not skipped for the disabled account).
+    assert verified == [True, True]
+    assert right.status_code == wrong.status_code == 401
+    assert right.json()["type"] == wrong.json()["type"]
+    assert right.json()["detail"] == wrong.json()["detail"]
+
+
+async def test_a_body_over_64_kib_is_413(service: Service) -> None:
+    response = await service.client.post(
+        "/auth/token",
+        content=b'{"email": "a@example.com", "password": "' + b"x" * 70_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
