@@ -21,6 +21,9 @@ branch_labels = None
 depends_on = None
 
 _UNSENT = "sent_at IS NULL"
+#: Rows that can hold back later rows of their key: parked, or failed once (and so perhaps
+#: waiting for a retry).
+_HELD = "status = 'parked' OR (status = 'pending' AND attempts > 0)"
 
 
 def upgrade() -> None:
@@ -68,17 +71,17 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'pending'"),
     )
     op.create_index(
-        "ix_outbox_message_unsent_key",
+        "ix_outbox_message_held",
         "outbox_message",
         ["key", "seq"],
         unique=False,
-        postgresql_where=sa.text("status <> 'sent'"),
-        sqlite_where=sa.text("status <> 'sent'"),
+        postgresql_where=sa.text(_HELD),
+        sqlite_where=sa.text(_HELD),
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_outbox_message_unsent_key", table_name="outbox_message")
+    op.drop_index("ix_outbox_message_held", table_name="outbox_message")
     op.drop_index("ix_outbox_message_pending", table_name="outbox_message")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_outbox_message_seq"), type_="unique")

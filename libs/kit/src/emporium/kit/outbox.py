@@ -106,20 +106,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 class database_clock(FunctionElement[datetime]):
     """The database server's current time, as SQL: what due-ness is measured against.
 
-    ``database_clock()`` is the time of the statement (PostgreSQL ``clock_timestamp()``), for
-    the relay; ``database_clock(transaction=True)`` is the transaction's start (``now()``),
-    for writers: it is earlier than the commit, so a committed row is due at once. SQLite has
-    one clock for both (``strftime`` with microsecond digits, the text format SQLAlchemy
-    stores, so comparisons with stored values are exact).
+    PostgreSQL ``clock_timestamp()`` (the time of the call, not of the transaction's start:
+    a key's rows are inserted one after the other under its aggregate's lock, so their
+    ``next_attempt_at`` follow their commit order). SQLite has one clock (``strftime`` with
+    microsecond digits, the text format SQLAlchemy stores, so comparisons with stored values
+    are exact).
     """
 
     type = UTCDateTime()
     inherit_cache = True
     name = "database_clock"
-
-    def __init__(self, *, transaction: bool = False) -> None:
-        super().__init__()
-        self.transaction = transaction
 
 
 @compiles(database_clock)
@@ -129,7 +125,7 @@ def _clock_default(element: database_clock, compiler: SQLCompiler, **kw: object)
 
 @compiles(database_clock, "postgresql")
 def _clock_postgresql(element: database_clock, compiler: SQLCompiler, **kw: object) -> str:
-    return "now()" if element.transaction else "clock_timestamp()"
+    return "clock_timestamp()"
 
 
 @compiles(database_clock, "sqlite")
@@ -176,13 +172,14 @@ class OutboxMessage(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        # "Is an earlier row of this key held back (parked, or waiting for its retry)?"
+        # "Is an earlier row of this key held (parked, or waiting for a retry)?" Only rows
+        # that failed once can be: this index stays empty while everything flows.
         Index(
-            "ix_outbox_message_unsent_key",
+            "ix_outbox_message_held",
             "key",
             "seq",
-            postgresql_where=text("status <> 'sent'"),
-            sqlite_where=text("status <> 'sent'"),
+            postgresql_where=text("status = 'parked' OR (status = 'pending' AND attempts > 0)"),
+            sqlite_where=text("status = 'parked' OR (status = 'pending' AND attempts > 0)"),
         ),
         Index("ix_outbox_message_sent_at", "sent_at"),
     )
@@ -270,7 +267,7 @@ class Outbox:
             attempts=0,
         )
         # SQL expressions, evaluated by the database in the INSERT (not the process clock).
-        message.next_attempt_at = database_clock(transaction=True)
+        message.next_attempt_at = database_clock()
         if not postgres:
             # SQLite's only autoincrement is the primary key's; its single writer makes
             # max + 1 inside the INSERT safe (the write lock is held until the commit).

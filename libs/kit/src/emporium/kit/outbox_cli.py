@@ -32,7 +32,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from emporium.kit.db import Database
-from emporium.kit.outbox import PARKED, PENDING, SENT, OutboxMessage, database_clock
+from emporium.kit.outbox import PARKED, PENDING, SENT, OutboxMessage
 
 __all__ = ["format_line", "main", "retry_rows", "run", "select_rows"]
 
@@ -142,12 +142,9 @@ async def retry_rows(database: Database, rows: Sequence[OutboxMessage]) -> int:
             result = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status)
-                .values(
-                    status=PENDING,
-                    attempts=0,
-                    next_attempt_at=database_clock(),
-                    sent_at=None,
-                )
+                # next_attempt_at stays: it is when the row was last tried (or sent), so the
+                # row is due at once; with attempts at 0 it holds nothing back meanwhile.
+                .values(status=PENDING, attempts=0, sent_at=None)
                 .execution_options(synchronize_session=False)
             )
             changed += int(getattr(result, "rowcount", 0) or 0)

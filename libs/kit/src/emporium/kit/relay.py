@@ -58,7 +58,7 @@ from typing import Any, Literal, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import case, delete, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -470,17 +470,35 @@ class OutboxRelay:
         return now
 
     async def _claim(self, session: AsyncSession, now: datetime) -> list[OutboxMessage]:
-        """The due pending rows, in seq order, that no earlier held row of their key blocks."""
+        """The due pending rows, in seq order, that no earlier held row of their key blocks.
+
+        Held: parked, or failed and waiting for its retry. A row that never failed is not
+        held even if it is not due yet: its ``next_attempt_at`` is its insert time, and the
+        later rows of its key were inserted (under the aggregate's lock) later still, so they
+        are not due either. That keeps the probe on ``ix_outbox_message_held``, which is empty
+        while everything flows. The constants are inlined so PostgreSQL can match the partial
+        indexes' predicates.
+        """
         earlier = aliased(OutboxMessage)
         blocked = exists().where(
             earlier.key == OutboxMessage.key,
             earlier.seq < OutboxMessage.seq,
-            earlier.status != SENT,
-            or_(earlier.status == PARKED, earlier.next_attempt_at > now),
+            or_(
+                earlier.status == _constant(PARKED),
+                and_(
+                    earlier.status == _constant(PENDING),
+                    earlier.attempts > _constant(0),
+                    earlier.next_attempt_at > now,
+                ),
+            ),
         )
         statement = (
             select(OutboxMessage)
-            .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, ~blocked)
+            .where(
+                OutboxMessage.status == _constant(PENDING),
+                OutboxMessage.next_attempt_at <= now,
+                ~blocked,
+            )
             .order_by(OutboxMessage.seq)
             .limit(self.batch_size)
         )
@@ -739,6 +757,11 @@ class OutboxRelay:
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
         self._wake.set()
+
+
+def _constant(value: object) -> Any:
+    """``value`` rendered into the SQL text (not a parameter), for partial-index matching."""
+    return literal(value, literal_execute=True)
 
 
 def _unpublishable(item: _Planned) -> bool:
