@@ -206,7 +206,7 @@ async def _settle_and_check(store: Store, order_ids: list[str], product: str, st
         pending = [i for i, (status, _) in found.items() if status == "pending"]
         return {} if pending else found
 
-    final = await _until(all_final, 300, "every order final", interval=2)
+    final = await _until(all_final, 300, "every order final")
     cancelled = {i: reason for i, (status, reason) in final.items() if status == "cancelled"}
     assert not cancelled, f"orders cancelled (no customer cancelled any): {cancelled}"
     statuses = [status for status, _ in final.values()]
@@ -255,6 +255,12 @@ async def test_kafka_sigkilled_three_times_and_stopped_30s_during_50_checkouts(
 
     try:
         await _until(some_placed, 120, "10 orders placed", interval=0.1)
+        in_flight = sum(not task.done() for task in tasks) + int(
+            await store.pg.fetchval(  # type: ignore[call-overload]
+                "SELECT count(*) FROM customer_order WHERE status = 'pending'",
+                database=store.orders_db,
+            )
+        )
         for _ in range(3):
             await asyncio.to_thread(private_kafka.kill)
             await asyncio.sleep(2)
@@ -267,6 +273,7 @@ async def test_kafka_sigkilled_three_times_and_stopped_30s_during_50_checkouts(
         private_kafka.resume()
         for task in tasks:
             task.cancel()
+    assert in_flight > 0, "every checkout was over before Kafka was first killed"
     assert len(set(order_ids)) == 50
     await _settle_and_check(store, order_ids, product, stock=40)
 
@@ -276,9 +283,8 @@ async def test_a_3_minute_kafka_outage_delays_orders_placed_during_it_but_cancel
 ) -> None:
     """Invariant: orders placed while Kafka is down 3 min all end confirmed; none cancelled."""
     product = await store.product(on_hand=100, price=PRICE)
-    shoppers = [await store.shopper() for _ in range(10)]
-    for shopper in shoppers:
-        await shopper.add(product)
+    shoppers = await asyncio.gather(*(store.shopper() for _ in range(10)))
+    await asyncio.gather(*(shopper.add(product) for shopper in shoppers))
     await asyncio.to_thread(private_kafka.kill)
     t0 = time.monotonic()
     try:
@@ -287,7 +293,10 @@ async def test_a_3_minute_kafka_outage_delays_orders_placed_during_it_but_cancel
         later = await asyncio.gather(*(s.checkout(t0 + 175) for s in shoppers[5:]))
         accepted_during = time.monotonic() - t0
         await asyncio.sleep(max(0.0, 180 - (time.monotonic() - t0)))
+        waiting = await store.orders([*first, *later])
     finally:
         await asyncio.to_thread(private_kafka.start)
     assert accepted_during < 180, "the checkouts were not accepted while Kafka was down"
+    # They waited the whole outage (longer than the 120 s reservation timeout) undecided.
+    assert {status for status, _ in waiting.values()} == {"pending"}, waiting
     await _settle_and_check(store, [*first, *later], product, stock=100)
