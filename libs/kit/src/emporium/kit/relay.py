@@ -278,8 +278,6 @@ class OutboxRelay:
         self.listen = listen and database.is_postgres
         #: The last publish error (None after a successful batch), for logs and tests.
         self.last_error: str | None = None
-        #: True while the PostgreSQL LISTEN connection is up.
-        self.listening = False
         #: ``application_name`` of the LISTEN connection (to find it in ``pg_stat_activity``).
         self.listen_application_name = f"emporium-relay-listen-{service_name}"[:63]
         #: Loop cycles completed (each: publish what is due, refresh the gauges).
@@ -294,6 +292,16 @@ class OutboxRelay:
         self._stopping = False
         self._last_purge = 0.0
         self._consecutive_failures = 0
+        self._listener = _Listener(
+            url=database.url,
+            channel=self.channel,
+            application_name=self.listen_application_name,
+            wake=self.wake,
+            poll_seconds=poll_seconds,
+            base_backoff=base_backoff,
+            max_backoff=max_backoff,
+            service_name=service_name,
+        )
         if outbox is not None:
             outbox.on_commit(self.wake)
 
@@ -307,7 +315,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service_name}")
         if self.listen:
             self._listener_task = asyncio.create_task(
-                self._listen(), name=f"outbox-listen-{self.service_name}"
+                self._listener.run(), name=f"outbox-listen-{self.service_name}"
             )
 
     async def stop(self) -> None:
@@ -327,6 +335,11 @@ class OutboxRelay:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    @property
+    def listening(self) -> bool:
+        """True while the PostgreSQL LISTEN connection is up."""
+        return self._listener.listening
 
     @property
     def running(self) -> bool:
@@ -710,20 +723,45 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection; reconnect with backoff whenever it drops."""
+
+class _Listener:
+    """The PostgreSQL ``LISTEN`` connection that wakes the relay; reconnects when it drops."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        channel: str,
+        application_name: str,
+        wake: Callable[[], None],
+        poll_seconds: float,
+        base_backoff: float,
+        max_backoff: float,
+        service_name: str,
+    ) -> None:
+        self.url = url
+        self.channel = channel
+        self.application_name = application_name
+        self.wake = wake
+        self.poll_seconds = poll_seconds
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.service_name = service_name
+        #: True while the connection is up.
+        self.listening = False
+
+    async def run(self) -> None:
+        """Hold a LISTEN connection until cancelled; reconnect with backoff whenever it drops."""
         import asyncpg
 
-        dsn = _asyncpg_dsn(self.database.url)
+        dsn = _asyncpg_dsn(self.url)
         failures = 0
-        while not self._stopping:
+        while True:
             connection: Any = None
             closed = asyncio.Event()
             try:
                 connection = await asyncpg.connect(
-                    dsn,
-                    timeout=10,
-                    server_settings={"application_name": self.listen_application_name},
+                    dsn, timeout=10, server_settings={"application_name": self.application_name}
                 )
                 connection.add_termination_listener(_setter(closed))
                 await connection.add_listener(self.channel, self._on_notify)
@@ -750,13 +788,12 @@ class OutboxRelay:
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=2)
-            if not self._stopping:
-                await asyncio.sleep(
-                    backoff_delay(max(failures, 1), base=self.base_backoff, cap=self.max_backoff)
-                )
+            await asyncio.sleep(
+                backoff_delay(max(failures, 1), base=self.base_backoff, cap=self.max_backoff)
+            )
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
-        self._wake.set()
+        self.wake()
 
 
 def _constant(value: object) -> Any:
