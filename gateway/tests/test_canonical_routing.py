@@ -41,6 +41,8 @@ async def test_an_ambiguous_path_is_a_400_and_reaches_no_service(
     assert problem["type"] == "https://emporium.dev/problems/bad-request-target"
     assert problem["reason"]
     assert problem["detail"]
+    assert problem["request_id"] == answer.header("x-request-id")
+    assert problem["instance"].isprintable()
     assert sum(service.hits for service in gw.services.values()) == 0
 
 

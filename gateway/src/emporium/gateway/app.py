@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from emporium.gateway import openapi, proxy
@@ -85,9 +86,10 @@ def create_gateway_app(
     # No "307 to the path with a slash": such a redirect names the client's Host header
     # (an open redirect), and every public path is exact; ``/api/v1`` is a 404 problem.
     app.router.redirect_slashes = False
-    # Outside the kit's middleware: a target that could mean two things is refused before
-    # anything (the router included) looks at its decoded form.
-    app.add_middleware(CanonicalTargetMiddleware)
+    # Innermost middleware: a target that could mean two things is refused before the
+    # router looks at its decoded form, inside the kit's request context (request id,
+    # access log, metrics under the "unmatched" route).
+    app.user_middleware.append(Middleware(CanonicalTargetMiddleware))
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(

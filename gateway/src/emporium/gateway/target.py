@@ -187,9 +187,16 @@ class CanonicalTargetMiddleware:
             )
         except BadTarget as refused:
             log.info("refused request target: %s", refused.reason)
-            await refused.to_response()(scope, receive, send)
+            await refused.to_response(instance=_printable(scope.get("path", "")))(
+                scope, receive, send
+            )
             return
         await self.app(scope, receive, send)
+
+
+def _printable(path: str) -> str:
+    # Echoed in the problem: control characters replaced, length bounded.
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in path[:200])
 
 
 def target_of(scope: Scope) -> Target:
