@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -80,3 +81,24 @@ async def test_an_orders_body_over_the_limit_is_413(orders: Any) -> None:
 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("last_seen", ["2", str(MAX_EVENT_ID)])
+async def test_a_stream_resumed_after_the_final_status_ends_at_once(
+    orders: Any, last_seen: str
+) -> None:
+    customer = uuid.uuid4()
+    order = await orders.place(customer)
+    cancel = await orders.client.post(
+        f"/orders/{order['id']}/cancel", headers=orders.auth(customer)
+    )
+    assert cancel.status_code == 200, cancel.text
+
+    async with asyncio.timeout(60):  # a deadline against a hang, not a timing assertion
+        response = await orders.client.get(
+            f"/orders/{order['id']}/events",
+            headers={**orders.auth(customer), "Last-Event-ID": last_seen},
+        )
+
+    assert response.status_code == 200
+    assert "event: status" not in response.text
