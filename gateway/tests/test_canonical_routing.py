@@ -127,3 +127,21 @@ async def test_no_path_is_answered_with_a_redirect(gateway: GatewayFactory) -> N
         assert answer.status == 404, (target, answer.status, answer.headers)
         assert answer.header("location") is None
         assert answer.header("content-type") == "application/problem+json"
+
+
+async def test_a_service_s_redirect_into_itself_never_reaches_the_client(
+    gateway: GatewayFactory,
+) -> None:
+    gw = await gateway()
+    # The service's own slash redirect (to its internal address): no such API path.
+    slash = await gw.client.get("/api/v1/media/_dir")
+    assert slash.status_code == 404
+    assert "location" not in slash.headers
+    assert slash.headers["content-type"] == "application/problem+json"
+    away = await gw.client.get("/api/v1/media/_away")
+    assert away.status_code == 502
+    assert "location" not in away.headers
+    # Elsewhere (a CDN): passed on.
+    cdn = await gw.client.get("/api/v1/media/_cdn")
+    assert cdn.status_code == 302
+    assert cdn.headers["location"] == "https://cdn.example/a.webp"

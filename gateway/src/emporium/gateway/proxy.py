@@ -29,9 +29,10 @@ from starlette.responses import Response, StreamingResponse
 
 from emporium.gateway.auth import authorize
 from emporium.gateway.client import Client, resolve_client
-from emporium.gateway.errors import RouteNotFound, TooManyStreams
+from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
 from emporium.gateway.headers import request_headers, response_headers
 from emporium.gateway.ratelimit import Decision, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from emporium.gateway.redirects import internal_redirect
 from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_relay
 from emporium.gateway.response_cache import ResponseCache
 from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
@@ -185,7 +186,20 @@ class Gateway:
                 trace=current_context(),
                 drop=drop,
             )
-            return await upstream.send(method, path, headers, body, query=query, stream=stream)
+            answer = await upstream.send(method, path, headers, body, query=query, stream=stream)
+        redirect = internal_redirect(
+            answer.status, answer.headers.get("location"), upstream=upstream.base, path=path
+        )
+        if redirect is not None:
+            answer.release()
+            if redirect == "slash":
+                raise RouteNotFound(f"there is no API path {API_PREFIX}{path} for {method}")
+            log.warning("%s: redirect into the service itself, not passed on", upstream.name)
+            raise BadGateway(
+                f"the {upstream.name} service answered with a redirect to itself",
+                upstream=upstream.name,
+            )
+        return answer
 
     def _answer(self, answer: aiohttp.ClientResponse, route: Route) -> Response:
         upstream = self.upstreams[route.upstream]

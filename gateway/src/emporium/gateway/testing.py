@@ -217,6 +217,20 @@ class FakeService:
             body = self._quiet() if order_id.startswith("quiet") else self._drain()
             return StreamingResponse(body, media_type="text/event-stream")
 
+        @app.get("/media/_dir")
+        async def directory(request: Request) -> Response:
+            # What Starlette answers for a route that exists only with a trailing slash.
+            with_slash = request.url.replace(path=request.url.path + "/")
+            return Response(status_code=307, headers={"Location": str(with_slash)})
+
+        @app.get("/media/_away")
+        async def away() -> Response:
+            return Response(status_code=302, headers={"Location": "/metrics"})
+
+        @app.get("/media/_cdn")
+        async def cdn() -> Response:
+            return Response(status_code=302, headers={"Location": "https://cdn.example/a.webp"})
+
         @app.get("/products/_html")
         async def html() -> Response:
             self.hits += 1
