@@ -101,3 +101,14 @@ def test_default_argon2_parameters_are_rfc_9106_low_memory() -> None:
     settings = Settings()
     assert (settings.argon2_time_cost, settings.argon2_memory_kib) == (3, 64 * 1024)
     assert settings.argon2_parallelism == 4
+
+
+async def test_expired_in_memory_counters_are_swept() -> None:
+    counters = MemoryCounters(sweep_every=10)
+    for n in range(50):
+        await counters.incr(f"spray-{n}", window=0)  # expires at once
+    assert len(counters) < 10
+    await counters.incr("kept", window=900)
+    for n in range(20):
+        await counters.incr(f"more-{n}", window=0)
+    assert await counters.get("kept") == 1

@@ -63,10 +63,26 @@ class Counters(abc.ABC):
 
 
 class MemoryCounters(Counters):
-    """One process's counters (the embedded default)."""
+    """One process's counters (the embedded default).
 
-    def __init__(self) -> None:
+    Expired entries are swept every ``sweep_every`` writes, so a spray of made-up emails
+    and addresses cannot grow the table without bound.
+    """
+
+    def __init__(self, *, sweep_every: int = 1024) -> None:
         self._values: dict[str, tuple[int, float]] = {}
+        self._sweep_every = sweep_every
+        self._writes = 0
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes % self._sweep_every == 0:
+            now = time.monotonic()
+            for key in [k for k, (_, until) in self._values.items() if until <= now]:
+                del self._values[key]
 
     def _live(self, key: str) -> tuple[int, float] | None:
         entry = self._values.get(key)
@@ -79,6 +95,7 @@ class MemoryCounters(Counters):
         entry = self._live(key)
         value, until = entry if entry else (0, time.monotonic() + window)
         self._values[key] = (value + 1, until)
+        self._wrote()
         return value + 1
 
     async def get(self, key: str) -> int:
@@ -87,6 +104,7 @@ class MemoryCounters(Counters):
 
     async def lock(self, key: str, seconds: int) -> None:
         self._values[f"lock:{key}"] = (1, time.monotonic() + seconds)
+        self._wrote()
 
     async def locked_for(self, key: str) -> int:
         entry = self._live(f"lock:{key}")
