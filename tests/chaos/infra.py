@@ -20,6 +20,7 @@ As root (the build machines) PostgreSQL runs as the ``postgres`` system user, li
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -29,7 +30,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -98,10 +99,10 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _wait(predicate: object, timeout: float, what: str, interval: float = 0.2) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
@@ -131,7 +132,7 @@ class PrivatePostgres:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _run(self, *args: str, check: bool = True, timeout: float = 120) -> None:
+    def _run(self, *args: str | Path, check: bool = True, timeout: float = 120) -> None:
         command = [str(a) for a in args]
         if _is_root():
             command = ["runuser", "-u", "postgres", "--", *command]
@@ -385,10 +386,8 @@ num.recovery.threads.per.data.dir=1
 log.segment.bytes=104857600
 """
         )
-        cluster_id = uuid.uuid4().bytes
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding.
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         with self.log.open("ab") as handle:
             subprocess.run(
                 [
