@@ -42,6 +42,10 @@ def _defaults() -> None:
         os.environ.setdefault(prefix + "JWKS_URL", keys)
     os.environ.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
     os.environ.setdefault("GATEWAY_LOG_JSON", "false")
+    # The gateway resolves the client itself (uvicorn's proxy headers are off for it below).
+    # Everything here is on loopback, so local tools may act as many shoppers through
+    # X-Forwarded-For, as the e2e suites do; outside dev this list names real proxies only.
+    os.environ.setdefault("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32")
 
 
 async def main() -> int:
@@ -78,9 +82,19 @@ async def main() -> int:
     ]
     servers = [
         uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_config=None,
+                lifespan="on",
+                # The services trust the gateway's X-Forwarded-For (it replaces the
+                # client's); the gateway itself trusts only GATEWAY_TRUSTED_PROXIES.
+                proxy_headers=name != "gateway",
+                forwarded_allow_ips="127.0.0.1",
+            )
         )
-        for _, app, port in apps
+        for name, app, port in apps
     ]
     for server in servers:
         server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]

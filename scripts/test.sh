@@ -30,8 +30,27 @@ bash deploy/local/infra.sh up
 set -a; . var/infra.env; set +a
 export EMPORIUM_REQUIRE_INFRA=1
 
+# tests/chaos (marker `chaos`) breaks PostgreSQL and Kafka instances of its own and shares
+# no state with the rest, so it runs beside the main suite (mostly waiting out outages).
+echo "[test] chaos suite in the background (log: var/log/chaos-tests.log)"
+mkdir -p var/log
+"${UV[@]}" run --frozen pytest -q -m chaos tests/chaos >var/log/chaos-tests.log 2>&1 &
+chaospid=$!
+stop_chaos() { kill "$chaospid" 2>/dev/null || true; wait "$chaospid" 2>/dev/null || true; }
+trap 'stop_chaos; stop_started' EXIT
+
 echo "[test] pytest"
-"${UV[@]}" run --frozen pytest "$@"
+"${UV[@]}" run --frozen pytest -m "not chaos" "$@"
+
+echo "[test] waiting for the chaos suite"
+chaos_rc=0
+wait "$chaospid" || chaos_rc=$?
+cat var/log/chaos-tests.log
+if [ "$chaos_rc" -ne 0 ]; then
+  echo "[test] chaos suite failed (exit $chaos_rc)"
+  exit "$chaos_rc"
+fi
+trap stop_started EXIT
 
 # The same storefront suite against the embedded default (`make dev`), on spare ports and
 # a throwaway data folder, so a developer's own `make dev` data is left alone.
