@@ -13,8 +13,10 @@ Without the PostgreSQL binaries or the Kafka jars the tests skip, or fail under
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,18 +49,28 @@ def _require_tools() -> None:
     pytest.skip(reason)
 
 
+def _unwind_on_sigterm() -> None:
+    """Make SIGTERM (``make test`` ending the run) unwind like Ctrl-C, so the fixtures'
+    finalizers stop the private instances instead of leaving them running."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, handler)
+
+
 @pytest.fixture(scope="session")
 def private_pg() -> Iterator[Any]:
     """A PostgreSQL cluster of this session only (``PrivatePostgres``), free to break."""
     _require_tools()
+    _unwind_on_sigterm()
     with _infra.private_root("chaos-pg-") as root:
         pg = _infra.PrivatePostgres(root)
-        pg.init()
-        pg.start()
-        import asyncio
-
-        asyncio.run(pg.create_role(_infra.APP_ROLE))
         try:
+            pg.init()
+            pg.start()
+            asyncio.run(pg.create_role(_infra.APP_ROLE))
             yield pg
         finally:
             pg.destroy()
@@ -68,11 +80,12 @@ def private_pg() -> Iterator[Any]:
 def private_kafka() -> Iterator[Any]:
     """A Kafka broker of this session only (``PrivateKafka``), free to kill and pause."""
     _require_tools()
+    _unwind_on_sigterm()
     with _infra.private_root("chaos-kafka-") as root:
         kafka = _infra.PrivateKafka(root)
-        kafka.init()
-        kafka.start()
         try:
+            kafka.init()
+            kafka.start()
             yield kafka
         finally:
             kafka.destroy()

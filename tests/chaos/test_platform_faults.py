@@ -39,9 +39,9 @@ def platform_pg(private_kafka: PrivateKafka) -> Iterator[PrivatePostgres]:
     """A PostgreSQL of the platform's own (the kit tests' one is broken differently)."""
     with private_root("chaos-platform-pg-") as root:
         pg = PrivatePostgres(root)
-        pg.init()
-        pg.start()
         try:
+            pg.init()
+            pg.start()
             yield pg
         finally:
             pg.destroy()
