@@ -106,6 +106,13 @@ def start() -> Iterator[Secure]:
         **{
             f"{name}_REDIS_URL": redis_url for name in ("GATEWAY", "CUSTOMERS", "CATALOG", "ORDERS")
         },
+        # Consumer groups of this platform's own: the e2e suites' platform may still run in
+        # the same session, and sharing its groups would split the topics' partitions
+        # between the two (one platform's catalog answering the other's orders).
+        **{
+            f"{name}_SERVICE_NAME": f"{name.lower()}-security"
+            for name in ("CUSTOMERS", "CATALOG", "ORDERS")
+        },
     }
     platform, started = platform_module.start_platform(extra_env=extra)
     assert started is not None
