@@ -72,6 +72,28 @@ async def test_unknown_email_and_wrong_password_look_the_same(service: Service) 
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
+async def test_an_email_no_address_can_be_is_refused_like_a_wrong_password(
+    any_db_service: Service,
+) -> None:
+    """A NUL or a control character: not an unstorable-value 422, the usual 401."""
+    await any_db_service.register("known@example.com")
+    wrong = await any_db_service.sign_in("known@example.com", "not the password")
+    for email in ("known\x00@example.com", "\x00", "a\x01b@example.com", "x\x7f@example.com"):
+        refused = await any_db_service.sign_in(email, "not the password")
+        assert refused.status_code == 401, (email, refused.text)
+        assert refused.json()["type"] == wrong.json()["type"]
+        assert refused.json()["detail"] == wrong.json()["detail"]
+
+
+async def test_the_schema_declares_what_is_accepted(service: Service) -> None:
+    """Registration's email is ``format: email``; an address's country is the ISO enum."""
+    schemas = service.app.openapi()["components"]["schemas"]
+    assert schemas["RegisterRequest"]["properties"]["email"]["format"] == "email"
+    accepted = set(schemas["AddressCreate"]["properties"]["country"]["enum"])
+    assert {"DE", "de"} <= accepted
+    assert not {"XX", "UK", "De"} & accepted
+
+
 async def test_refresh_rotates_and_the_old_refresh_token_stops_working(service: Service) -> None:
     await service.register("rotate@example.com")
     first = await service.tokens("rotate@example.com")

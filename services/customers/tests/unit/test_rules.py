@@ -84,7 +84,7 @@ async def test_a_success_forgets_only_its_own_pair() -> None:
 
 def test_emails_are_trimmed_lower_cased_and_checked() -> None:
     assert normalise_email("  Ada@Example.COM ") == "ada@example.com"
-    for bad in ("ada", "@example.com", "ada@localhost", "a da@example.com"):
+    for bad in ("ada", "@example.com", "ada@localhost", "a da@example.com", "a\x00@example.com"):
         with pytest.raises(ValueError, match="email"):
             normalise_email(bad)
 
@@ -92,7 +92,8 @@ def test_emails_are_trimmed_lower_cased_and_checked() -> None:
 def test_country_codes_are_iso_3166_alpha_2() -> None:
     assert len(COUNTRY_CODES) == 249
     assert country_code("de") == "DE"
-    for bad in ("UK", "XX", "EU", "DEU"):
+    # Exactly the schema's enum (upper or lower case): no mixed case, no padding.
+    for bad in ("UK", "XX", "EU", "DEU", "De", " DE", "de "):
         with pytest.raises(ValueError, match="ISO 3166"):
             country_code(bad)
 

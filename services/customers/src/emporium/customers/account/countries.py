@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["COUNTRY_CODES", "country_code"]
+__all__ = ["ACCEPTED_SPELLINGS", "COUNTRY_CODES", "country_code"]
 
 COUNTRY_CODES: frozenset[str] = frozenset(
     """
@@ -19,9 +19,17 @@ COUNTRY_CODES: frozenset[str] = frozenset(
 )
 
 
+#: What ``country_code`` accepts: each code in upper case (canonical) or in lower case.
+ACCEPTED_SPELLINGS: tuple[str, ...] = (
+    *sorted(COUNTRY_CODES),
+    *sorted(code.lower() for code in COUNTRY_CODES),
+)
+
+
 def country_code(value: str) -> str:
-    """``value`` upper-cased if it is an assigned ISO 3166-1 alpha-2 code; ValueError if not."""
-    code = value.strip().upper()
-    if code not in COUNTRY_CODES:
+    """``value`` upper-cased if it is an assigned ISO 3166-1 alpha-2 code, in upper or lower
+    case (``ACCEPTED_SPELLINGS``, the schema's enum); ValueError if not."""
+    code = value.upper()
+    if code not in COUNTRY_CODES or value not in (code, code.lower()):
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
     return code

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import Body
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from emporium.customers.account.countries import country_code
+from emporium.customers.account.countries import ACCEPTED_SPELLINGS, country_code
 
 __all__ = [
     "AddressCreate",
@@ -21,7 +21,17 @@ __all__ = [
     "ProfileUpdate",
 ]
 
-Country = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(country_code)]
+#: ISO 3166-1 alpha-2, declared as the enum of what is accepted (upper or lower case).
+Country = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=2,
+        description="ISO 3166-1 alpha-2 country code (stored upper-cased)",
+        json_schema_extra={"enum": list(ACCEPTED_SPELLINGS)},
+    ),
+    AfterValidator(country_code),
+]
 Line = Annotated[str, Field(min_length=1, max_length=200)]
 #: ``DELETE /me``'s body ``{"password": ...}``: a stolen access token alone cannot erase the
 #: account. Embedded, so a missing body is a 422 naming ``password``, not ``body``.

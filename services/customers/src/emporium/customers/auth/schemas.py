@@ -14,8 +14,21 @@ __all__ = [
     "Registered",
     "SignInRequest",
     "TokenPair",
+    "could_be_an_address",
     "normalise_email",
 ]
+
+
+def could_be_an_address(text: str) -> bool:
+    """No control character (C0, DEL, C1) and valid UTF-8 (no lone surrogate): else no
+    address was ever registered with it (``normalise_email``) and none can be stored."""
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def normalise_email(value: str) -> str:
@@ -28,12 +41,18 @@ def normalise_email(value: str) -> str:
         or "." not in domain.strip(".")
         or any(c.isspace() for c in email)
         or len(email) > 320
+        or not could_be_an_address(email)
     ):
         raise ValueError("not a valid email address")
     return email
 
 
-Email = Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
+#: Declared ``format: email`` (what is accepted: an address, trimmed and lower-cased).
+Email = Annotated[
+    str,
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(normalise_email),
+]
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -52,6 +71,8 @@ class Registered(BaseModel):
 
 
 class SignInRequest(BaseModel):
+    #: Any text: one that is no registered address (even one no address can be, such as
+    #: text with a NUL) is refused like a wrong password, 401 (``service.sign_in``).
     email: Annotated[str, Field(max_length=320)]
     password: Annotated[str, Field(max_length=1024)]
 

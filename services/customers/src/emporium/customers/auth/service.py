@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.customers.auth import repository
-from emporium.customers.auth.schemas import RegisterRequest, TokenPair
+from emporium.customers.auth.schemas import RegisterRequest, TokenPair, could_be_an_address
 from emporium.customers.auth.tokens import hash_refresh_token, new_refresh_token
 from emporium.customers.events import customer_registered
 from emporium.customers.models import Customer, RefreshToken
@@ -164,7 +164,12 @@ async def sign_in(
     """A new token pair (a new family); the same 401 for an unknown email, a bad password and
     a disabled account."""
     email = email.strip().lower()
-    found = await repository.customer_by_email(session, email)
+    # Text no address can be (a NUL or another control character, a lone surrogate) is
+    # not looked up, which the database would refuse: it is an unknown email, so the
+    # same 401 as a wrong password after the same work (and counted by the throttle).
+    found = (
+        await repository.customer_by_email(session, email) if could_be_an_address(email) else None
+    )
     customer = await verify_password(accounts, found, password, email=email, ip=ip)
     assert customer.password_hash is not None
     if accounts.hasher.needs_rehash(customer.password_hash):
