@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
+from emporium.kit.errors import PROBLEM_CONTENT_TYPE
 from emporium.orders.common import Page, decode_cursor, encode_cursor
 from emporium.orders.dependencies import (
     CustomerDep,
@@ -35,7 +36,24 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", response_model=OrderOut, status_code=202)
+_PROBLEM = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@router.post(
+    "",
+    response_model=OrderOut,
+    status_code=202,
+    responses={
+        409: {
+            "description": (
+                "The cart is empty or cannot be ordered (`empty-cart`, `cart-not-orderable`),"
+                " or this Idempotency-Key already placed an order from a different request"
+                " (`idempotency-key-reused`; the same request again returns that order, 202)"
+            ),
+            "content": _PROBLEM,
+        }
+    },
+)
 async def place_order(
     body: CheckoutIn,
     idempotency_key: IdempotencyKey,

@@ -24,7 +24,7 @@ from emporium.contracts.orders import (
 from emporium.contracts.orders import (
     OrderLine as OrderLineEvent,
 )
-from emporium.kit.errors import Conflict, NotFound, Unprocessable, problem_type
+from emporium.kit.errors import Conflict, NotFound, problem_type
 from emporium.kit.ids import uuid7
 from emporium.kit.outbox import utcnow
 from emporium.orders.cart import repository as carts
@@ -72,7 +72,10 @@ class CartNotOrderable(Conflict):
     title = "The cart holds products that cannot be ordered"
 
 
-class IdempotencyKeyReused(Unprocessable):
+class IdempotencyKeyReused(Conflict):
+    """409: the key already placed an order from another request (body); the same request
+    again returns that order instead."""
+
     type = problem_type("idempotency-key-reused")
     title = "Idempotency-Key reused with another request"
 
