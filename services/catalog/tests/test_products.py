@@ -103,6 +103,38 @@ async def _product_versions(catalog: Catalog, product_id: str) -> list[int]:
         return [int(Envelope.from_bytes(raw).data["product_version"]) for raw in rows]
 
 
+async def test_the_schema_says_a_price_is_money_or_minor_units(catalog: Catalog) -> None:
+    """What is accepted is what is documented: a Money object or a bare amount in cents."""
+    document = catalog.app.openapi()
+    schemas = document["components"]["schemas"]
+    for name in ("ProductCreate", "ProductUpdate"):
+        options = schemas[name]["properties"]["price"]["anyOf"]
+        assert {"$ref": "#/components/schemas/Money"} in options, name
+        minor_units = next(option for option in options if option.get("type") == "integer")
+        assert (minor_units["minimum"], minor_units["maximum"]) == (0, 10**12)
+    bare = await catalog.client.post(
+        "/admin/products", json={"sku": "BARE-1", "name": "x", "price": 250}, headers=catalog.admin
+    )
+    assert bare.status_code == 201, bare.text
+    assert bare.json()["price"] == {"amount": 250, "currency": "EUR"}
+    # A JSON Schema integer may be written 300.0.
+    for sku, price in (("WHOLE-1", 300.0), ("WHOLE-2", {"amount": 300.0, "currency": "EUR"})):
+        whole = await catalog.client.post(
+            "/admin/products", json={"sku": sku, "name": "x", "price": price}, headers=catalog.admin
+        )
+        assert whole.status_code == 201, whole.text
+        assert whole.json()["price"]["amount"] == 300
+    for price in (-1, 10**12 + 1, True, 2.5, {"amount": False}, {"amount": "1"}):
+        refused = await catalog.client.post(
+            "/admin/products",
+            json={"sku": "BARE-2", "name": "x", "price": price},
+            headers=catalog.admin,
+        )
+        assert refused.status_code == 422, price
+    upload = document["paths"]["/admin/products/{product_id}/images"]["post"]["responses"]
+    assert {"413", "415"} <= upload.keys()
+
+
 async def test_duplicate_sku_is_409_and_a_deleted_product_frees_it(catalog: Catalog) -> None:
     first = await catalog.product(sku="DUP-1")
     again = await catalog.client.post(

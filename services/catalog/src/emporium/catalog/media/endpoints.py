@@ -20,7 +20,7 @@ from emporium.catalog.errors import ImageTooLarge
 from emporium.catalog.media import service
 from emporium.catalog.media.schemas import Image
 from emporium.catalog.product.views import image_view
-from emporium.kit.errors import NotFound
+from emporium.kit.errors import PROBLEM_CONTENT_TYPE, NotFound
 from emporium.kit.storage.errors import InvalidKey, ObjectNotFound
 
 __all__ = ["router"]
@@ -28,10 +28,19 @@ __all__ = ["router"]
 router = APIRouter(tags=["images"])
 
 
+_PROBLEM = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
 @router.post(
     "/admin/products/{product_id}/images",
     response_model=Image,
     status_code=status.HTTP_201_CREATED,
+    responses={
+        # Whether the bytes are a JPEG, PNG or WebP image is not something JSON Schema can
+        # say of a binary part: the answer documents it instead.
+        413: {"description": "The upload is larger than the image limit", "content": _PROBLEM},
+        415: {"description": "The file is not a JPEG, PNG or WebP image", "content": _PROBLEM},
+    },
 )
 async def upload_image(
     product_id: UUID,

@@ -22,20 +22,49 @@ __all__ = [
 Sort = Literal["name", "price", "-price", "newest"]
 
 
+def _whole(value: Any) -> Any:
+    # A JSON Schema integer: 12 or 12.0, never true/false or "12" (refused by strict=True).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class Money(BaseModel):
     """An amount in minor units (cents) of an ISO 4217 currency."""
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(ge=0, le=10**12)
+    amount: int = Field(strict=True, ge=0, le=10**12)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    _amount = field_validator("amount", mode="before")(_whole)
+
+
+MAX_AMOUNT = 10**12
 
 
 def _money(value: Any) -> Any:
     # A bare integer is an amount in the default currency (convenient for admins and seeds).
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"amount": value}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"amount": value}  # Money.amount takes only whole numbers (12 or 12.0)
     return value
+
+
+#: What ``_money`` takes besides a Money object: a bare amount in minor units (EUR).
+_MINOR_UNITS = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_AMOUNT,
+    "description": "An amount in minor units of the default currency (EUR)",
+}
+
+
+def _money_or_minor_units(schema: dict[str, Any]) -> None:
+    """The price's schema says what is accepted: ``Money`` or an integer (``_money``)."""
+    options = schema.pop("anyOf", None) or [{"$ref": schema.pop("$ref")}]
+    nulls = [option for option in options if option.get("type") == "null"]
+    others = [option for option in options if option.get("type") != "null"]
+    schema["anyOf"] = [*others, dict(_MINOR_UNITS), *nulls]
 
 
 class ProductCreate(BaseModel):
@@ -44,7 +73,7 @@ class ProductCreate(BaseModel):
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
-    price: Money
+    price: Money = Field(json_schema_extra=_money_or_minor_units)
     category_id: UUID | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -61,7 +90,7 @@ class ProductUpdate(BaseModel):
     )
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    price: Money | None = None
+    price: Money | None = Field(default=None, json_schema_extra=_money_or_minor_units)
     category_id: UUID | None = None
     attributes: dict[str, Any] | None = None
 
