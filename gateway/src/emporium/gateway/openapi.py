@@ -9,7 +9,8 @@ schemas is renamed ``<Service><Name>`` in the second one (its ``$ref``s with it)
 operation also documents the answers the gateway itself may give (401/403 where the route
 needs a token, 429, 502, 503, 504). OpenAPI ``links`` join the operations a client chains
 (register -> sign in, create a product -> read, change, delete it, fill the cart -> check out
--> read the order...): they document the flows and drive schemathesis' stateful phase.
+-> read the order, a page's ``next_cursor`` -> the next page...): they document the flows and
+drive schemathesis' stateful phase.
 A free-text path parameter gets the pattern of what the gateway routes in one segment (no
 ``/``, ``\\``, ``@`` or control character, not dots only): its canonical-path rule is
 part of the contract.
@@ -86,6 +87,7 @@ def _links() -> tuple[Link, ...]:
     order = {"path.order_id": _NEW_ID}
     address = {"path.address_id": _NEW_ID}
     customer = {"path.customer_id": _NEW_ID}
+    next_page = {"query.cursor": "$response.body#/next_cursor"}
     a = API_PREFIX
     return (
         Link(
@@ -250,6 +252,18 @@ def _links() -> tuple[Link, ...]:
             f"DELETE {a}/me/addresses/{{address_id}}",
             address,
         ),
+        # Cursor pagination: a page's ``next_cursor`` is the next request's ``cursor`` (opaque:
+        # only the cursors the API gave out are valid), in the same sort order for products.
+        Link(
+            f"GET {a}/products",
+            "200",
+            "NextPage",
+            f"GET {a}/products",
+            {**next_page, "query.sort": "$request.query.sort"},
+        ),
+        Link(f"GET {a}/orders", "200", "NextPage", f"GET {a}/orders", next_page),
+        Link(f"GET {a}/admin/orders", "200", "NextPage", f"GET {a}/admin/orders", next_page),
+        Link(f"GET {a}/admin/customers", "200", "NextPage", f"GET {a}/admin/customers", next_page),
     )
 
 
