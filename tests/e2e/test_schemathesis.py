@@ -107,8 +107,10 @@ def _run(api: str, report_dir: Path, *args: str) -> tuple[dict[str, Any], str]:
         str(MAX_EXAMPLES),
         "--phases",
         "examples,coverage,fuzzing,stateful",
+        # One worker: hypothesis compiling code in two threads at once can crash CPython
+        # 3.11.7 ("AST constructor recursion depth mismatch", CPython gh-106905).
         "--workers",
-        "2",
+        "1",
         "--no-shrink",
         "--request-timeout",
         "15",
