@@ -33,6 +33,12 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         default=2, ge=0, description="Extra attempts of idempotent calls on connect errors."
     )
     upstream_max_connections: int = Field(default=100, ge=1)
+    upstream_keepalive_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="How long an idle pooled connection is kept: below the services' own "
+        "keep-alive timeout (uvicorn's 5 s), so the gateway never reuses one being closed.",
+    )
     upstream_queue_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -95,6 +95,7 @@ class Upstream:
         max_connections: int = 100,
         stream_max_connections: int = 100,
         queue_seconds: float = 1.0,
+        keepalive_seconds: float = 4.0,
     ) -> None:
         self.name = name
         self.base = _base_url(name, base_url)
@@ -106,6 +107,7 @@ class Upstream:
         self.max_connections = max_connections
         self.stream_max_connections = stream_max_connections
         self.queue_seconds = queue_seconds
+        self.keepalive_seconds = keepalive_seconds
         self._session: aiohttp.ClientSession | None = None
         self._stream_session: aiohttp.ClientSession | None = None
         self._breaker_open = GATEWAY_BREAKER_OPEN.labels(upstream=name)
@@ -132,7 +134,13 @@ class Upstream:
         queue.on_connection_queued_end.append(_mark_dequeued)
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=limit, ttl_dns_cache=300, enable_cleanup_closed=True
+                limit=limit,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
+                # Below the services' own idle timeout (uvicorn: 5 s), so a pooled
+                # connection is never reused just as the service closes it (a POST sent
+                # into that race fails with "server disconnected" and cannot be retried).
+                keepalive_timeout=self.keepalive_seconds,
             ),
             # Bodies pass through as the service sent them (compressed or not).
             auto_decompress=False,
@@ -324,6 +332,7 @@ class Upstreams:
                 max_connections=settings.upstream_max_connections,
                 stream_max_connections=settings.stream_max_connections,
                 queue_seconds=settings.upstream_queue_seconds,
+                keepalive_seconds=settings.upstream_keepalive_seconds,
             )
             for name, url in settings.upstreams().items()
         }
