@@ -114,11 +114,12 @@ EOF
 
 _kafka_format() {
   local cluster_id
-  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding.
+  # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding. Passed as one
+  # argument (--cluster-id=...): an id may start with "-", which would read as an option.
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   log "kafka: formatting storage $KAFKA_DATA (cluster id $cluster_id)"
   _kafka_java_cmd
-  "${KAFKA_CMD[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+  "${KAFKA_CMD[@]}" kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" \
     -c "$KAFKA_CONF" </dev/null >>"$KAFKA_LOG" 2>&1 9>&- \
     || fail_with_log kafka "$KAFKA_LOG" "kafka-storage format failed"
 }

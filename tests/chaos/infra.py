@@ -395,8 +395,9 @@ log.segment.bytes=104857600
                     "kafka.tools.StorageTool",
                     "format",
                     "--standalone",
-                    "-t",
-                    cid,
+                    # One argument: an id may start with "-", which a separate value
+                    # would be parsed as an option.
+                    f"--cluster-id={cid}",
                     "-c",
                     str(self.conf),
                 ],
