@@ -135,3 +135,64 @@ def test_a_free_text_path_parameter_documents_the_gateway_s_segment_rule() -> No
         assert accepted.match(routed), routed
     for refused in (".", "..", "...", "a/b", "a\\b", "a@b", "a\x00b", "a\x7fb", ""):
         assert not accepted.match(refused), refused
+
+
+def _problem_kinds(response: dict[str, Any]) -> list[str] | None:
+    from emporium.kit.errors import PROBLEM_CONTENT_TYPE, problem_types
+
+    return problem_types(response["content"][PROBLEM_CONTENT_TYPE]["schema"])
+
+
+def test_the_document_names_its_server_and_defines_every_tag_it_uses() -> None:
+    op = {"tags": ["cart"], "responses": {"200": {"description": "ok"}}}
+    other = {"tags": ["wishlist"], "responses": {"200": {"description": "ok"}}}
+    document = merge(
+        {"orders": _spec({"/cart": {"get": op}, "/orders/wishes": {"get": other}}, {})},
+        title="t",
+        version="1",
+        description="",
+    )
+    assert document["servers"] == [{"url": "/", "description": "The gateway serving this document"}]
+    assert document["info"]["contact"]["name"]
+    tags = {tag["name"]: tag for tag in document["tags"]}
+    # Ours with their description; one the gateway does not know is still defined.
+    assert set(tags) == {"cart", "wishlist"}
+    assert tags["cart"]["description"]
+
+
+def test_the_gateway_s_own_problems_join_the_ones_a_service_declares() -> None:
+    from emporium.kit.errors import Unauthorized, problem_responses, problem_type
+
+    class WrongPassword(Unauthorized):
+        type = problem_type("invalid-credentials")
+
+    erase = {
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "204": {"description": "gone"},
+            **{str(k): v for k, v in problem_responses(WrongPassword).items()},
+        },
+    }
+    listing = {"responses": {"200": {"description": "ok"}}}
+    document = merge(
+        {
+            "customers": _spec({"/me": {"delete": erase}}, {}),
+            "catalog": _spec({"/products": {"get": listing}}, {}),
+        },
+        title="t",
+        version="1",
+        description="",
+    )
+    me = document["paths"]["/api/v1/me"]["delete"]["responses"]
+    # The service's kind and the gateway's token check: one 401 documents both.
+    assert _problem_kinds(me["401"]) == [
+        problem_type("invalid-credentials"),
+        problem_type("unauthorized"),
+    ]
+    assert _problem_kinds(me["413"]) == [problem_type("content-too-large")]
+    assert _problem_kinds(me["429"]) == [problem_type("too-many-requests")]
+    assert "403" not in me  # a customer route: no admin check
+    products = document["paths"]["/api/v1/products"]["get"]["responses"]
+    assert "413" not in products  # no body
+    assert "304" in products  # a cached catalog read answers If-None-Match
+    assert "304" not in me

@@ -14,6 +14,12 @@ drive schemathesis' stateful phase.
 A free-text path parameter gets the pattern of what the gateway routes in one segment (no
 ``/``, ``\\``, ``@`` or control character, not dots only): its canonical-path rule is
 part of the contract.
+
+The document also names its server (``/``: the origin it is served from), defines every tag
+its operations use (``TAGS``) and declares each problem an operation may answer with the
+``type``s it carries (``emporium.kit.errors.problem_schema``): the services' own, and the
+gateway's (401, 403, 413 on a body, 429) merged into them; a cached catalog read documents
+its 304.
 """
 
 from __future__ import annotations
@@ -22,29 +28,126 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from emporium.gateway.routes import API_PREFIX, match
+from emporium.gateway.errors import TooManyStreams
+from emporium.gateway.routes import API_PREFIX, Route, match
 from emporium.gateway.upstreams import Upstreams
 from emporium.kit.app import get_resources
-from emporium.kit.errors import PROBLEM_CONTENT_TYPE, Problem
+from emporium.kit.errors import (
+    PROBLEM_CONTENT_TYPE,
+    Forbidden,
+    Problem,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+    problem_responses,
+    problem_schema,
+    problem_type,
+    problem_types,
+)
 
-__all__ = ["LINKS", "SEGMENT_PATTERN", "Link", "OpenAPIAggregator", "merge", "router"]
+__all__ = ["LINKS", "SEGMENT_PATTERN", "TAGS", "Link", "OpenAPIAggregator", "merge", "router"]
 
 log = logging.getLogger("emporium.gateway.openapi")
 
 _REF = "#/components/schemas/"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _GATEWAY_ANSWERS = {
-    "429": "Too many requests (see Retry-After and RateLimit-*)",
     "502": "The service gave no valid answer",
     "503": "The service is unavailable",
     "504": "The service did not answer in time",
 }
+
+
+#: Every tag of the public document, in the order a reader meets them, with what it holds.
+TAGS: dict[str, str] = {
+    "auth": "Accounts and tokens: register, sign in, refresh, sign out, the signing keys",
+    "me": "The signed-in customer's own profile and addresses",
+    "categories": "The category tree; admins add categories",
+    "products": "The public product listing and detail; admins create, change, delete",
+    "inventory": "Stock on hand (admin)",
+    "images": "Product images: admin upload and delete, and the stored files",
+    "cart": "The signed-in customer's cart",
+    "orders": "Checkout, the signed-in customer's orders and their live status events",
+    "admin": "Admins only: every order (and shipping it), the customers",
+}
+#: Where the API is: the origin that serves this document (its paths carry ``/api/v1``).
+SERVERS = [{"url": "/", "description": "The gateway serving this document"}]
+CONTACT = {"name": "Emporium", "url": "https://emporium.dev"}
+
+
+class _ContentTooLarge(ProblemError):
+    # The kit's body limit (gateway and services alike) answers with this kind.
+    status = 413
+    type = problem_type("content-too-large")
+    title = HTTPStatus(413).phrase
+
+
+def _answers_of(route: Route, method: str, path: str, operation: dict[str, Any]) -> list[Any]:
+    """The problems the gateway itself may answer to this operation (before the service)."""
+    kinds: list[Any] = []
+    if route.auth != "anonymous":
+        kinds.append((Unauthorized, "No valid access token (missing, expired or revoked)"))
+    if route.auth == "admin":
+        kinds.append((Forbidden, "The token is not an admin's"))
+    if "requestBody" in operation:
+        kinds.append((_ContentTooLarge, "The request body is larger than the limit"))
+    kinds.append((TooManyRequests, "Too many requests: see Retry-After and RateLimit-*"))
+    segments = tuple(path.removeprefix(API_PREFIX).strip("/").split("/"))
+    if method == "get" and segments[::2] == ("orders", "events"):
+        kinds.append((TooManyStreams, "The customer has as many event streams open as allowed"))
+    return kinds
+
+
+def _add_answer(responses: dict[str, Any], status: str, answer: dict[str, Any]) -> None:
+    """Document ``answer`` (a ``problem_responses`` entry) under ``status``: a status the
+    service declared with its own problem types gets ours added to them."""
+    existing = responses.get(status)
+    if existing is None:
+        responses[status] = answer
+        return
+    theirs = existing.get("content", {}).get(PROBLEM_CONTENT_TYPE)
+    declared = problem_types(theirs.get("schema", {})) if theirs else None
+    if theirs is None or declared is None:
+        return  # documented as any problem already
+    ours = answer["content"][PROBLEM_CONTENT_TYPE]
+    added = [kind for kind in problem_types(ours["schema"]) or [] if kind not in declared]
+    if not added:
+        return
+    theirs["schema"] = problem_schema([*declared, *added])
+    theirs.setdefault("examples", {}).update(ours["examples"])
+    existing["description"] = f"{existing.get('description', '')}; {answer['description']}"
+
+
+def _document_gateway_answers(
+    route: Route, method: str, path: str, operation: dict[str, Any]
+) -> None:
+    responses = operation.setdefault("responses", {})
+    answers = problem_responses(*_answers_of(route, method, path, operation))
+    for status, answer in answers.items():
+        _add_answer(responses, str(status), answer)
+    for status, text in _GATEWAY_ANSWERS.items():
+        responses.setdefault(status, _problem_response(text))
+    if route.cache and method == "get":
+        responses.setdefault(
+            "304", {"description": "Not modified: `If-None-Match` names the current `ETag`"}
+        )
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _tags(used: list[str], declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tag an operation uses, defined: ours first (``TAGS``), then any other."""
+    tags = [{"name": name, "description": text} for name, text in TAGS.items() if name in used]
+    for name in used:
+        if name not in TAGS:
+            tags.append(declared.get(name, {"name": name}))
+    return tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +426,7 @@ def merge(
     security: dict[str, Any] = {}
     tags: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
+    used_tags: list[str] = []
     for service, spec in specs.items():
         components = spec.get("components", {})
         renames: dict[str, str] = {}
@@ -354,13 +458,10 @@ def merge(
                     if operation_id in operation_ids:
                         operation["operationId"] = f"{service}_{operation_id}"
                     operation_ids.add(operation["operationId"])
-                responses = operation.setdefault("responses", {})
-                if route.auth != "anonymous":
-                    responses.setdefault("401", _problem_response("No valid access token"))
-                if route.auth == "admin":
-                    responses.setdefault("403", _problem_response("Not an admin"))
-                for status, text in _GATEWAY_ANSWERS.items():
-                    responses.setdefault(status, _problem_response(text))
+                _document_gateway_answers(route, method, public, operation)
+                for tag in operation.get("tags", []):
+                    if tag not in used_tags:
+                        used_tags.append(tag)
                 _constrain_path_parameters(operation)
                 operations[method] = operation
             if any(method in _METHODS for method in operations):
@@ -370,14 +471,20 @@ def merge(
     schemas.setdefault("Problem", problem)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": description},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": description,
+            "contact": dict(CONTACT),
+        },
+        "servers": [dict(server) for server in SERVERS],
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": dict(sorted(schemas.items()))},
     }
     if security:
         document["components"]["securitySchemes"] = security
-    if tags:
-        document["tags"] = list(tags.values())
+    if used_tags:
+        document["tags"] = _tags(used_tags, tags)
     return document
 
 

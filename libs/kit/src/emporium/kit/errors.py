@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "NotFound",
     "Problem",
     "ProblemError",
+    "ProblemKind",
     "ProblemResponse",
     "ServiceUnavailable",
     "TooManyRequests",
@@ -56,7 +57,10 @@ __all__ = [
     "install_problem_handlers",
     "internal_error_response",
     "problem_response",
+    "problem_responses",
+    "problem_schema",
     "problem_type",
+    "problem_types",
     "unavailable_dependency",
 ]
 
@@ -299,6 +303,62 @@ class TooManyRequests(ProblemError):
         super().__init__(detail, **kwargs)
         self.retry_after = retry_after
         self.headers["Retry-After"] = str(int(retry_after))
+
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+#: A problem kind an operation may answer: its class, or its class and when it happens.
+ProblemKind = type[ProblemError] | tuple[type[ProblemError], str]
+
+
+def problem_schema(types: Iterable[str]) -> dict[str, Any]:
+    """The OpenAPI schema of a problem whose ``type`` is one of ``types`` (an enum a typed
+    client can switch on); ``problem_types`` reads them back."""
+    kinds = {"type": "string", "enum": sorted(set(types))}
+    only = {"type": "object", "properties": {"type": kinds}, "required": ["type"]}
+    return {"allOf": [{"$ref": _PROBLEM_REF}, only]}
+
+
+def problem_types(schema: Mapping[str, Any]) -> list[str] | None:
+    """The ``type`` enum of a ``problem_schema``; None for any other schema."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list) or len(parts) != 2 or parts[0] != {"$ref": _PROBLEM_REF}:
+        return None
+    enum = parts[1].get("properties", {}).get("type", {}).get("enum")
+    return list(enum) if isinstance(enum, list) else None
+
+
+def problem_responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses=`` of a route for the problems it answers, by status.
+
+    Each status gets a ``problem_schema`` of its kinds' ``type``s and an example of each;
+    a kind given as ``(kind, "when")`` is described by ``when`` instead of its title::
+
+        @router.post("/orders", responses=problem_responses(EmptyCart, IdempotencyKeyReused))
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for given in kinds:
+        kind, when = given if isinstance(given, tuple) else (given, given.title)
+        response = responses.setdefault(kind.status, {"description": "", "types": []})
+        response["description"] += ("; " if response["description"] else "") + when
+        response["types"].append(kind.type)
+        example = {"type": kind.type, "title": kind.title, "status": kind.status, "detail": when}
+        response.setdefault("examples", {})[kind.type.removeprefix(PROBLEM_BASE)] = {
+            "summary": kind.title,
+            "value": example,
+        }
+    return {
+        status: {
+            "description": response["description"],
+            "content": {
+                PROBLEM_CONTENT_TYPE: {
+                    "schema": problem_schema(response["types"]),
+                    "examples": response["examples"],
+                }
+            },
+        }
+        for status, response in responses.items()
+    }
 
 
 def unavailable_dependency(exc: BaseException) -> str | None:

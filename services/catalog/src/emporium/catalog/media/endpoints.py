@@ -16,11 +16,11 @@ from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadF
 from fastapi.responses import StreamingResponse
 
 from emporium.catalog.dependencies import AdminDep, SessionDep, SettingsDep, StorageDep
-from emporium.catalog.errors import ImageTooLarge
+from emporium.catalog.errors import ImageNotFound, ImageTooLarge, NotAnImage, ProductNotFound
 from emporium.catalog.media import service
 from emporium.catalog.media.schemas import Image
 from emporium.catalog.product.views import image_view
-from emporium.kit.errors import PROBLEM_CONTENT_TYPE, NotFound
+from emporium.kit.errors import NotFound, problem_responses
 from emporium.kit.storage.errors import InvalidKey, ObjectNotFound
 
 __all__ = ["router"]
@@ -28,19 +28,18 @@ __all__ = ["router"]
 router = APIRouter(tags=["images"])
 
 
-_PROBLEM = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
 @router.post(
     "/admin/products/{product_id}/images",
     response_model=Image,
     status_code=status.HTTP_201_CREATED,
-    responses={
-        # Whether the bytes are a JPEG, PNG or WebP image is not something JSON Schema can
-        # say of a binary part: the answer documents it instead.
-        413: {"description": "The upload is larger than the image limit", "content": _PROBLEM},
-        415: {"description": "The file is not a JPEG, PNG or WebP image", "content": _PROBLEM},
-    },
+    operation_id="uploadImage",
+    # Whether the bytes are a JPEG, PNG or WebP image is not something JSON Schema can say
+    # of a binary part: the 415 answer documents it instead.
+    responses=problem_responses(
+        (ProductNotFound, "No product has this id (or it was deleted)"),
+        (ImageTooLarge, "The upload is larger than the image limit"),
+        (NotAnImage, "The file is not a JPEG, PNG or WebP image"),
+    ),
 )
 async def upload_image(
     product_id: UUID,
@@ -67,7 +66,10 @@ async def upload_image(
 
 
 @router.delete(
-    "/admin/products/{product_id}/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT
+    "/admin/products/{product_id}/images/{image_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="deleteImage",
+    responses=problem_responses((ImageNotFound, "The product has no image with this id")),
 )
 async def delete_image(
     product_id: UUID,
@@ -84,7 +86,22 @@ async def delete_image(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/media/{key:path}", include_in_schema=True)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/media/{key:path}",
+    operation_id="getMedia",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file (its stored media type)",
+            "content": dict.fromkeys(("image/webp", "image/jpeg", "image/png"), _BINARY),
+        },
+        304: {"description": "Not modified: `If-None-Match` names the current `ETag`"},
+        **problem_responses((NotFound, "No stored file has this key")),
+    },
+)
 async def media(key: str, request: Request, storage: StorageDep) -> Response:
     """A stored image file, cacheable for a year (its key changes when its content does)."""
     if not key.startswith("images/"):

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from emporium.catalog.dependencies import AdminDep, CacheDep, SessionDep, SettingsDep
+from emporium.catalog.errors import CategoryNotFound, DuplicateSku, ProductNotFound
 from emporium.catalog.invalidation import LISTING, product_family
 from emporium.catalog.product import service
 from emporium.catalog.product.cursor import MAX_INT64
@@ -19,6 +20,7 @@ from emporium.catalog.product.schemas import (
     Sort,
 )
 from emporium.kit.cache import get_or_compute
+from emporium.kit.errors import problem_responses
 
 __all__ = ["router"]
 
@@ -26,7 +28,7 @@ router = APIRouter(tags=["products"])
 JSON = "application/json"
 
 
-@router.get("/products", response_model=ProductPage)
+@router.get("/products", response_model=ProductPage, operation_id="listProducts")
 async def list_products(
     session: SessionDep,
     cache: CacheDep,
@@ -77,7 +79,17 @@ async def _product_json(
     return await get_or_compute(cache, key, compute, stale_ttl=30)
 
 
-@router.get("/products/{product_id}", response_model=Product)
+_NO_PRODUCT = (ProductNotFound, "No product has this id (or it was deleted)")
+_NO_CATEGORY = (CategoryNotFound, "`category_id` names no category")
+_SKU_TAKEN = (DuplicateSku, "Another product has this SKU")
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=Product,
+    operation_id="getProduct",
+    responses=problem_responses(_NO_PRODUCT),
+)
 async def get_product(
     product_id: UUID, session: SessionDep, cache: CacheDep, settings: SettingsDep
 ) -> Response:
@@ -85,7 +97,13 @@ async def get_product(
     return Response(await _product_json(session, cache, settings, product_id), media_type=JSON)
 
 
-@router.post("/admin/products", response_model=Product, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/admin/products",
+    response_model=Product,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createProduct",
+    responses=problem_responses(_NO_CATEGORY, _SKU_TAKEN),
+)
 async def create_product(
     data: ProductCreate, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> Product:
@@ -94,7 +112,12 @@ async def create_product(
     return await service.get_product(session, product.id, settings.media_url_prefix)
 
 
-@router.patch("/admin/products/{product_id}", response_model=Product)
+@router.patch(
+    "/admin/products/{product_id}",
+    response_model=Product,
+    operation_id="updateProduct",
+    responses=problem_responses(_NO_PRODUCT, _NO_CATEGORY, _SKU_TAKEN),
+)
 async def update_product(
     product_id: UUID,
     data: ProductUpdate,
@@ -107,7 +130,12 @@ async def update_product(
     return await service.get_product(session, product_id, settings.media_url_prefix)
 
 
-@router.delete("/admin/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/admin/products/{product_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="deleteProduct",
+    responses=problem_responses(_NO_PRODUCT),
+)
 async def delete_product(product_id: UUID, session: SessionDep, _: AdminDep) -> Response:
     """Delete a product (admin): it leaves listings; orders keep their own copy."""
     await service.delete_product(session, product_id)

@@ -16,26 +16,28 @@ from emporium.customers.account.schemas import (
     Profile,
     ProfileUpdate,
 )
-from emporium.customers.auth.service import verify_password
+from emporium.customers.auth.service import BadCredentials, verify_password
+from emporium.customers.auth.throttle import LoginLocked
 from emporium.customers.dependencies import (
     AccountsDep,
     ClientAddress,
     CurrentCustomer,
     SessionDep,
 )
+from emporium.kit.errors import Conflict, problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/me", tags=["me"])
 
 
-@router.get("", response_model=Profile)
+@router.get("", response_model=Profile, operation_id="getMe")
 async def get_me(customer: CurrentCustomer, accounts: AccountsDep) -> Any:
     """The caller's profile, with order count and lifetime spend."""
     return service.profile_of(customer, accounts.settings.currency)
 
 
-@router.patch("", response_model=Profile)
+@router.patch("", response_model=Profile, operation_id="updateMe")
 async def update_me(
     body: ProfileUpdate, customer: CurrentCustomer, session: SessionDep, accounts: AccountsDep
 ) -> Any:
@@ -44,7 +46,15 @@ async def update_me(
     return service.profile_of(customer, accounts.settings.currency)
 
 
-@router.delete("", status_code=204)
+@router.delete(
+    "",
+    status_code=204,
+    operation_id="deleteMe",
+    responses=problem_responses(
+        (BadCredentials, "`password` is not this account's password"),
+        (LoginLocked, "Too many failed password checks; see Retry-After"),
+    ),
+)
 async def delete_me(
     password: DeletionPassword,
     ip: ClientAddress,
@@ -65,25 +75,46 @@ async def delete_me(
     return Response(status_code=204)
 
 
-@router.get("/addresses", response_model=list[AddressOut])
+@router.get("/addresses", response_model=list[AddressOut], operation_id="listAddresses")
 async def list_addresses(customer: CurrentCustomer, session: SessionDep) -> Any:
     """The caller's addresses."""
     return await service.list_addresses(session, customer)
 
 
-@router.post("/addresses", status_code=201, response_model=AddressOut)
+@router.post(
+    "/addresses",
+    status_code=201,
+    response_model=AddressOut,
+    operation_id="addAddress",
+    responses=problem_responses(
+        (Conflict, f"The account has {service.MAX_ADDRESSES} addresses, the most it keeps")
+    ),
+)
 async def add_address(body: AddressCreate, customer: CurrentCustomer, session: SessionDep) -> Any:
     """Add an address."""
     return await service.add_address(session, customer, body)
 
 
-@router.get("/addresses/{address_id}", response_model=AddressOut)
+_NO_ADDRESS = (service.AddressNotFound, "The caller has no address with this id")
+
+
+@router.get(
+    "/addresses/{address_id}",
+    response_model=AddressOut,
+    operation_id="getAddress",
+    responses=problem_responses(_NO_ADDRESS),
+)
 async def get_address(address_id: UUID, customer: CurrentCustomer, session: SessionDep) -> Any:
     """One of the caller's addresses."""
     return await service.get_address(session, customer, address_id)
 
 
-@router.patch("/addresses/{address_id}", response_model=AddressOut)
+@router.patch(
+    "/addresses/{address_id}",
+    response_model=AddressOut,
+    operation_id="updateAddress",
+    responses=problem_responses(_NO_ADDRESS),
+)
 async def update_address(
     address_id: UUID, body: AddressUpdate, customer: CurrentCustomer, session: SessionDep
 ) -> Any:
@@ -91,7 +122,12 @@ async def update_address(
     return await service.update_address(session, customer, address_id, body)
 
 
-@router.delete("/addresses/{address_id}", status_code=204)
+@router.delete(
+    "/addresses/{address_id}",
+    status_code=204,
+    operation_id="deleteAddress",
+    responses=problem_responses(_NO_ADDRESS),
+)
 async def delete_address(
     address_id: UUID, customer: CurrentCustomer, session: SessionDep
 ) -> Response:

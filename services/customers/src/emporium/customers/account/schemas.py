@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Body
@@ -57,7 +57,7 @@ class Profile(BaseModel):
     id: UUID
     email: str | None
     name: str
-    role: str
+    role: Literal["customer", "admin"]
     disabled: bool = False
     created_at: datetime
     order_count: int

@@ -16,13 +16,17 @@ from emporium.customers.admin.schemas import (
 )
 from emporium.customers.dependencies import AccountsDep, SessionDep
 from emporium.customers.dependencies import AdminCustomer as AdminDep
+from emporium.kit.errors import Conflict, problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/admin/customers", tags=["admin"])
 
 
-@router.get("", response_model=AdminCustomerPage)
+_NO_CUSTOMER = (service.CustomerNotFound, "No customer has this id")
+
+
+@router.get("", response_model=AdminCustomerPage, operation_id="searchCustomers")
 async def search_customers(
     admin: AdminDep,
     session: SessionDep,
@@ -39,7 +43,12 @@ async def search_customers(
     )
 
 
-@router.get("/{customer_id}", response_model=AdminCustomer)
+@router.get(
+    "/{customer_id}",
+    response_model=AdminCustomer,
+    operation_id="getCustomer",
+    responses=problem_responses(_NO_CUSTOMER),
+)
 async def get_customer(
     customer_id: UUID, admin: AdminDep, session: SessionDep, accounts: AccountsDep
 ) -> Any:
@@ -48,7 +57,15 @@ async def get_customer(
     return service.to_admin(customer, accounts.settings.currency)
 
 
-@router.patch("/{customer_id}", response_model=AdminCustomer)
+@router.patch(
+    "/{customer_id}",
+    response_model=AdminCustomer,
+    operation_id="updateCustomer",
+    responses=problem_responses(
+        _NO_CUSTOMER,
+        (Conflict, "The account was deleted, or an admin would demote or disable themselves"),
+    ),
+)
 async def update_customer(
     customer_id: UUID,
     body: AdminCustomerUpdate,
@@ -61,7 +78,14 @@ async def update_customer(
     return service.to_admin(customer, accounts.settings.currency)
 
 
-@router.delete("/{customer_id}", status_code=204)
+@router.delete(
+    "/{customer_id}",
+    status_code=204,
+    operation_id="deleteCustomer",
+    responses=problem_responses(
+        _NO_CUSTOMER, (Conflict, "An admin's own account (they use DELETE /me)")
+    ),
+)
 async def delete_customer(
     customer_id: UUID, admin: AdminDep, session: SessionDep, accounts: AccountsDep
 ) -> Response:
@@ -70,7 +94,12 @@ async def delete_customer(
     return Response(status_code=204)
 
 
-@router.get("/{customer_id}/audit", response_model=list[AuditOut])
+@router.get(
+    "/{customer_id}/audit",
+    response_model=list[AuditOut],
+    operation_id="getCustomerAudit",
+    responses=problem_responses(_NO_CUSTOMER),
+)
 async def customer_audit(customer_id: UUID, admin: AdminDep, session: SessionDep) -> Any:
     """Who changed this customer record, when, and what."""
     await service.get_customer(session, customer_id)

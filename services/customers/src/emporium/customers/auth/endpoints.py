@@ -15,24 +15,49 @@ from emporium.customers.auth.schemas import (
     SignInRequest,
     TokenPair,
 )
+from emporium.customers.auth.throttle import LoginLocked
 from emporium.customers.dependencies import AccountsDep, ClientAddress, SessionDep
 from emporium.kit.auth.dependencies import CurrentPrincipal
+from emporium.kit.errors import Unauthorized, problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 _NO_STORE = {"Cache-Control": "no-store"}
+#: RFC 7517's JWK Set: the keys' members depend on their type (``kty``).
+_JWKS = {
+    "type": "object",
+    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+    "required": ["keys"],
+}
 
 
-@router.post("/register", status_code=201, response_model=Registered)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=Registered,
+    operation_id="register",
+    responses=problem_responses((service.EmailTaken, "An account has this email already")),
+)
 async def register(body: RegisterRequest, session: SessionDep, accounts: AccountsDep) -> Any:
     """Create a customer account."""
     customer = await service.register(session, accounts, body)
     return Registered(id=customer.id, email=customer.email or "", name=customer.name)
 
 
-@router.post("/token", response_model=TokenPair)
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    operation_id="signIn",
+    responses=problem_responses(
+        (
+            service.BadCredentials,
+            "Unknown email, wrong password or disabled account (one answer for all three)",
+        ),
+        (LoginLocked, "Too many failed sign-ins for this email or address; see Retry-After"),
+    ),
+)
 async def token(
     body: SignInRequest,
     ip: ClientAddress,
@@ -46,7 +71,18 @@ async def token(
     return pair
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    operation_id="refreshTokens",
+    responses=problem_responses(
+        (Unauthorized, "The refresh token is invalid, expired or revoked"),
+        (
+            service.RefreshTokenReused,
+            "A refresh token already traded came back: its whole family is revoked",
+        ),
+    ),
+)
 async def refresh(
     body: RefreshRequest,
     request: Request,
@@ -64,7 +100,7 @@ async def refresh(
     return pair
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, operation_id="signOut")
 async def logout(
     principal: CurrentPrincipal, session: SessionDep, accounts: AccountsDep
 ) -> Response:
@@ -73,7 +109,13 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.get("/jwks")
+@router.get(
+    "/jwks",
+    operation_id="getJwks",
+    responses={
+        200: {"description": "A JWK Set", "content": {"application/json": {"schema": _JWKS}}}
+    },
+)
 async def jwks(session: SessionDep, accounts: AccountsDep) -> JSONResponse:
     """The public keys that verify access tokens (JWKS, RFC 7517)."""
     return JSONResponse(

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from emporium.kit.errors import problem_responses
 from emporium.orders.common import Page, decode_cursor, encode_cursor
 from emporium.orders.dependencies import AdminDep, PublisherDep, SessionDep
 from emporium.orders.order import repository, service
@@ -18,7 +19,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/admin/orders", tags=["admin"])
 
 
-@router.get("", response_model=Page[OrderOut])
+@router.get("", response_model=Page[OrderOut], operation_id="listAllOrders")
 async def list_all_orders(
     session: SessionDep,
     admin: AdminDep,
@@ -44,7 +45,15 @@ async def list_all_orders(
     )
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+_NO_ORDER = (service.OrderNotFound, "No order has this id")
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    operation_id="getAnyOrder",
+    responses=problem_responses(_NO_ORDER),
+)
 async def get_any_order(order_id: UUID, session: SessionDep, admin: AdminDep) -> OrderOut:
     """Any order."""
     order = await repository.get(session, order_id)
@@ -53,7 +62,14 @@ async def get_any_order(order_id: UUID, session: SessionDep, admin: AdminDep) ->
     return (await service.render(session, [order]))[0]
 
 
-@router.post("/{order_id}/ship", response_model=OrderOut)
+@router.post(
+    "/{order_id}/ship",
+    response_model=OrderOut,
+    operation_id="shipOrder",
+    responses=problem_responses(
+        _NO_ORDER, (service.IllegalStatusChange, "Only a confirmed order can be shipped")
+    ),
+)
 async def ship_order(
     order_id: UUID, session: SessionDep, publisher: PublisherDep, admin: AdminDep
 ) -> OrderOut:

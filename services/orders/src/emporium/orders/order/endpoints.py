@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from emporium.kit.errors import PROBLEM_CONTENT_TYPE
+from emporium.kit.errors import problem_responses
 from emporium.orders.common import Page, decode_cursor, encode_cursor
 from emporium.orders.dependencies import (
     CustomerDep,
@@ -36,23 +36,23 @@ IdempotencyKey = Annotated[
 ]
 
 
-_PROBLEM = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
 @router.post(
     "",
     response_model=OrderOut,
     status_code=202,
-    responses={
-        409: {
-            "description": (
-                "The cart is empty or cannot be ordered (`empty-cart`, `cart-not-orderable`),"
-                " or this Idempotency-Key already placed an order from a different request"
-                " (`idempotency-key-reused`; the same request again returns that order, 202)"
-            ),
-            "content": _PROBLEM,
-        }
-    },
+    operation_id="placeOrder",
+    responses=problem_responses(
+        (service.EmptyCart, "The cart is empty"),
+        (
+            service.CartNotOrderable,
+            "The cart holds a product that is no longer sold, or mixes currencies",
+        ),
+        (
+            service.IdempotencyKeyReused,
+            "This Idempotency-Key already placed an order from a different request"
+            " (the same request again returns that order, 202)",
+        ),
+    ),
 )
 async def place_order(
     body: CheckoutIn,
@@ -66,7 +66,7 @@ async def place_order(
     return (await service.render(session, [order]))[0]
 
 
-@router.get("", response_model=Page[OrderOut])
+@router.get("", response_model=Page[OrderOut], operation_id="listOrders")
 async def list_orders(
     session: SessionDep,
     customer: CustomerDep,
@@ -86,14 +86,30 @@ async def list_orders(
     )
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+_NO_ORDER = (service.OrderNotFound, "The caller has no order with this id")
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    operation_id="getOrder",
+    responses=problem_responses(_NO_ORDER),
+)
 async def get_order(order_id: UUID, session: SessionDep, customer: CustomerDep) -> OrderOut:
     """One of the caller's orders, with its status history."""
     order = await service.owned(session, order_id, customer.subject)
     return (await service.render(session, [order]))[0]
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut)
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderOut,
+    operation_id="cancelOrder",
+    responses=problem_responses(
+        _NO_ORDER,
+        (service.IllegalStatusChange, "The order is shipped, rejected or cancelled already"),
+    ),
+)
 async def cancel_order(
     order_id: UUID, session: SessionDep, publisher: PublisherDep, customer: CustomerDep
 ) -> OrderOut:
@@ -105,7 +121,14 @@ async def cancel_order(
 @router.get(
     "/{order_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    operation_id="streamOrderEvents",
+    responses={
+        200: {
+            "description": "`text/event-stream`: one event per status change (`id`: its number)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(_NO_ORDER),
+    },
 )
 async def order_events(
     order_id: UUID,

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from emporium.orders.common import Money
+from emporium.orders.order.state import Status
 
 __all__ = ["Address", "CheckoutIn", "HistoryEntry", "OrderLineOut", "OrderOut", "PaymentIn"]
 
@@ -39,7 +40,7 @@ class OrderLineOut(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    status: str
+    status: Status
     reason: str | None
     at: datetime
 
@@ -47,7 +48,10 @@ class HistoryEntry(BaseModel):
 class OrderOut(BaseModel):
     id: UUID
     customer_id: UUID
-    status: str
+    status: Status = Field(
+        description="pending until stock and payment settle, then confirmed, rejected (no"
+        " stock) or cancelled; shipped once an admin ships it"
+    )
     status_reason: str | None
     lines: list[OrderLineOut]
     total: Money
