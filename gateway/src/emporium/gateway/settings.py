@@ -32,7 +32,11 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     upstream_retries: int = Field(
         default=2, ge=0, description="Extra attempts of idempotent calls on connect errors."
     )
+    # Connections per service (its pool): calls beyond wait in line for one (below).
     upstream_max_connections: int = Field(default=100, ge=1)
+    upstream_pool_sizes: dict[str, int] = Field(
+        default_factory=dict, description='Per service, e.g. {"catalog": 64}.'
+    )
     upstream_keepalive_seconds: float = Field(
         default=4.0,
         gt=0,
@@ -40,10 +44,15 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         "keep-alive timeout (uvicorn's 5 s), so the gateway never reuses one being closed.",
     )
     upstream_queue_seconds: float = Field(
-        default=1.0,
+        default=5.0,
         gt=0,
         le=60,
         description="Longest wait for a free pooled connection before 503 upstream-busy.",
+    )
+    upstream_queue_length: int = Field(
+        default=10_000,
+        ge=0,
+        description="Most calls waiting for a connection per pool; more answer 503 at once.",
     )
 
     # Event streams (GET /orders/{id}/events): a pool of their own per service, a cap per
@@ -120,6 +129,10 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
             "customers": self.customers_url,
             "orders": self.orders_url,
         }
+
+    def pool_size_of(self, upstream: str) -> int:
+        """The connections kept to ``upstream`` (its override, else the default)."""
+        return self.upstream_pool_sizes.get(upstream, self.upstream_max_connections)
 
     def timeout_of(self, upstream: str) -> float:
         """The timeout for calls to ``upstream`` (its override, else the default)."""

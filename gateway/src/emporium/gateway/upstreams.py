@@ -13,12 +13,15 @@ become the gateway's problem errors (503/504/502).
 The URL is built with yarl from the configured base and the canonical, encoded path and
 query (``target.py``): no request can change the scheme, host or port.
 
-Two connection pools per service: one for ordinary calls (``upstream_max_connections``),
-one for event streams (``stream_max_connections``), so long-lived streams cannot take the
-connections everyone else's calls need. A call that finds its pool full waits at most
-``upstream_queue_seconds`` for a free connection, then answers 503 ``upstream-busy`` with
-``Retry-After``; that wait is the gateway's own congestion, not a failure of the service,
-so it never counts towards the breaker.
+Two connection pools per service: one for ordinary calls (``upstream_max_connections``, or
+the service's entry in ``upstream_pool_sizes``), one for event streams
+(``stream_max_connections``), so long-lived streams cannot take the connections everyone
+else's calls need. Admission to a pool is the gateway's own fair queue (``admission.py``):
+a call that finds every connection in use waits in line, behind at most
+``upstream_queue_length`` others and for at most ``upstream_queue_seconds``, then answers
+503 ``upstream-busy`` with ``Retry-After``. That wait is the gateway's own congestion, not
+a failure of the service, so it never counts towards the breaker; the HTTP client's
+connect timeout starts only once a call holds a slot, so it measures connecting alone.
 """
 
 from __future__ import annotations
@@ -29,13 +32,12 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from emporium.gateway.admission import Admission, Busy
 from emporium.gateway.breaker import CircuitBreaker
 from emporium.gateway.errors import (
     BadGateway,
@@ -94,7 +96,8 @@ class Upstream:
         breaker: CircuitBreaker,
         max_connections: int = 100,
         stream_max_connections: int = 100,
-        queue_seconds: float = 1.0,
+        queue_seconds: float = 5.0,
+        queue_length: int = 10_000,
         keepalive_seconds: float = 4.0,
     ) -> None:
         self.name = name
@@ -107,6 +110,13 @@ class Upstream:
         self.max_connections = max_connections
         self.stream_max_connections = stream_max_connections
         self.queue_seconds = queue_seconds
+        self.queue_length = queue_length
+        self.admission = Admission(
+            max_connections, max_waiting=queue_length, wait_seconds=queue_seconds
+        )
+        self.stream_admission = Admission(
+            stream_max_connections, max_waiting=queue_length, wait_seconds=queue_seconds
+        )
         self.keepalive_seconds = keepalive_seconds
         self._session: aiohttp.ClientSession | None = None
         self._stream_session: aiohttp.ClientSession | None = None
@@ -129,12 +139,11 @@ class Upstream:
         return self._stream_session
 
     def _new_session(self, limit: int) -> aiohttp.ClientSession:
-        queue = aiohttp.TraceConfig()
-        queue.on_connection_queued_start.append(_mark_queued)
-        queue.on_connection_queued_end.append(_mark_dequeued)
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=limit,
+                # ``Admission`` bounds the calls to ``limit``; the connector's own bound is
+                # a safety net above it (its queue must never be the one calls wait in).
+                limit=limit + 16,
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
                 # Below the services' own idle timeout (uvicorn: 5 s), so a pooled
@@ -146,16 +155,14 @@ class Upstream:
             auto_decompress=False,
             # Send the client's headers, not aiohttp's defaults.
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            # ``connect`` bounds the wait for a free pooled connection plus the connecting;
-            # ``sock_connect`` the connecting alone.
+            # Connecting alone: the wait for a free connection happened before (``Admission``).
             timeout=aiohttp.ClientTimeout(
                 total=None,
-                connect=self.queue_seconds + self.connect_timeout,
+                connect=self.connect_timeout,
                 sock_connect=self.connect_timeout,
                 sock_read=None,
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
-            trace_configs=[queue],
         )
 
     def url(self, path: str, query: str = "") -> URL:
@@ -168,10 +175,12 @@ class Upstream:
             encoded=True,
         )
 
-    def _busy(self) -> UpstreamBusy:
+    def _busy(self, waited: bool) -> UpstreamBusy:
         GATEWAY_UPSTREAM_FAILURES.labels(upstream=self.name, kind="busy").inc()
         log.warning(
-            "%s: no free connection within %g s", self.name, self.queue_seconds,
+            "%s: %s", self.name,
+            f"no free connection within {self.queue_seconds:g} s" if waited
+            else f"{self.queue_length} calls already wait for a connection",
             extra={"upstream": self.name},
         )  # fmt: skip
         return UpstreamBusy(
@@ -197,22 +206,51 @@ class Upstream:
         (503: no free connection in time), ``UpstreamTimeout`` (504) or ``BadGateway`` (502).
         The caller must ``release()`` or ``close()`` the answer.
         """
+        self._refuse_if_open()
+        admission = self.stream_admission if stream else self.admission
+        try:
+            await admission.acquire()
+        except Busy as busy:
+            raise self._busy(busy.waited) from None
+        try:
+            response = await self._send(method, path, headers, body, query, stream)
+        except BaseException:
+            admission.release()
+            raise
+        connection = response.connection
+        if connection is None:  # the whole answer is in already: the connection is back
+            admission.release()
+        else:
+            connection.add_callback(admission.release)  # on release() and close() alike
+        return response
+
+    def _refuse_if_open(self) -> None:
+        if not self.breaker.allow():
+            self._failed("circuit_open")
+            raise UpstreamUnavailable(
+                f"the {self.name} service is not answering; try again shortly",
+                retry_after=max(1, math.ceil(self.breaker.retry_after())),
+                upstream=self.name,
+            )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body | None,
+        query: str,
+        stream: bool,
+    ) -> aiohttp.ClientResponse:
         attempts = 1 + (self.retries if method in IDEMPOTENT else 0)
         url = self.url(path, query)
         session = self.stream_session if stream else self.session
         begun = time.monotonic()
         for attempt in range(attempts):
-            queued: dict[str, Any] = {"queued": False, "queue_seconds": self.queue_seconds}
-            if not self.breaker.allow():
-                self._failed("circuit_open")
-                raise UpstreamUnavailable(
-                    f"the {self.name} service is not answering; try again shortly",
-                    retry_after=max(1, math.ceil(self.breaker.retry_after())),
-                    upstream=self.name,
-                )
+            if attempt:
+                self._refuse_if_open()
             try:
                 async with asyncio.timeout(self.timeout) as deadline:
-                    queued["deadline"] = deadline
                     if body is not None:
                         body.on_progress = _extend(deadline, self.timeout)
                     response = await session.request(
@@ -222,11 +260,8 @@ class Upstream:
                         data=body.chunks() if body is not None else None,
                         allow_redirects=False,
                         compress=False,
-                        trace_request_ctx=queued,
                     )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
-                if queued["queued"]:
-                    raise self._busy() from None
                 self._failed("unavailable")
                 retry = (
                     attempt + 1 < attempts
@@ -250,8 +285,6 @@ class Upstream:
                     upstream=self.name,
                 ) from None
             except TimeoutError:
-                if queued["queued"]:
-                    raise self._busy() from None
                 self._failed("timeout")
                 log.warning(
                     "%s: no answer within %g s", self.name, self.timeout,
@@ -285,28 +318,6 @@ class Upstream:
         self._session = self._stream_session = None
 
 
-async def _mark_queued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
-    # Waiting for a free pooled connection: a timeout now is congestion, not a failure,
-    # and the wait is bounded by the queue's own (shorter) deadline.
-    state = context.trace_request_ctx
-    if isinstance(state, dict):
-        state["queued"] = True
-        deadline = state.get("deadline")
-        if isinstance(deadline, asyncio.Timeout):
-            state["when"] = when = deadline.when()
-            queue_ends = asyncio.get_running_loop().time() + float(state["queue_seconds"])
-            deadline.reschedule(queue_ends if when is None else min(when, queue_ends))
-
-
-async def _mark_dequeued(_: aiohttp.ClientSession, context: SimpleNamespace, __: object) -> None:
-    state = context.trace_request_ctx
-    if isinstance(state, dict):
-        state["queued"] = False
-        deadline = state.get("deadline")
-        if isinstance(deadline, asyncio.Timeout) and "when" in state:
-            deadline.reschedule(state["when"])
-
-
 def _base_url(name: str, value: str) -> URL:
     url = URL(value)
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
@@ -329,9 +340,10 @@ class Upstreams:
                     failure_threshold=settings.breaker_failure_threshold,
                     reset_seconds=settings.breaker_reset_seconds,
                 ),
-                max_connections=settings.upstream_max_connections,
+                max_connections=settings.pool_size_of(name),
                 stream_max_connections=settings.stream_max_connections,
                 queue_seconds=settings.upstream_queue_seconds,
+                queue_length=settings.upstream_queue_length,
                 keepalive_seconds=settings.upstream_keepalive_seconds,
             )
             for name, url in settings.upstreams().items()
