@@ -39,7 +39,7 @@ test-fast: sync ## the tests that need no infrastructure (the rest are skipped)
 lint: sync ## ruff and mypy --strict
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/kit/src libs/contracts/src services/*/src gateway/src
+	$(UV) run --frozen mypy libs/kit/src libs/contracts/src services/*/src gateway/src storefront/src
 
 format: sync
 	$(UV) run --frozen ruff check --fix .

@@ -1,0 +1,13 @@
+"""The shop's pages (``/``): catalog, cart, account, checkout, orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from emporium.storefront.shop import account, cart, catalog, checkout, orders
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+for _module in (catalog, cart, account, checkout, orders):
+    router.include_router(_module.router)
