@@ -1,0 +1,127 @@
+"""The admin's forms: what a person types, turned into API bodies (or messages beside the
+fields that stop them). Pure functions, no I/O; the API's own problems are put in words by
+``emporium.storefront.problems.explain``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from emporium.storefront.problems import FORM
+
+__all__ = [
+    "FORM",
+    "ORDER_STATUSES",
+    "FormResult",
+    "customer_update",
+    "format_amount",
+    "parse_amount",
+    "product_body",
+    "stock_body",
+]
+
+ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled", "shipped")
+_MAX_AMOUNT = 10**12
+_SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class FormResult:
+    """A request body, or the messages that stop it from being sent."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse_amount(text: str) -> int:
+    """``"12.5"`` or ``"12,50"`` (euros) as minor units (1250); ValueError in plain words."""
+    cleaned = text.strip().replace(" ", "").replace(",", ".").removeprefix("€")
+    if not cleaned:
+        raise ValueError("Enter a price, for example 12.50.")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError("Enter the price as a number, for example 12.50.") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError("The price cannot be negative.")
+    cents = value * 100
+    if cents != cents.to_integral_value():
+        raise ValueError("Use at most two decimals (cents).")
+    if cents > _MAX_AMOUNT:
+        raise ValueError("That price is too large.")
+    return int(cents)
+
+
+def format_amount(minor: int) -> str:
+    """Minor units as the form shows them: 1250 -> ``"12.50"``."""
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def product_body(form: Mapping[str, str], *, partial: bool = False) -> FormResult:
+    """The product form as ``POST /admin/products`` (``partial``: ``PATCH``) wants it."""
+    result = FormResult()
+    sku = form.get("sku", "").strip()
+    name = form.get("name", "").strip()
+    if not sku:
+        result.errors["sku"] = "Enter a SKU."
+    elif len(sku) > 64 or not _SKU.match(sku):
+        result.errors["sku"] = (
+            "Use up to 64 letters, digits, dots, dashes or underscores, "
+            "starting with a letter or digit."
+        )
+    if not name:
+        result.errors["name"] = "Enter a name."
+    elif len(name) > 200:
+        result.errors["name"] = "Keep the name to 200 characters."
+    try:
+        amount = parse_amount(form.get("price", ""))
+    except ValueError as error:
+        result.errors["price"] = str(error)
+        amount = 0
+    description = form.get("description", "").replace("\r\n", "\n")
+    if len(description) > 10_000:
+        result.errors["description"] = "Keep the description to 10,000 characters."
+    category = form.get("category_id", "").strip()
+    result.body = {
+        "sku": sku,
+        "name": name,
+        "description": description,
+        "price": {"amount": amount, "currency": "EUR"},
+        "category_id": category or None,
+    }
+    if not partial:
+        result.body["attributes"] = {}
+    return result
+
+
+def stock_body(form: Mapping[str, str]) -> FormResult:
+    """The stock form as ``PUT /admin/products/{id}/stock`` wants it."""
+    text = form.get("on_hand", "").strip()
+    if not text.isdigit():
+        return FormResult(errors={"on_hand": "Enter the number on the shelf: 0 or more."})
+    on_hand = int(text)
+    if on_hand > 1_000_000_000:
+        return FormResult(errors={"on_hand": "That is more than a shelf can hold."})
+    return FormResult(body={"on_hand": on_hand})
+
+
+def customer_update(form: Mapping[str, str]) -> FormResult:
+    """The role or disabled switch as ``PATCH /admin/customers/{id}`` wants it."""
+    body: dict[str, Any] = {}
+    if "role" in form:
+        if form["role"] not in ("customer", "admin"):
+            return FormResult(errors={"role": "Choose customer or admin."})
+        body["role"] = form["role"]
+    if "disabled" in form:
+        body["disabled"] = form["disabled"] == "true"
+    if not body:
+        return FormResult(errors={FORM: "Nothing to change."})
+    return FormResult(body=body)

@@ -1,0 +1,85 @@
+"""The admin's forms: typed values to API bodies, API problems to words beside fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from emporium.storefront.admin.forms import (
+    FORM,
+    customer_update,
+    format_amount,
+    parse_amount,
+    product_body,
+    stock_body,
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "minor"),
+    [("12.50", 1250), ("12,5", 1250), ("€ 3", 300), ("0", 0), (" 1000.01 ", 100001)],
+)
+def test_a_price_as_people_type_it_becomes_minor_units(typed: str, minor: int) -> None:
+    assert parse_amount(typed) == minor
+    assert parse_amount(format_amount(minor)) == minor
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("", "Enter a price"),
+        ("twelve", "as a number"),
+        ("-1", "negative"),
+        ("1.005", "two decimals"),
+        ("1e20", "too large"),
+        ("NaN", "negative"),
+    ],
+)
+def test_a_price_that_is_not_one_says_why(typed: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_amount(typed)
+
+
+def test_the_product_form_becomes_the_api_body() -> None:
+    result = product_body(
+        {
+            "sku": " LAMP-1 ",
+            "name": "Lamp",
+            "price": "19.90",
+            "description": "a\r\nb",
+            "category_id": "",
+        }
+    )
+    assert result.ok
+    assert result.body == {
+        "sku": "LAMP-1",
+        "name": "Lamp",
+        "description": "a\nb",
+        "price": {"amount": 1990, "currency": "EUR"},
+        "category_id": None,
+        "attributes": {},
+    }
+    edited = product_body({"sku": "LAMP-1", "name": "Lamp", "price": "1"}, partial=True)
+    assert "attributes" not in edited.body  # an edit keeps the product's attributes
+
+
+def test_every_wrong_product_field_gets_its_own_message() -> None:
+    result = product_body({"sku": "bad sku!", "name": "", "price": "x"})
+    assert set(result.errors) == {"sku", "name", "price"}
+    assert not result.ok
+
+
+@pytest.mark.parametrize("typed", ["", "-3", "2.5", "many"])
+def test_stock_must_be_a_whole_number_of_zero_or_more(typed: str) -> None:
+    assert "on_hand" in stock_body({"on_hand": typed}).errors
+
+
+def test_stock_zero_is_fine() -> None:
+    assert stock_body({"on_hand": "0"}).body == {"on_hand": 0}
+
+
+def test_customer_switches() -> None:
+    assert customer_update({"role": "admin"}).body == {"role": "admin"}
+    assert customer_update({"disabled": "true"}).body == {"disabled": True}
+    assert customer_update({"disabled": "false"}).body == {"disabled": False}
+    assert "role" in customer_update({"role": "owner"}).errors
+    assert FORM in customer_update({}).errors
