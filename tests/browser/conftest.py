@@ -41,7 +41,8 @@ def _platform_module() -> Any:
     spec = importlib.util.spec_from_file_location(
         "emporium_e2e_platform", ROOT / "tests" / "e2e" / "platform.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["emporium_e2e_platform"] = module
     spec.loader.exec_module(module)

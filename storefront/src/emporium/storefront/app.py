@@ -54,7 +54,7 @@ def create_storefront_app(settings: Settings | None = None, **overrides: Any) ->
     """The storefront app; ``overrides`` go to ``create_app``."""
     settings = settings or Settings()
     routers = [shop_router]
-    admin = _admin_router()
+    admin = _admin_router() if settings.admin_enabled else None
     if admin is not None:
         routers.append(admin)
     app = create_app(

@@ -33,6 +33,7 @@ __all__ = [
     "SignedIn",
     "ViewerDep",
     "client_ip",
+    "shopper_or_none",
     "sign_in",
     "tokens_from",
 ]
@@ -161,6 +162,16 @@ async def viewer(request: Request) -> Customer | None:
     if session.tokens is None:
         return None
     return Customer.from_session(session.customer)
+
+
+async def shopper_or_none(request: Request) -> SignedIn | None:
+    """The signed-in customer with a fresh token, or None (pages open to anybody)."""
+    session = get_session(request)
+    token = await _fresh_token(request, session)
+    customer = Customer.from_session(session.customer)
+    if token is None or customer is None:
+        return None
+    return SignedIn(customer, token)
 
 
 async def shopper(request: Request) -> SignedIn:

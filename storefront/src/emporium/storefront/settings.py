@@ -35,6 +35,9 @@ class Settings(ServiceSettings, AuthSettings):
         description="Refresh the access token when it expires within this many seconds.",
     )
     page_size: int = Field(default=12, ge=1, le=100)
+    admin_enabled: bool = Field(
+        default=True, description="Serve the admin at /admin/ (off: a shop-only replica)."
+    )
 
     @property
     def secure_cookies(self) -> bool:

@@ -2,6 +2,7 @@
 // Everything else works without JavaScript (plain forms); htmx enhances where it is loaded.
 (function () {
   "use strict";
+  var FINAL = ["rejected", "cancelled", "shipped"];
   function follow(box) {
     var url = box.getAttribute("data-events");
     if (!url || !window.EventSource) { return; }
@@ -16,15 +17,16 @@
       }
       var reason = document.getElementById("order-reason");
       if (reason) {
-        reason.textContent = data.status_reason ? "Reason: " + data.status_reason : "";
-        reason.hidden = !data.status_reason;
+        reason.textContent = data.reason ? "Reason: " + data.reason : "";
+        reason.hidden = !data.reason;
       }
       var cancel = document.getElementById("cancel-order");
       if (cancel && data.status && data.status !== "pending" && data.status !== "confirmed") {
         cancel.hidden = true;
       }
       box.setAttribute("data-status", data.status || "");
-      if (data.final) { source.close(); }
+      // A final status: the stream ends there, so stop the browser reconnecting to it.
+      if (FINAL.indexOf(data.status) >= 0) { source.close(); }
     });
     source.addEventListener("end", function () { source.close(); });
   }
