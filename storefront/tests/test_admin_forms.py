@@ -8,10 +8,12 @@ from emporium.storefront.admin.forms import (
     FORM,
     customer_update,
     format_amount,
+    own_account_change,
     parse_amount,
     product_body,
     stock_body,
 )
+from emporium.storefront.admin.products import category_options
 
 
 @pytest.mark.parametrize(
@@ -83,3 +85,19 @@ def test_customer_switches() -> None:
     assert customer_update({"disabled": "false"}).body == {"disabled": False}
     assert "role" in customer_update({"role": "owner"}).errors
     assert FORM in customer_update({}).errors
+
+
+def test_an_admin_cannot_lock_themselves_out() -> None:
+    assert "disable your own" in (own_account_change({"disabled": True}, own=True) or "")
+    assert "admin role" in (own_account_change({"role": "customer"}, own=True) or "")
+    assert own_account_change({"disabled": True}, own=False) is None  # another admin may
+    assert own_account_change({"role": "admin"}, own=True) is None
+
+
+def test_categories_are_offered_by_their_full_name() -> None:
+    categories = [
+        {"id": "1", "name": "Home", "parent_id": None},
+        {"id": "2", "name": "Kitchen", "parent_id": "1"},
+        {"id": "3", "name": "Books", "parent_id": None},
+    ]
+    assert category_options(categories) == [("3", "Books"), ("1", "Home"), ("2", "Home / Kitchen")]

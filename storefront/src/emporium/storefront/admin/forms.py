@@ -19,6 +19,7 @@ __all__ = [
     "FormResult",
     "customer_update",
     "format_amount",
+    "own_account_change",
     "parse_amount",
     "product_body",
     "stock_body",
@@ -125,3 +126,18 @@ def customer_update(form: Mapping[str, str]) -> FormResult:
     if not body:
         return FormResult(errors={FORM: "Nothing to change."})
     return FormResult(body=body)
+
+
+def own_account_change(body: Mapping[str, Any], *, own: bool) -> str | None:
+    """Why an admin may not make this change to their own account (None: they may).
+
+    Disabling or demoting oneself would lock the shop's last admin out in one click; another
+    admin can do it if it is really meant.
+    """
+    if not own:
+        return None
+    if body.get("disabled") is True:
+        return "You cannot disable your own account."
+    if body.get("role") == "customer":
+        return "You cannot take the admin role from your own account."
+    return None

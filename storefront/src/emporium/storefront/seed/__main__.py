@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+import httpx
+
 from emporium.storefront.seed.api import ApiError
 from emporium.storefront.seed.credentials import MissingCredentials, credentials_from_env
 from emporium.storefront.seed.run import SeedError, seed
@@ -32,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     except (MissingCredentials, SeedError, ApiError, TimeoutError) as error:
         print(f"[seed] failed: {error}", file=sys.stderr)
         return 1
-    except OSError as error:
-        print(f"[seed] cannot reach {args.gateway}: {error}", file=sys.stderr)
+    except (httpx.HTTPError, OSError) as error:
+        print(
+            f"[seed] cannot reach {args.gateway}: {error} (is the shop running?)", file=sys.stderr
+        )
         return 1
     verdict = f"created {report}" if report.changed else "nothing to do: everything was there"
     print(f"[seed] {verdict} ({time.monotonic() - started:.1f} s)")
