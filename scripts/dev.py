@@ -66,12 +66,6 @@ async def main() -> int:
         url = os.environ[name.upper() + "_DATABASE_URL"]
         await asyncio.to_thread(upgrade_to_head, ROOT / "services" / name / "migrations", url)
 
-    from emporium.catalog.seed import seed_demo_catalog
-
-    # A demo catalog on first start (no-op once products exist); its events wait in the
-    # catalog's outbox until the relay starts with the app, then reach orders.
-    await seed_demo_catalog()
-
     bus = InMemoryBus()
     await bus.start()
     apps: list[tuple[str, FastAPI, int]] = [
@@ -105,6 +99,7 @@ async def main() -> int:
         loop.add_signal_handler(sig, stop.set)
 
     tasks = [asyncio.create_task(server.serve()) for server in servers]
+    seeding: asyncio.Task[object] | None = None
     while not all(server.started for server in servers):
         if any(task.done() for task in tasks):
             stop.set()
@@ -118,7 +113,13 @@ async def main() -> int:
             + f"  data       {DEV}\n  Ctrl-C stops it.\n",
             flush=True,
         )
+        if os.environ.get("EMPORIUM_DEV_SEED", "1") != "0":  # the demo shop, on first start
+            from emporium.storefront.seed import seed_on_first_start
+
+            seeding = asyncio.create_task(seed_on_first_start(f"http://127.0.0.1:{GATEWAY_PORT}"))
     await stop.wait()
+    if seeding is not None:
+        seeding.cancel()
     for server in servers:
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
