@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: help uv sync dev up down status test test-fast lint format bench contracts clean
+.PHONY: help uv sync dev up seed down status test test-fast lint format bench contracts clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ dev: sync ## run the platform on its embedded default (SQLite, in-process bus), 
 up: sync ## start PostgreSQL, Kafka, Redis, SeaweedFS, then every service and the gateway
 	bash deploy/local/infra.sh up
 	bash deploy/local/services.sh up
+
+seed: sync ## the demo shop (products, a demo customer's orders) on a running one; idempotent
+	$(UV) run --frozen python -m emporium.storefront.seed
 
 down: ## stop what `make up` started
 	-bash deploy/local/services.sh down
