@@ -1,15 +1,19 @@
 """Benchmark: the event pipeline (outbox write -> relay -> bus -> consumer with inbox).
 
-Runs each configuration in one process, one after the other, and writes the figures side
-by side (with ratios against the first row) to ``bench/results/event_pipeline.{json,md}``:
+Runs each configuration in one process (on uvloop, as the services do), one after the
+other, and writes the figures side by side (with ratios against the first row) to
+``bench/results/event_pipeline.{json,md}``:
 
 - ``sqlite+memory``: the embedded default;
-- ``postgres+kafka batch=1``: the relay publishing one row per round trip;
-- ``postgres+kafka batch=100``: the relay's default batching.
+- ``postgres+kafka relay batch=100, consumer per event``: the settings before issue 12 (a
+  relay batch of 100 rows, a transaction per consumed event);
+- ``postgres+kafka defaults``: today's defaults (``outbox_batch_size``, one transaction and
+  one inbox statement per fetched batch).
 
 Each configuration writes N events (one transaction each, like N requests), drains the
 outbox with the relay, and applies every event with an ``EventConsumer`` (inbox + a row
-of effect per event). Needs ``var/infra.env`` loaded for the real infrastructure.
+of effect per event; the rate counts from the first poll to the last event applied).
+Needs ``var/infra.env`` loaded for the real infrastructure.
 """
 
 from __future__ import annotations
@@ -40,8 +44,13 @@ from emporium.kit.db import Base, Database
 from emporium.kit.events import Envelope
 from emporium.kit.outbox import Outbox, create_kit_tables
 from emporium.kit.relay import OutboxRelay
+from emporium.kit.settings import BusSettings
 
 RESULTS = Path(__file__).parent / "results"
+#: The consumer's fetch size (``EventConsumer``'s default).
+CONSUMER_BATCH = 500
+#: The relay's batch by default (``outbox_batch_size``).
+RELAY_BATCH = BusSettings().outbox_batch_size
 
 
 class BenchTick(EventData):
@@ -82,7 +91,9 @@ async def _drop(name: str) -> None:
     await conn.close()
 
 
-async def run_config(config: str, url: str, bus: Bus, batch: int, events: int) -> Result:
+async def run_config(
+    config: str, url: str, bus: Bus, batch: int, events: int, *, batched: bool = True
+) -> Result:
     database = Database(url)
     async with database.engine.begin() as conn:
         await conn.run_sync(create_kit_tables)
@@ -114,12 +125,16 @@ async def run_config(config: str, url: str, bus: Bus, batch: int, events: int) -
         handlers={BenchTick.type_name(): handle},
         service_name="bench",
     )
-    applied = 0
+    consumer.batch_transactions = batched
+    consumer.batch_size = CONSUMER_BATCH
+    # Join the group first: the rate is of applying events, not of a group's first join.
+    applied = (await consumer.run_once(timeout=0.01)).count("handled")
+    joined = time.perf_counter()
     while applied < events:
-        await consumer.run_once(timeout=1.0)
-        async with database.session() as session:
-            applied = await session.scalar(select(func.count()).select_from(Effect)) or 0
+        applied += (await consumer.run_once(timeout=1.0)).count("handled")
     consumed = time.perf_counter()
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Effect)) == events
     await consumer.close()
     await database.dispose()
     return Result(
@@ -127,7 +142,7 @@ async def run_config(config: str, url: str, bus: Bus, batch: int, events: int) -
         events=events,
         write_per_s=events / (wrote - started),
         relay_per_s=events / (relayed - wrote),
-        consume_per_s=events / (consumed - relayed),
+        consume_per_s=events / (consumed - joined),
         end_to_end_s=consumed - started,
     )
 
@@ -139,10 +154,10 @@ async def main(events: int) -> list[Result]:
         await memory.start()
         results.append(
             await run_config(
-                "sqlite+memory batch=100",
+                "sqlite+memory defaults",
                 f"sqlite+aiosqlite:///{tmp}/bench.db",
                 memory,
-                100,
+                RELAY_BATCH,
                 events,
             )
         )
@@ -150,11 +165,15 @@ async def main(events: int) -> list[Result]:
     kafka = KafkaBus(os.environ["EMPORIUM_KAFKA_BOOTSTRAP"])
     await kafka.start()
     try:
-        for batch in (1, 100):
+        configs = [
+            ("postgres+kafka relay batch=100, consumer per event", 100, False),
+            ("postgres+kafka defaults", RELAY_BATCH, True),
+        ]
+        for config, batch, batched in configs:
             url, name = await _postgres_url()
             try:
                 results.append(
-                    await run_config(f"postgres+kafka batch={batch}", url, kafka, batch, events)
+                    await run_config(config, url, kafka, batch, events, batched=batched)
                 )
             finally:
                 await _drop(name)
@@ -194,4 +213,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
-    write(asyncio.run(main(args.events)))
+    import uvloop
+
+    write(uvloop.run(main(args.events)))

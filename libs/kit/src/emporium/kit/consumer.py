@@ -6,9 +6,15 @@ For each delivery, in order:
 2. find the handler for its type — a type nobody handles is acknowledged as ``ignored``
    (tolerant reader: producers may add event types before consumers care), and so is a
    dead letter replayed for another group (``dlq-replay-for``);
-3. in ONE database transaction: claim the event in the inbox (already there: a
-   ``duplicate``, nothing applied), run the handler, commit;
-4. on a handler exception: roll back, then by the failure's cause
+3. in ONE database transaction for the whole fetched batch: claim all its events in the
+   inbox with one statement (``inbox.claim_many``; one already there is a ``duplicate``,
+   nothing applied), run each handler in delivery order, commit. A handler marked
+   ``solo`` and an undecodable record split the batch and go alone;
+4. on a handler exception inside a batch: roll back, apply the events before it again in
+   one transaction, then the failing event alone (step 5), then go on batching after it.
+   So a poison event costs its batch one rollback, never its neighbours' effects;
+5. an event alone: claim, handle, commit in a transaction of its own; on a handler
+   exception: roll back, then by the failure's cause
    (``emporium.kit.failures.classify_failure``): the database away (``UNAVAILABLE``) or a
    transaction conflict (``CONFLICT``) is retried with capped backoff without using up the
    event's attempts; what can never succeed (``PERMANENT``: a payload that does not
@@ -37,6 +43,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +79,7 @@ from emporium.kit.metrics import (
 from emporium.kit.outbox import utcnow
 from emporium.kit.tracing import context_from, tracer
 
-__all__ = ["EventConsumer", "Handler", "Outage", "Outages", "Outcome"]
+__all__ = ["EventConsumer", "Handler", "Outage", "Outages", "Outcome", "solo"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,51 @@ Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 #: What became of a delivery: handled, duplicate, ignored or dead_lettered.
 Outcome = str
+
+_SOLO = "__emporium_solo__"
+
+
+def solo(handler: Handler) -> Handler:
+    """Mark ``handler`` as one that must have a transaction of its own (never batched).
+
+    For a handler that cannot share its transaction with other events' handlers: one that
+    catches a database error and goes on (on PostgreSQL the error aborts the whole shared
+    transaction), or one that must see nothing but its own writes.
+    """
+    setattr(handler, _SOLO, True)
+    return handler
+
+
+@dataclass(slots=True)
+class _Item:
+    """A fetched delivery, decoded: its envelope and handler (None: ignored or undecodable)."""
+
+    delivery: Delivery
+    envelope: Envelope | None = None
+    handler: Handler | None = None
+    ignored: bool = False
+
+    @property
+    def batchable(self) -> bool:
+        """Whether it can be part of a run (undecodable and ``solo`` ones go alone)."""
+        if self.ignored:
+            return True
+        return self.handler is not None and not getattr(self.handler, _SOLO, False)
+
+    @property
+    def type_name(self) -> str:
+        if self.envelope is not None:
+            return self.envelope.type
+        return self.delivery.header("type") or "?"
+
+
+class _RunFailed(Exception):
+    """A run's transaction failed at event ``index`` (0 also for a failed commit)."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
 
 
 class _Stopping(Exception):
@@ -167,18 +219,20 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         max_backoff: float = 30.0,
         dead_letter_topic: str | None = None,
-        batch_size: int = 100,
+        batch_size: int = 500,
         poll_timeout: float = 1.0,
         lag_every: float = 5.0,
         stall_seconds: float = 60.0,
         handler_timeout: float | None = 30.0,
         inbox_retention: timedelta | None = timedelta(days=7),
         purge_every: float = 3600.0,
+        batch_transactions: bool = True,
     ) -> None:
         """``handlers`` maps versioned type names (``orders.OrderPlaced.v1``) to handlers.
 
         ``handler_timeout`` bounds one attempt (None: unbounded); ``inbox_retention`` is how
-        long inbox rows are kept (None: never purged), purged every ``purge_every`` s.
+        long inbox rows are kept (None: never purged), purged every ``purge_every`` s;
+        ``batch_transactions`` False gives every event a transaction of its own.
         """
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -195,6 +249,7 @@ class EventConsumer:
         self.max_backoff = max_backoff
         self.dead_letter_topic = dead_letter_topic or default_dead_letter_topic(group)
         self.batch_size = batch_size
+        self.batch_transactions = batch_transactions
         self.poll_timeout = poll_timeout
         self.lag_every = lag_every
         self.stall_seconds = stall_seconds
@@ -291,10 +346,7 @@ class EventConsumer:
         self._outages.end(BUS)
         outcomes: list[Outcome] = []
         try:
-            for delivery in deliveries:
-                outcomes.append(await self.handle(delivery))
-                subscription.mark(delivery)
-                await self._keep_alive(subscription)
+            await self._handle_fetched(deliveries, subscription, outcomes)
         except BaseException:
             # The member has already fetched past the deliveries left unhandled: leave the
             # group (committing what was handled) so they are delivered again, not skipped.
@@ -353,8 +405,12 @@ class EventConsumer:
             log.info("purged %d inbox row(s)", total, extra={"group": self.group})
         return total
 
-    async def handle(self, delivery: Delivery) -> Outcome:
-        """Apply one delivery; returns its outcome. Raises only ``_Stopping``/cancellation."""
+    async def handle(self, delivery: Delivery, *, failed: BaseException | None = None) -> Outcome:
+        """Apply one delivery; returns its outcome. Raises only ``_Stopping``/cancellation.
+
+        ``failed``: its first attempt already failed with this error (inside a batch), so
+        it counts as one attempt and the next one follows after the backoff.
+        """
         replay_for = delivery.header(DLQ_REPLAY_FOR)
         if replay_for is not None and replay_for != self.group:
             # A dead letter of another group, replayed for that group alone.
@@ -389,17 +445,167 @@ class EventConsumer:
             set_status_on_exception=False,
         ) as span:
             try:
-                outcome = await self._apply_with_retries(delivery, envelope, handler, span)
+                outcome = await self._apply_with_retries(delivery, envelope, handler, span, failed)
             finally:
                 self._resume()
             span.set_attribute("emporium.consumer.outcome", outcome)
         EVENTS_HANDLED.labels(self.group, envelope.type, outcome).inc()
         return outcome
 
+    # -- a fetched batch ---------------------------------------------------------------------
+
+    async def _handle_fetched(
+        self, deliveries: Sequence[Delivery], subscription: Subscription, outcomes: list[Outcome]
+    ) -> None:
+        """Handle ``deliveries`` in order, marking each once done (appended to ``outcomes``).
+
+        Runs of consecutive deliveries go through one transaction (``_apply_run``); an
+        undecodable record, a ``solo`` handler, and an event whose handler failed inside a
+        run go through ``handle`` alone (its retries, backoff and dead letter, as before).
+        """
+        items = [self._prepare(delivery) for delivery in deliveries]
+        index = 0
+        while index < len(items):
+            end = index
+            while end < len(items) and items[end].batchable:
+                end += 1
+            failed: BaseException | None = None
+            if end == index or not self.batch_transactions:
+                end = index + 1
+                done: list[Outcome] = []
+            else:
+                done, failed = await self._apply_run(items[index:end])
+            for item, outcome in zip(items[index:end], done, strict=False):
+                outcomes.append(outcome)
+                subscription.mark(item.delivery)
+            index += len(done)
+            if index < end:
+                # Its handler failed in the run (or it cannot join one): alone, with retries.
+                outcomes.append(await self.handle(items[index].delivery, failed=failed))
+                subscription.mark(items[index].delivery)
+                index += 1
+            await self._keep_alive(subscription)
+
+    def _prepare(self, delivery: Delivery) -> _Item:
+        """What ``delivery`` needs, decided without the database."""
+        replay_for = delivery.header(DLQ_REPLAY_FOR)
+        if replay_for is not None and replay_for != self.group:
+            return _Item(delivery, ignored=True)
+        try:
+            envelope = Envelope.from_bytes(delivery.value)
+        except Exception:  # dead-lettered by ``handle``
+            return _Item(delivery)
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return _Item(delivery, envelope, ignored=True)
+        return _Item(delivery, envelope, handler)
+
+    async def _apply_run(self, run: Sequence[_Item]) -> tuple[list[Outcome], BaseException | None]:
+        """Apply ``run`` in one transaction: the outcomes of the prefix that committed, and
+        the error of the event after it (None when all of ``run`` committed).
+
+        If a handler fails at position ``i`` everything is rolled back and the first ``i``
+        are applied again in one transaction (recursively: a failure there shortens the
+        prefix further); the caller then handles item ``i`` alone and goes on after it.
+        """
+        self._check_stopping()
+        try:
+            outcomes = await self._apply_batch(run)
+        except _RunFailed as failed:
+            log.info(
+                "a batch of %d event(s) failed at event %d (%s); applying it in parts",
+                len(run),
+                failed.index,
+                type(failed.error).__name__,
+                extra={"group": self.group},
+            )
+            if not failed.index:
+                return [], failed.error
+            done, error = await self._apply_run(run[: failed.index])
+            return done, error if error is not None else failed.error
+        for item, outcome in zip(run, outcomes, strict=True):
+            EVENTS_HANDLED.labels(self.group, item.type_name, outcome).inc()
+        self._outages.end(DATABASE)
+        return outcomes, None
+
+    async def _apply_batch(self, run: Sequence[_Item]) -> list[Outcome]:
+        """One transaction: claim every event of ``run`` at once, then run each handler."""
+        first: dict[UUID, int] = {}
+        for position, item in enumerate(run):
+            if item.handler is not None and item.envelope is not None:
+                first.setdefault(item.envelope.id, position)
+        if not first:  # nothing to apply: no transaction
+            return ["ignored"] * len(run)
+        claims = [(envelope_id, run[p].type_name) for envelope_id, p in first.items()]
+        outcomes: list[Outcome] = []
+        position = 0
+        try:
+            async with self.database.session() as session:
+                claimed = await inbox.claim_many(session, self.group, claims)
+                for position, item in enumerate(run):
+                    envelope, handler = item.envelope, item.handler
+                    if handler is None or envelope is None:
+                        outcomes.append("ignored")
+                        continue
+                    if envelope.id not in claimed or first[envelope.id] != position:
+                        with self._span(item) as span:
+                            span.set_attribute("emporium.consumer.outcome", "duplicate")
+                        outcomes.append("duplicate")
+                        continue
+                    with self._span(item) as span:
+                        await self._attempt_in_batch(session, handler, envelope)
+                        span.set_attribute("emporium.consumer.outcome", "handled")
+                    outcomes.append("handled")
+                    if self._subscription is not None:  # a long batch: still alive
+                        await self._keep_alive(self._subscription)
+                position = len(run)  # the commit: a failure there is the batch's, not one event's
+        except Exception as error:
+            raise _RunFailed(position if position < len(run) else 0, error) from error
+        return outcomes
+
+    async def _attempt_in_batch(
+        self, session: AsyncSession, handler: Handler, envelope: Envelope
+    ) -> None:
+        """One handler inside a batch, bounded by ``handler_timeout`` like ``_attempt``."""
+        scope = asyncio.timeout(self.handler_timeout)
+        try:
+            async with scope:
+                await handler(session, envelope)
+        except TimeoutError as error:
+            if scope.expired():
+                raise HandlerTimeout(
+                    f"handler ran longer than {self.handler_timeout:g} s"
+                ) from error
+            raise
+
+    def _span(self, item: _Item) -> contextlib.AbstractContextManager[Span]:
+        delivery, envelope = item.delivery, item.envelope
+        assert envelope is not None
+        return tracer("emporium.consumer").start_as_current_span(
+            f"{delivery.topic} process",
+            context=context_from(envelope.trace),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": delivery.topic,
+                "messaging.consumer.group.name": self.group,
+                "messaging.message.id": str(envelope.id),
+                "messaging.kafka.destination.partition": delivery.partition,
+                "messaging.kafka.message.offset": delivery.offset,
+                "emporium.event.type": envelope.type,
+                "emporium.consumer.batched": True,
+            },
+        )
+
     # -- internals ---------------------------------------------------------------------------
 
     async def _apply_with_retries(
-        self, delivery: Delivery, envelope: Envelope, handler: Handler, span: Span
+        self,
+        delivery: Delivery,
+        envelope: Envelope,
+        handler: Handler,
+        span: Span,
+        failed: BaseException | None = None,
     ) -> Outcome:
         attempts = 0
         waits = 0
@@ -407,6 +613,9 @@ class EventConsumer:
         while True:
             self._check_stopping()
             try:
+                if failed is not None:  # the attempt made inside a batch
+                    error, failed = failed, None
+                    raise error
                 outcome = await self._attempt(handler, envelope)
             except Exception as error:
                 span.record_exception(error)

@@ -74,6 +74,7 @@ def event_workers(
                     handler_timeout=settings.handler_timeout_seconds,
                     inbox_retention=timedelta(days=settings.inbox_retention_days),
                     purge_every=settings.inbox_purge_interval_seconds,
+                    batch_size=settings.consumer_batch_size,
                 )
             )
         return workers

@@ -13,18 +13,20 @@ both apply.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import String, Table, delete, select, tuple_
+from sqlalchemy import String, Table, bindparam, delete, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import Uuid
 
 from emporium.kit.db import Base
 from emporium.kit.outbox import UTCDateTime, utcnow
 
-__all__ = ["InboxMessage", "claim", "inbox_table", "purge_inbox", "seen"]
+__all__ = ["InboxMessage", "claim", "claim_many", "inbox_table", "purge_inbox", "seen"]
 
 
 class InboxMessage(Base):
@@ -70,6 +72,61 @@ async def claim(session: AsyncSession, group: str, event_id: UUID, event_type: s
         raise RuntimeError(f"unsupported database {dialect}")
     result = await session.execute(statement)
     return result.first() is not None
+
+
+#: One statement whatever the batch's size (so asyncpg prepares it once): the ids and types
+#: travel as two arrays. Sorted by id, so two members claiming overlapping batches take the
+#: primary-key locks in the same order and cannot deadlock each other.
+_CLAIM_MANY_POSTGRES = text(
+    "INSERT INTO inbox_message (consumer_group, event_id, event_type, handled_at) "
+    "SELECT :group, u.event_id, u.event_type, :handled_at "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS varchar[])) AS u(event_id, event_type) "
+    "ORDER BY u.event_id "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(
+    bindparam("ids", type_=postgresql.ARRAY(Uuid())),
+    bindparam("types", type_=postgresql.ARRAY(String())),
+)
+
+
+async def claim_many(
+    session: AsyncSession, group: str, events: Sequence[tuple[UUID, str]]
+) -> set[UUID]:
+    """``claim`` for a batch in one statement: the ids of ``events`` (id, type) claimed now.
+
+    An id missing from the answer was applied before (a duplicate). ``events`` must not
+    repeat an id (the caller keeps the first delivery of an event and treats the others as
+    duplicates). Like ``claim``, the rows hold only if the caller's transaction commits; a
+    concurrent member claiming the same id waits for this transaction, then sees it.
+    """
+    if not events:
+        return set()
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        result = await session.execute(
+            _CLAIM_MANY_POSTGRES,
+            {
+                "group": group,
+                "handled_at": now,
+                "ids": [event_id for event_id, _ in events],
+                "types": [event_type for _, event_type in events],
+            },
+        )
+        return {row[0] for row in result}
+    if dialect != "sqlite":  # pragma: no cover - the kit supports PostgreSQL and SQLite only
+        raise RuntimeError(f"unsupported database {dialect}")
+    rows = [
+        {"consumer_group": group, "event_id": event_id, "event_type": kind, "handled_at": now}
+        for event_id, kind in sorted(events)
+    ]
+    statement = (
+        sqlite.insert(inbox_table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(inbox_table.c.event_id)
+    )
+    return {row[0] for row in await session.execute(statement)}
 
 
 async def seen(session: AsyncSession, group: str, event_id: UUID) -> bool:

@@ -79,14 +79,34 @@ class BusSettings(_Fragment):
     bus: Literal["kafka", "memory"] = "memory"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
-    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        description="How long the producer waits to fill a batch. 0: a lone event leaves at "
+        "once; the relay's publish of many rows still goes out as full batches (every record "
+        "is queued before the sender runs).",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="How long the broker holds a consumer's fetch while it has nothing new "
+        "(it answers at once when a record arrives).",
+    )
     kafka_replication_factor: int = Field(
         default=1, ge=1, description="For topics the services create (3 on a real cluster)."
     )
     handler_max_attempts: int = Field(default=5, ge=1)
     handler_backoff_seconds: float = Field(default=0.2, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(
+        default=500, ge=1, description="Rows the relay claims and publishes per transaction."
+    )
+    consumer_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Records a consumer fetches at once; they are applied in one transaction "
+        "with one inbox statement (see EventConsumer).",
+    )
     outbox_max_attempts: int = Field(
         default=10,
         ge=1,

@@ -1,10 +1,12 @@
 """A consumer process killed mid-batch and restarted applies each event once, in order.
 
 PostgreSQL + Kafka, real processes: events go through the outbox and the relay; a consumer
-process (consumer_proc.py, a slow handler) is SIGKILLed after a few effects, before it could
-commit the batch's offsets; a restarted member of the group gets the batch again, the inbox
-turns what was already applied into duplicates, and every key's events end up applied in
-their order, each exactly once.
+process (consumer_proc.py) is SIGKILLed after a few effects, before it could commit the
+batch's offsets; a restarted member of the group gets the batch again, the inbox turns what
+was already applied into duplicates, and every key's events end up applied in their order,
+each exactly once. Both ways of applying a fetched batch: a transaction per event (a slow
+handler, killed between two events) and one transaction per batch with its inbox rows
+written at once (killed after the batch committed, while its offsets wait to be committed).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ async def apply_effect(session: AsyncSession, envelope: Envelope) -> None:
     )
 
 
+@pytest.mark.parametrize(("mode", "delay"), [("per-event", "0.1"), ("batched", "30")])
 async def test_a_consumer_killed_mid_batch_then_restarted_applies_each_event_once_in_order(
-    database: Database, bus: Bus, kafka_bootstrap: str, unique: str
+    database: Database, bus: Bus, kafka_bootstrap: str, unique: str, mode: str, delay: str
 ) -> None:
     await bus.ensure_topics([unique], partitions=3)
     outbox = Outbox(unique)
@@ -72,7 +75,8 @@ async def test_a_consumer_killed_mid_batch_then_restarted_applies_each_event_onc
         kafka_bootstrap,
         unique,
         unique,
-        "0.1",
+        delay,
+        mode,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -20,6 +20,7 @@ def make_bus(settings: BusSettings) -> Bus:
             settings.kafka_bootstrap_servers,
             client_id=settings.kafka_client_id,
             linger_ms=settings.kafka_linger_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             replication_factor=settings.kafka_replication_factor,
         )
     from emporium.kit.bus.memory import InMemoryBus

@@ -58,7 +58,8 @@ class KafkaBus(Bus):
         bootstrap_servers: str,
         *,
         client_id: str | None = None,
-        linger_ms: int = 5,
+        linger_ms: int = 0,
+        fetch_max_wait_ms: int = 100,
         request_timeout: float = 10.0,
         metadata_max_age_ms: int = 10_000,
         replication_factor: int = 1,
@@ -68,6 +69,9 @@ class KafkaBus(Bus):
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id or "emporium"
         self.linger_ms = linger_ms
+        #: How long the broker may hold a fetch that has nothing to return (it answers as
+        #: soon as a record arrives, so this bounds only idle polls, not latency).
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         #: Seconds any one call (publish, commit, ping, ...) may wait for the cluster.
         self.request_timeout = request_timeout
         # Modest, so producers and consumers see topics created after they started.
@@ -98,7 +102,8 @@ class KafkaBus(Bus):
             # Idempotence: the broker drops batches a retry sends twice and keeps the order
             # of one partition across retries (off by default in aiokafka).
             enable_idempotence=True,
-            # A little lingering lets one publish() of many records go out as few batches.
+            # publish() queues all its records before the sender task runs, so they leave as
+            # full batches even with linger 0; lingering would only delay a lone event.
             linger_ms=self.linger_ms,
             # Bounded, so a broker that is down fails a publish instead of hanging it.
             request_timeout_ms=self._request_timeout_ms,
@@ -423,6 +428,7 @@ class KafkaSubscription(Subscription):
             # Never deliver records of aborted transactions, should a producer use them.
             isolation_level="read_committed",
             request_timeout_ms=bus._request_timeout_ms,
+            fetch_max_wait_ms=bus.fetch_max_wait_ms,
             # Modest, so a subscription notices topics created after it started.
             metadata_max_age_ms=bus.metadata_max_age_ms,
         )
