@@ -1,7 +1,7 @@
 #!/bin/sh
 # The command every Emporium container runs (and the native deploy test runs as it is):
 #
-#   SERVICE=catalog|customers|orders|gateway entrypoint.sh [serve|migrate|COMMAND...]
+#   SERVICE=catalog|customers|orders|gateway|storefront entrypoint.sh [serve|migrate|COMMAND...]
 #
 #   serve    (default) run the HTTP server and the service's event workers:
 #            `python -m emporium.$SERVICE serve`, with WEB_WORKERS uvicorn workers (read by
@@ -15,27 +15,32 @@ set -eu
 
 part="${SERVICE:-}"
 case "$part" in
-  catalog | customers | orders | gateway) ;;
+  catalog | customers | orders | gateway | storefront) ;;
   *)
-    echo "entrypoint: set SERVICE to catalog, customers, orders or gateway (got '$part')" >&2
+    echo "entrypoint: set SERVICE to catalog, customers, orders, gateway or storefront (got '$part')" >&2
     exit 64
     ;;
 esac
+
+# The gateway and the storefront keep no database of their own.
+has_database() {
+  case "$part" in gateway | storefront) return 1 ;; *) return 0 ;; esac
+}
 
 command="${1:-serve}"
 [ "$#" -gt 0 ] && shift
 
 case "$command" in
   serve)
-    if [ "${RUN_MIGRATIONS:-0}" = "1" ] && [ "$part" != "gateway" ]; then
+    if [ "${RUN_MIGRATIONS:-0}" = "1" ] && has_database; then
       # exec: the server becomes PID 1 and gets the container's SIGTERM itself.
       exec python -m "emporium.$part" serve --migrate "$@"
     fi
     exec python -m "emporium.$part" serve "$@"
     ;;
   migrate)
-    if [ "$part" = "gateway" ]; then
-      echo "entrypoint: the gateway has no database to migrate" >&2
+    if ! has_database; then
+      echo "entrypoint: the $part has no database to migrate" >&2
       exit 0
     fi
     exec python -m "emporium.$part" migrate "$@"

@@ -16,7 +16,7 @@ import urllib.request
 
 __all__ = ["main"]
 
-PARTS = ("catalog", "customers", "orders", "gateway")
+PARTS = ("catalog", "customers", "orders", "gateway", "storefront")
 
 
 def main(argv: list[str]) -> int:

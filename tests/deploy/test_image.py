@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -172,6 +173,8 @@ def _in_build_context(path: str) -> bool:
         "services/catalog/migrations/env.py",
         "services/catalog/alembic.ini",
         "gateway/src/emporium/gateway/app.py",
+        "storefront/pyproject.toml",
+        "storefront/src/emporium/storefront/app.py",
         "deploy/docker/entrypoint.sh",
         "deploy/docker/healthcheck.py",
     ],
@@ -198,6 +201,23 @@ def test_the_build_context_holds_what_the_image_needs(path: str) -> None:
 )
 def test_the_build_context_leaves_out_local_state_secrets_and_tests(path: str) -> None:
     assert not _in_build_context(path)
+
+
+def test_every_workspace_member_is_copied_into_the_build_stage(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    # `uv sync --frozen` refuses a workspace whose members' pyproject.toml are missing
+    # ("Distribution not found"): the dependency layer needs every one, the code layer too.
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
+        "members"
+    ]
+    copied = [args.split() for keyword, args in dockerfile if keyword == "COPY"]
+    sources = {PurePosixPath(w).as_posix().rstrip("/") for words in copied for w in words[:-1]}
+    for member in members:
+        assert f"{member}/pyproject.toml" in sources, f"{member}/pyproject.toml is not copied"
+        whole = {member, *(str(parent) for parent in PurePosixPath(member).parents)}
+        assert whole & sources, f"{member}/ (its code) is not copied"
+        assert _in_build_context(f"{member}/pyproject.toml"), f"{member} is .dockerignore'd"
 
 
 def test_every_file_the_build_copies_is_in_the_context(dockerfile: list[tuple[str, str]]) -> None:
