@@ -10,7 +10,9 @@ __all__ = ["Category", "CategoryCreate"]
 
 
 class CategoryCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"slug": "green-tea", "name": "Green tea"}]}
+    )
 
     slug: str = Field(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
     name: str = Field(min_length=1, max_length=200)

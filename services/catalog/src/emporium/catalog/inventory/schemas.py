@@ -10,7 +10,7 @@ __all__ = ["StockLevel", "StockSet"]
 
 
 class StockSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"on_hand": 25}]})
 
     on_hand: int = Field(ge=0, le=10_000_000)
 

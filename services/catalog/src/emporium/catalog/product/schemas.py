@@ -7,6 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 __all__ = [
     "Availability",
@@ -67,8 +68,17 @@ def _money_or_minor_units(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [*others, dict(_MINOR_UNITS), *nulls]
 
 
+_PRODUCT_EXAMPLE: JsonDict = {
+    "sku": "TEA-SENCHA-100",
+    "name": "Sencha, 100 g",
+    "description": "A grassy Japanese green tea.",
+    "price": {"amount": 1290, "currency": "EUR"},
+    "attributes": {"origin": "Japan"},
+}
+
+
 class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PRODUCT_EXAMPLE]})
 
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = Field(min_length=1, max_length=200)
@@ -112,6 +122,31 @@ class Availability(BaseModel):
 
 
 class Product(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PRODUCT_EXAMPLE,
+                    "id": "0196a5a0-7c1e-7000-8000-000000000001",
+                    "category_id": "0196a5a0-7c1e-7000-8000-0000000000c1",
+                    "images": [
+                        {
+                            "id": "0196a5a0-7c1e-7000-8000-0000000000a1",
+                            "url": "/api/v1/media/images/ab12/display.webp",
+                            "thumbnail_url": "/api/v1/media/images/ab12/thumbnail.webp",
+                            "original_url": "/api/v1/media/images/ab12/original.jpeg",
+                            "width": 1200,
+                            "height": 900,
+                        }
+                    ],
+                    "availability": {"in_stock": True, "available": 25},
+                    "created_at": "2026-11-02T09:30:00Z",
+                    "updated_at": "2026-11-02T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     sku: str
     name: str

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import Body
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from emporium.customers.account.countries import ACCEPTED_SPELLINGS, country_code
 
@@ -65,12 +66,20 @@ class Profile(BaseModel):
 
 
 class ProfileUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Ada"}]})
     name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+_ADDRESS: JsonDict = {
+    "line1": "1 Main Street",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
+
 class AddressCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ADDRESS]})
     line1: Line
     line2: Annotated[str, Field(max_length=200)] | None = None
     city: Annotated[str, Field(min_length=1, max_length=100)]

@@ -58,7 +58,15 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=False,
+        json_schema_extra={
+            "examples": [
+                {"email": "ada@example.com", "password": "correct horse battery", "name": "Ada"}
+            ]
+        },
+    )
     email: Email
     password: Password
     name: Name
@@ -71,6 +79,12 @@ class Registered(BaseModel):
 
 
 class SignInRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]
+        }
+    )
+
     #: Any text: one that is no registered address (even one no address can be, such as
     #: text with a NUL) is refused like a wrong password, 401 (``service.sign_in``).
     email: Annotated[str, Field(max_length=320)]

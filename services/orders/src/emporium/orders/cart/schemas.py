@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from emporium.orders.common import Money
 
@@ -12,6 +12,8 @@ __all__ = ["CartItemOut", "CartOut", "QuantityIn"]
 
 
 class QuantityIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"quantity": 2}]})
+
     quantity: int = Field(ge=1, le=99)
 
 

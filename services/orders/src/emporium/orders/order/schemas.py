@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from emporium.orders.common import Money
 from emporium.orders.order.state import Status
@@ -26,7 +27,21 @@ class PaymentIn(BaseModel):
     card_token: str = Field(min_length=1, max_length=255)
 
 
+_ADDRESS: JsonDict = {
+    "line1": "1 Main Street",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
+
 class CheckoutIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"shipping_address": _ADDRESS, "payment": {"card_token": "tok_visa"}}]
+        }
+    )
+
     shipping_address: Address
     payment: PaymentIn
 
@@ -46,6 +61,36 @@ class HistoryEntry(BaseModel):
 
 
 class OrderOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0196a5a1-0d2e-7000-8000-000000000001",
+                    "customer_id": "0196a59f-11aa-7000-8000-000000000001",
+                    "status": "confirmed",
+                    "status_reason": None,
+                    "lines": [
+                        {
+                            "product_id": "0196a5a0-7c1e-7000-8000-000000000001",
+                            "sku": "TEA-SENCHA-100",
+                            "name": "Sencha, 100 g",
+                            "unit_price": {"amount": 1290, "currency": "EUR"},
+                            "quantity": 2,
+                        }
+                    ],
+                    "total": {"amount": 2580, "currency": "EUR"},
+                    "shipping_address": _ADDRESS,
+                    "created_at": "2026-11-02T10:00:00Z",
+                    "updated_at": "2026-11-02T10:00:02Z",
+                    "history": [
+                        {"status": "pending", "reason": None, "at": "2026-11-02T10:00:00Z"},
+                        {"status": "confirmed", "reason": None, "at": "2026-11-02T10:00:02Z"},
+                    ],
+                }
+            ]
+        }
+    )
+
     id: UUID
     customer_id: UUID
     status: Status = Field(
