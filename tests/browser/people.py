@@ -1,0 +1,185 @@
+"""The people of the admin's browser tests, and what they make through the public API.
+
+Loaded by ``test_admin.py``, ``test_accessibility.py`` and ``test_screenshots.py`` (by path,
+as ``emporium_browser_people``). Everything is made through ``/api/v1`` with unique names,
+so the tests find their own products and orders whatever else the shop holds (``make dev``'s
+demo data, another test's). Each person calls from an address of their own
+(``X-Forwarded-For``; the gateway trusts it from loopback in dev and in the e2e platform),
+so the per-address limits of one do not count another's sign-ins.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+__all__ = [
+    "ADDRESS",
+    "Person",
+    "admin",
+    "as_address",
+    "customer",
+    "jpeg",
+    "make_product",
+    "place_order",
+    "sign_in",
+    "until_status",
+]
+
+ADDRESS = {"line1": "1 Test Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+def _ip() -> str:
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@dataclass
+class Person:
+    """An account and an API client signed in as it, from an address of its own."""
+
+    email: str
+    password: str
+    id: str
+    ip: str
+    http: httpx.Client
+
+
+def _client(shop: Any, ip: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=shop.base_url + "/api/v1", timeout=30, headers={"X-Forwarded-For": ip}
+    )
+
+
+def _signed_in(shop: Any, email: str, password: str, ip: str) -> Person:
+    http = _client(shop, ip)
+    token = http.post("/auth/token", json={"email": email, "password": password})
+    assert token.status_code == 200, token.text
+    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    me = http.get("/me")
+    assert me.status_code == 200, me.text
+    return Person(email, password, str(me.json()["id"]), ip, http)
+
+
+def admin(shop: Any) -> Person:
+    """The platform's admin account."""
+    return _signed_in(shop, shop.admin_email, shop.admin_password, _ip())
+
+
+def customer(shop: Any, name: str = "Brow Ser") -> Person:
+    """A newly registered customer."""
+    ip, email = _ip(), f"shopper-{uuid.uuid4().hex[:10]}@browser.emporium.test"
+    with _client(shop, ip) as http:
+        answer = http.post(
+            "/auth/register", json={"email": email, "password": "a-long-password-1", "name": name}
+        )
+        assert answer.status_code == 201, answer.text
+    return _signed_in(shop, email, "a-long-password-1", ip)
+
+
+def jpeg(folder: Path, name: str = "upload.jpg", size: tuple[int, int] = (640, 480)) -> Path:
+    """A JPEG file to upload (stripes, so no codec flattens it away)."""
+    picture = Image.new("RGB", size, (180, 90, 40))
+    for x in range(0, size[0], 32):
+        for y in range(size[1]):
+            picture.putpixel((x, y), (250, 240, 200))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=85)
+    target = folder / name
+    target.write_bytes(out.getvalue())
+    return target
+
+
+def make_product(
+    boss: Person, *, name: str, price: int = 1990, on_hand: int = 20, image: bool = True
+) -> dict[str, Any]:
+    """A product with stock (and an image), once the orders service knows it."""
+    tag = uuid.uuid4().hex[:8]
+    created = boss.http.post(
+        "/admin/products",
+        json={
+            "sku": f"BRA-{tag}",
+            "name": f"{name} {tag}",
+            "description": "Made by the admin's browser tests.",
+            "price": {"amount": price, "currency": "EUR"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    product: dict[str, Any] = created.json()
+    stock = boss.http.put(f"/admin/products/{product['id']}/stock", json={"on_hand": on_hand})
+    assert stock.status_code == 200, stock.text
+    if image:
+        upload = boss.http.post(
+            f"/admin/products/{product['id']}/images",
+            files={"file": ("p.jpg", jpeg_bytes(), "image/jpeg")},
+        )
+        assert upload.status_code == 201, upload.text
+    _known_to_orders(boss, str(product["id"]))
+    return product
+
+
+def jpeg_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 400), (30, 120, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _known_to_orders(person: Person, product_id: str) -> None:
+    # The orders service hears of a product from the catalog's events: a cart line for it
+    # answers 404 until then.
+    deadline = time.monotonic() + 60
+    while True:
+        put = person.http.put(f"/cart/items/{product_id}", json={"quantity": 1})
+        if put.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert put.status_code == 200, put.text
+    person.http.delete(f"/cart/items/{product_id}")
+
+
+def place_order(shopper: Person, product_id: str, *, card: str = "tok_visa") -> str:
+    """The shopper orders one of the product through the API; the order's id."""
+    _known_to_orders(shopper, product_id)
+    put = shopper.http.put(f"/cart/items/{product_id}", json={"quantity": 1})
+    assert put.status_code == 200, put.text
+    placed = shopper.http.post(
+        "/orders",
+        json={"shipping_address": ADDRESS, "payment": {"card_token": card}},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert placed.status_code == 202, placed.text
+    return str(placed.json()["id"])
+
+
+def until_status(person: Person, order_id: str, status: str, timeout: float = 60) -> None:
+    """Wait until the order (the person's own) has ``status``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = person.http.get(f"/orders/{order_id}").json()["status"]
+        if found == status:
+            return
+        assert time.monotonic() < deadline, f"order {order_id} is {found}, not {status}"
+        time.sleep(0.3)
+
+
+def as_address(page: Any, person: Person) -> None:
+    """The browser page calls from the person's address (see the module)."""
+    page.context.set_extra_http_headers({"X-Forwarded-For": person.ip})
+
+
+def sign_in(page: Any, person: Person, next_path: str = "/") -> None:
+    """Sign in through the shop's sign-in page, from the person's address."""
+    as_address(page, person)
+    page.goto(f"/signin?next={next_path}")
+    page.fill("#f-email", person.email)
+    page.fill("#f-password", person.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/signin" not in page.url, page.locator("main").inner_text()
