@@ -44,6 +44,7 @@ from emporium.kit.errors import (
     Forbidden,
     Problem,
     ProblemError,
+    ProblemKind,
     TooManyRequests,
     Unauthorized,
     problem_responses,
@@ -89,9 +90,11 @@ class _ContentTooLarge(ProblemError):
     title = HTTPStatus(413).phrase
 
 
-def _answers_of(route: Route, method: str, path: str, operation: dict[str, Any]) -> list[Any]:
+def _answers_of(
+    route: Route, method: str, path: str, operation: dict[str, Any]
+) -> list[ProblemKind]:
     """The problems the gateway itself may answer to this operation (before the service)."""
-    kinds: list[Any] = []
+    kinds: list[ProblemKind] = []
     if route.auth != "anonymous":
         kinds.append((Unauthorized, "No valid access token (missing, expired or revoked)"))
     if route.auth == "admin":
