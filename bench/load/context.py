@@ -1,0 +1,58 @@
+"""What every scenario needs: addresses, the shop, the run's sizes and where things listen."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.load.addresses import Block, Pool
+from bench.load.seed import Shop
+
+__all__ = ["Context", "Sizes"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How long and how big: the full run, or a few seconds of each (``--smoke``)."""
+
+    smoke: bool
+    saturation_seconds: float  # each wrk run
+    latency_seconds: float  # each vegeta run at 50 %
+    wrk_connections: int
+    shoppers: tuple[int, ...]
+    shopper_seconds: float
+    checkout_customers: int
+    checkout_seconds: float
+    single_orders: int
+    overload_seconds: float
+    pipeline_events: int
+    products: int
+    freshness_trials: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(False, 5, 5, 64, (1000, 5000), 15, 250, 20, 20, 60, 2000, 600, 5)
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(True, 2, 2, 16, (50, 200), 2, 20, 2, 2, 3, 200, 100, 1)
+
+
+@dataclass
+class Context:
+    gateway: str
+    catalog: str
+    nginx: str
+    shop: Shop
+    pool: Pool
+    sizes: Sizes
+    anonymous_limit: int  # the gateway's per-address window (requests per window)
+    customer_limit: int
+    window_seconds: int
+
+    def vegeta_sources(self, rate: float, seconds: float, *, limit: int | None = None) -> Block:
+        """Enough vegeta processes (one address each) that none uses over 40 % of its
+        address's window, between 2 and 16 of them."""
+        per_address = 0.4 * (limit or self.anonymous_limit)
+        count = math.ceil(rate * min(seconds, self.window_seconds) / per_address)
+        return self.pool.block(min(16, max(2, count)))

@@ -1,0 +1,242 @@
+"""latest.md: the run in readable form, from the same dict as latest.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["markdown"]
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _met(value: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[value]
+
+
+def _reads(reads: dict[str, Any]) -> list[str]:
+    lines = [
+        "| case | saturation (wrk) | conns / addresses | wrk CPU | rate at 50 % (vegeta) | p50 | "
+        "p99 | answers at 50 % | vegeta CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for name, row in reads.items():
+        if "error" in row:
+            lines.append(f"| {name} | error: {row['error']} | | | | | | | |")
+            continue
+        sat, half = row["saturation"], row["at_50_percent"]
+        lines.append(
+            f"| {name} | {sat['per_second']:,.0f} req/s | {sat['connections']} / "
+            f"{sat['source_addresses']} | "
+            f"{sat['generator_cpu_cores']} cores | {half['rate']:,.0f}/s "
+            f"({half['source_addresses']} processes) | "
+            f"{_ms(half['p50_ms'])} ms | {_ms(half['p99_ms'])} ms | {half['statuses']} | "
+            f"{half['generator_cpu_cores']} cores |"
+        )
+    return lines
+
+
+def _shoppers(rows: dict[str, Any]) -> list[str]:
+    lines = [
+        "| shoppers | addresses | req/s | p50 | p99 | 2 x N / throughput | 5xx | refused | other "
+        "errors | 429 | cache hit ratio | generator CPU |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for count, r in rows.items():
+        if not isinstance(r, dict) or "error" in r:
+            lines.append(f"| {count} | error: {r} |" + " |" * 10)
+            continue
+        lines.append(
+            f"| {count} | {r['source_addresses']} | {r['per_second']:,.0f} | {_ms(r['p50_ms'])} "
+            f"ms | {_ms(r['p99_ms'])} ms | "
+            f"{_ms(r['p99_bound_ms'])} ms | {r['5xx']} | {r['refused_connections']} | "
+            f"{r['other_errors'] or 0} | "
+            f"{r['statuses'].get('429', 0)} | {r['cache_hit_ratio']} | {r['generator_cpu_cores']} "
+            "cores |"
+        )
+    return lines
+
+
+def _checkout(c: dict[str, Any]) -> list[str]:
+    if "error" in c:
+        return [f"error: {c['error']}"]
+    lines = [
+        "| phase | orders | confirmed | statuses | accepted p50 / p99 | placed → confirmed p50 / "
+        "p99 / max |",
+        "| --- | ---: | ---: | --- | --- | --- |",
+    ]
+    names = {
+        "alone": "one order alone (in a row)",
+        "sustained": "sustained (closed loop)",
+        "at_50_percent": "50 % of sustained",
+        "at_80_percent": "80 % of sustained",
+    }
+    for key, label in names.items():
+        r = c.get(key)
+        if not r:
+            continue
+        a, p = r["accepted"], r["placed_to_confirmed"]
+        if "rate" in r:
+            label += f" ({r['rate']}/s)"
+        lines.append(
+            f"| {label} | {r['orders']} | {r['confirmed']} | {r['statuses']} | {_ms(a['p50_ms'])} "
+            f"/ {_ms(a['p99_ms'])} ms | "
+            f"{_ms(p['p50_ms'])} / {_ms(p['p99_ms'])} / {_ms(p['max_ms'])} ms |"
+        )
+    s = c.get("sustained") or {}
+    if s:
+        lines += [
+            "",
+            f"Sustained: {s['customers']} customers for {s['load_seconds']} s: "
+            f"{s['accepted_per_s']} orders/s "
+            f"accepted, **{s['confirmed_per_s']} orders/s confirmed** (the saga's backlog drained "
+            f"{s['drain_seconds']} s after the load).",
+        ]
+    lags = c.get("event_lags") or {}
+    if "error" in lags:
+        lines += ["", f"Event lags: {lags['error']}"]
+    else:
+        lines += ["", "| lag | events | p50 | p99 | max |", "| --- | ---: | ---: | ---: | ---: |"]
+        for title, key in (
+            ("commit → publish (outbox)", "commit_to_publish_ms"),
+            ("commit → handled (inbox)", "commit_to_handled_ms"),
+        ):
+            for name, r in (lags.get(key) or {}).items():
+                lines.append(
+                    f"| {title}, {name} | {r['events']} | {_ms(r['p50_ms'])} ms | "
+                    f"{_ms(r['p99_ms'])} ms | {_ms(r['max_ms'])} ms |"
+                )
+    peaks = c.get("metrics_peaks") or {}
+    if peaks:
+        lines += [
+            "",
+            "Peaks scraped from `/metrics` every 0.5 s during checkout: "
+            + "; ".join(f"`{k}` {v:g}" for k, v in sorted(peaks.items()) if v > 0)
+            or "all 0",
+        ]
+    if c.get("failures"):
+        lines += ["", f"Failed checkouts: {c['failures']}"]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    out = [
+        "# Emporium benchmark (`make bench`)",
+        "",
+        f"Run {results['started_at']} ({results['mode']}), {results['duration_s']:.0f} s, against "
+        "`make up` on one machine:"
+        " load generators, nginx, the services and the infrastructure all share its cores; "
+        "loopback only.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| CPU | {m['cores']} cores, {m['cpu']} |",
+        f"| RAM | {m['ram_mb']:,} MB |",
+        f"| kernel / OS | {m['kernel']} / {m['os']} |",
+        f"| Python | {m['python']} |",
+        f"| PostgreSQL / Kafka / Redis | {m['postgresql']} / {m['kafka']} / {m['redis']} |",
+        f"| nginx / wrk / vegeta | {m['nginx']} / {m['wrk']} / {m['vegeta']} |",
+        f"| before the run | load average {m['load_average_before']}, {m['busy_cores_before']} "
+        "cores busy |",
+        "",
+    ]
+    if results.get("shared_machine"):
+        out += [
+            "**The machine was shared** with other work during this run "
+            f"({results['shared_machine']}): "
+            "the figures are lower than on an idle machine.",
+            "",
+        ]
+    out += ["## Settings", ""] + [f"- {line}" for line in results["settings_notes"]]
+    out += ["", "## Targets (issue 12)", "", "| target | figure | |", "| --- | --- | --- |"]
+    out += [f"| {t['target']} | {t['figure']} | {_met(t['met'])} |" for t in results["targets"]]
+    out += [
+        "",
+        "## (1) Product and listing GETs, /healthz",
+        "",
+        "Saturation: wrk, closed loop, keep-alive, each connection from its own loopback address. "
+        "Latency: vegeta, "
+        "open loop at 50 % of that case's saturation (no coordinated omission), split over "
+        "processes with one "
+        "`-laddr` each. `product` = `GET /products/{id}` over 20 products; `listing` = `GET "
+        "/products?limit=20`; "
+        "`gateway token` = a customer's bearer token (tokens of all bench customers in turn; "
+        "never cached).",
+        "",
+    ]
+    out += _reads(results.get("reads") or {})
+    out += ["", "## (2) Concurrent shoppers", "", str(results.get("shoppers_doc", "")), ""]
+    out += _shoppers(results.get("shoppers") or {})
+    out += ["", "## (3) Checkout", "", *_checkout(results.get("checkout") or {})]
+    p = results.get("pipeline") or {}
+    out += ["", "## (4) Event pipeline (`bench/event_pipeline.py`)", ""]
+    if "error" in p:
+        out.append(f"error: {p['error']}")
+    else:
+        out += [
+            f"{p.get('events')} events per configuration; best PostgreSQL + Kafka figures: relay "
+            f"**{p.get('relay_per_s')} events/s**, consumer with inbox **{p.get('consume_per_s')} "
+            "events/s**.",
+            "",
+            "| config | relay/s | consume/s |",
+            "| --- | ---: | ---: |",
+        ]
+        out += [
+            f"| {r.get('config')} | {r.get('relay_per_s', 0):,.0f} | "
+            f"{r.get('consume_per_s', 0):,.0f} |"
+            for r in p.get("rows", [])
+        ]
+    f = results.get("freshness") or {}
+    out += ["", "## Stock change through the gateway", ""]
+    if f and "error" not in f:
+        v = f["visible_after_ms"]
+        out.append(
+            f"{f['trials']} stock changes made at the catalog's admin API while the product page "
+            "was cached: "
+            f"visible through the gateway after p50 {_ms(v['p50_ms'])} ms, max {_ms(v['max_ms'])} "
+            "ms; "
+            f"{f['unseen']} not seen within {f['not_seen_within_s']} s."
+        )
+    else:
+        out.append(f"error: {f.get('error')}")
+    o = results.get("overload") or {}
+    out += ["", "## (5) 120 % of saturation for a minute", ""]
+    if "error" in o:
+        out.append(f"error: {o['error']}")
+    elif o:
+        ov = o["overload"]
+        out.append(
+            f"{o['target']}: saturation {o['saturation_per_s']:,.0f} req/s, so {ov['rate']:,.0f} "
+            "req/s for "
+            f"{ov['seconds']:.0f} s ({ov['source_addresses']} vegeta processes, "
+            f"{ov['generator_cpu_cores']} cores): "
+            f"answered {ov['statuses']}, {ov['transport_errors']} transport errors; 429/503 with "
+            "problem details: "
+            f"{o['shed_429_503_problem_json']}; **error rate {o['error_rate']:.2%}**; p50 "
+            f"{_ms(ov['p50_ms'])} ms, "
+            f"p99 {_ms(ov['p99_ms'])} ms. A probe at 10 % alongside had p99 "
+            f"{o['probe_p99_before_ms']} ms before; "
+            f"**recovery {o['recovery_seconds']} s** after the overload ended."
+        )
+    out += [
+        "",
+        "## (6) Peak RSS of every process",
+        "",
+        "Sampled from `/proc/<pid>/status` every 0.5 s for the whole run "
+        f"({results.get('rss_samples')} samples).",
+        "",
+        "| process | command | pid | peak RSS |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    out += [
+        f"| {r['process']} | {r['command']} | {r['pid']} | {r['peak_rss_mb']} MB |"
+        for r in results.get("rss") or []
+    ]
+    errors = results.get("errors") or {}
+    if errors:
+        out += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in errors.items()]
+    return "\n".join(out) + "\n"

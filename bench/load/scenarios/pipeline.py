@@ -1,0 +1,55 @@
+"""(4) The event pipeline: ``bench/event_pipeline.py`` (owned with the kit), run as it is;
+its ``bench/results/event_pipeline.json`` is folded in. In a smoke run its committed
+results are put back afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from bench.load.context import Context
+from bench.load.generators import ROOT
+
+__all__ = ["run"]
+
+SCRIPT = ROOT / "bench/event_pipeline.py"
+RESULTS = [ROOT / "bench/results/event_pipeline.json", ROOT / "bench/results/event_pipeline.md"]
+
+
+async def run(ctx: Context, log: Any) -> dict[str, Any]:
+    kept = {path: path.read_bytes() for path in RESULTS if path.exists()}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        "--events",
+        str(ctx.sizes.pipeline_events),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    try:
+        if process.returncode:
+            tail = out.decode(errors="replace")[-800:]
+            return {"error": f"event_pipeline.py exited {process.returncode}: {tail}"}
+        rows: Any = json.loads(RESULTS[0].read_text())
+    finally:
+        if ctx.sizes.smoke:  # the committed figures are the full run's
+            for path, data in kept.items():
+                path.write_bytes(data)
+    rows = rows if isinstance(rows, list) else rows.get("rows", [rows])
+    real = [r for r in rows if "postgres" in str(r.get("config", ""))] or rows
+    best_relay = max((float(r.get("relay_per_s", 0)) for r in real), default=0.0)
+    best_consume = max((float(r.get("consume_per_s", 0)) for r in real), default=0.0)
+    log(
+        f"event pipeline: relay {best_relay:.0f} events/s, consumer with inbox {best_consume:.0f} "
+        "events/s"
+    )
+    return {
+        "events": ctx.sizes.pipeline_events,
+        "relay_per_s": round(best_relay, 1),
+        "consume_per_s": round(best_consume, 1),
+        "rows": rows,
+    }

@@ -1,0 +1,106 @@
+"""The bench harness's own logic: source addresses, the wrk shim, percentiles, recovery and
+the targets' verdicts (the figures themselves come from `make bench`)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.load.addresses import Block, Pool
+from bench.load.scenarios.overload import recovery
+from bench.load.stats import percentile, summary
+from bench.load.targets import judge
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_blocks_skip_network_and_broadcast_addresses_and_never_overlap() -> None:
+    pool = Pool(start_second_octet=40)
+    first, second = pool.block(300), pool.block(3)
+    addresses = first.addresses()
+    assert addresses[0] == "127.40.0.1"
+    assert addresses[253] == "127.40.0.254"
+    assert addresses[254] == "127.40.1.1"
+    assert len(set(addresses)) == 300
+    assert not set(addresses) & set(second.addresses())
+    assert second.base == "127.40.2.0"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the shim")
+def test_shim_makes_each_connection_from_the_next_source_address(tmp_path: Path) -> None:
+    library = tmp_path / "shim.so"
+    subprocess.run(
+        [
+            "gcc",
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(library),
+            str(ROOT / "bench/srcaddr.c"),
+            "-ldl",
+        ],
+        check=True,
+    )
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    client = (
+        "import socket\n"
+        f"for _ in range(3): socket.create_connection(('127.0.0.1', {port})).close()\n"
+    )
+    env = {
+        "LD_PRELOAD": str(library),
+        "BENCH_SRCADDR_BASE": "127.61.7.0",
+        "BENCH_SRCADDR_COUNT": "2",
+    }
+    subprocess.run([sys.executable, "-c", client], check=True, env=env, timeout=30)
+    peers = []
+    for _ in range(3):
+        conn, (host, _) = server.accept()
+        peers.append(host)
+        conn.close()
+    server.close()
+    assert peers == ["127.61.7.1", "127.61.7.2", "127.61.7.1"]
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    samples = [float(x) for x in range(1, 101)]
+    assert percentile(samples, 0.5) == 50
+    assert percentile(samples, 0.99) == 99
+    assert percentile([], 0.5) is None
+    assert summary([3.0])["max_ms"] == 3.0
+
+
+def test_recovery_is_the_first_second_after_which_every_window_is_healthy() -> None:
+    end = 1000.0
+    samples = [(end - 1, 10.0, 200)]
+    samples += [(end + 0.5, 900.0, 200), (end + 1.5, 12.0, 503), (end + 2.5, 11.0, 200)]
+    samples += [(end + 3.5, 10.0, 200), (end + 4.5, 9.0, 200)]
+    assert recovery(samples, end, baseline_p99=10.0) == 2.0
+    assert recovery([(end + 0.2, 5.0, 200)], end, baseline_p99=10.0) == 0.0
+
+
+def test_targets_not_measured_are_said_so_and_measured_ones_judged() -> None:
+    rows = judge({})
+    assert all(row["met"] is None for row in rows)
+    reads = {
+        "product gateway cached": {"saturation": {"per_second": 3100.0}},
+        "gateway /healthz": {"saturation": {"per_second": 3500.0}},
+        "product direct": {"saturation": {"per_second": 1900.0}},
+        "product gateway token": {"saturation": {"per_second": 1600.0}},
+    }
+    verdicts = {row["target"]: row["met"] for row in judge({"reads": reads})}
+    assert verdicts["gateway cache hit (product) >= 3,000 req/s and >= 80 % of gateway /healthz"]
+    assert verdicts["gateway without cache (token, product) >= 80 % of direct"]
+    assert verdicts["catalog product GET direct >= 2,000 req/s"] is False
+
+
+def test_block_addresses_follow_the_shim_layout() -> None:
+    assert Block("127.9.0.0", 2).addresses() == ["127.9.0.1", "127.9.0.2"]
