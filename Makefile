@@ -52,8 +52,8 @@ contracts: sync ## record new event versions and refresh docs/asyncapi.json
 	$(UV) run --frozen emporium-contracts-lock
 	$(UV) run --frozen emporium-asyncapi --write docs/asyncapi.json
 
-bench: sync ## run the benchmarks on the real infrastructure; figures go to bench/results/
-	bash scripts/bench.sh
+bench: sync ## load the platform of `make up` (started if needed), ~12 min: bench/results/latest.md
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 clean: down
 	rm -rf var
