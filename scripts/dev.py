@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEV = Path(os.environ.get("EMPORIUM_DEV_DIR", ROOT / "var" / "dev"))
 DEFAULT_PORTS = {"catalog": 8001, "customers": 8002, "orders": 8003}
 GATEWAY_PORT = int(os.environ.get("EMPORIUM_DEV_PORT", "8000"))
+# The web shop; the gateway passes it every path that is not its own (one origin).
+STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", "8004"))
 
 
 def _defaults() -> None:
@@ -46,6 +48,12 @@ def _defaults() -> None:
     # Everything here is on loopback, so local tools may act as many shoppers through
     # X-Forwarded-For, as the e2e suites do; outside dev this list names real proxies only.
     os.environ.setdefault("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32")
+    os.environ.setdefault("STOREFRONT_PORT", str(STOREFRONT_PORT))
+    os.environ.setdefault("STOREFRONT_LOG_JSON", "false")
+    os.environ.setdefault("STOREFRONT_API_URL", f"http://127.0.0.1:{GATEWAY_PORT}/api/v1")
+    os.environ.setdefault(
+        "GATEWAY_STOREFRONT_URL", f"http://127.0.0.1:{os.environ['STOREFRONT_PORT']}"
+    )
 
 
 async def main() -> int:
@@ -59,6 +67,7 @@ async def main() -> int:
     from emporium.kit.bus.memory import InMemoryBus
     from emporium.kit.migrations import upgrade_to_head
     from emporium.orders.app import create_service_app as orders_app
+    from emporium.storefront.app import create_storefront_app
 
     # Each service listens where its settings say (<SERVICE>_PORT, default above).
     ports = {name: int(os.environ[name.upper() + "_PORT"]) for name in DEFAULT_PORTS}
@@ -73,6 +82,7 @@ async def main() -> int:
         ("customers", customers_app(bus=bus), ports["customers"]),
         ("orders", orders_app(bus=bus), ports["orders"]),
         ("gateway", create_gateway_app(), GATEWAY_PORT),
+        ("storefront", create_storefront_app(), int(os.environ["STOREFRONT_PORT"])),
     ]
     servers = [
         uvicorn.Server(
@@ -108,6 +118,7 @@ async def main() -> int:
     else:
         print(
             f"\nEmporium is running on its embedded default ({time.monotonic() - started:.1f} s):\n"
+            f"  shop       http://localhost:{GATEWAY_PORT}/   (admin: /admin/)\n"
             f"  gateway    http://localhost:{GATEWAY_PORT}   (API docs: /docs)\n"
             + "".join(f"  {n:<10} http://127.0.0.1:{p}\n" for n, p in ports.items())
             + f"  data       {DEV}\n  Ctrl-C stops it.\n",

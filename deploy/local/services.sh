@@ -2,20 +2,21 @@
 # Start, stop and list Emporium's services and gateway as separate processes on the real
 # infrastructure (`make up` runs deploy/local/infra.sh up first).
 #
-#   deploy/local/services.sh up [catalog|customers|orders|gateway ...]
+#   deploy/local/services.sh up [catalog|customers|orders|gateway|storefront ...]
 #   deploy/local/services.sh down [...]
 #   deploy/local/services.sh status [...]      exit 0 iff all of them run
 #
 # Each service gets its own PostgreSQL database (created here), migrates at start
 # (`python -m emporium.<service> serve --migrate`), logs to var/log/<service>.log and keeps
 # its pid in var/run/<service>.pid. Ports: gateway 8000, catalog 8001, customers 8002,
-# orders 8003.
+# orders 8003, storefront 8004 (the web shop; the gateway passes it every non-API path, so
+# the shop is at http://localhost:8000/).
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(catalog customers orders gateway)
-declare -A PORT=([gateway]=8000 [catalog]=8001 [customers]=8002 [orders]=8003)
+ALL=(catalog customers orders gateway storefront)
+declare -A PORT=([gateway]=8000 [catalog]=8001 [customers]=8002 [orders]=8003 [storefront]=8004)
 if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
 
 slog() { printf '[services] %s\n' "$*" >&2; }
@@ -28,6 +29,11 @@ service_env() {
   echo "${prefix}ENVIRONMENT=dev"
   echo "${prefix}HOST=127.0.0.1"
   echo "${prefix}PORT=${PORT[$name]}"
+  if [ "$name" = storefront ]; then
+    # A client of the public API only: no database, no bus, no cache of its own.
+    echo "STOREFRONT_API_URL=http://127.0.0.1:${PORT[gateway]}/api/v1"
+    return
+  fi
   echo "${prefix}REDIS_URL=$EMPORIUM_REDIS_URL"
   # Everyone but the issuer verifies tokens with the customers service's keys.
   [ "$name" = customers ] || echo "${prefix}JWKS_URL=http://127.0.0.1:${PORT[customers]}/auth/jwks"
@@ -35,6 +41,9 @@ service_env() {
     for upstream in catalog customers orders; do
       echo "GATEWAY_$(echo "$upstream" | tr '[:lower:]' '[:upper:]')_URL=http://127.0.0.1:${PORT[$upstream]}"
     done
+    echo "GATEWAY_STOREFRONT_URL=http://127.0.0.1:${PORT[storefront]}"
+    # The storefront calls the API from loopback on behalf of each shopper (X-Forwarded-For).
+    echo "GATEWAY_TRUSTED_PROXIES=127.0.0.1/32"
     return
   fi
   echo "${prefix}DATABASE_URL=${pg_base/postgresql:/postgresql+asyncpg:}/$name"
@@ -63,9 +72,11 @@ launch_one() {
     slog "$name: already running (pid $(read_pidfile "$pidfile"))"
     return 0
   fi
-  [ "$name" = gateway ] || ensure_database "$name"
   local args=(serve)
-  [ "$name" = gateway ] || args+=(--migrate)
+  case "$name" in
+    gateway | storefront) ;;
+    *) ensure_database "$name"; args+=(--migrate) ;;
+  esac
   (
     set -a
     while IFS= read -r line; do export "${line?}"; done < <(service_env "$name")

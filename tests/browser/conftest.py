@@ -69,7 +69,7 @@ def shop() -> Iterator[Any]:
         missing = [name for name in (*_INFRA, "EMPORIUM_S3_ENDPOINT") if not os.environ.get(name)]
         if missing:
             _unavailable(f"{', '.join(missing)} not set: start the infrastructure (make up)")
-    platform, started = _platform_module().start_platform()
+    platform, started = _platform_module().start_platform(storefront=True)
     try:
         yield platform
     finally:

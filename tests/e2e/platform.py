@@ -1,6 +1,8 @@
 """The whole platform as separate processes, for the end-to-end suites.
 
-``start_platform()`` runs the gateway, catalog, customers and orders as their own processes
+``start_platform()`` runs the gateway, catalog, customers and orders (and with
+``storefront=True`` the web storefront, which the gateway then passes every non-API path)
+as their own processes
 (``python -m emporium.<name> serve --migrate``, as ``deploy/local/services.sh`` does) on free
 ports and on the real infrastructure named by ``var/infra.env``:
 
@@ -69,7 +71,7 @@ class Process:
 
     def start(self) -> None:
         args = [sys.executable, "-m", f"emporium.{self.name}", "serve"]
-        if self.name != "gateway":
+        if self.name not in ("gateway", "storefront"):
             args.append("--migrate")
         with self.log.open("ab") as handle:
             self.popen = subprocess.Popen(
@@ -188,8 +190,11 @@ def _redis_db(url: str, number: int) -> str:
 class _Started:
     """A platform started here; ``close()`` stops it and drops its databases."""
 
-    def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, extra_env: Mapping[str, str] | None = None, *, storefront: bool = False
+    ) -> None:
         self.extra_env = dict(extra_env or {})
+        self.storefront = storefront
         self.admin_url = os.environ["EMPORIUM_POSTGRES_URL"]
         self.run = f"e2e_{uuid.uuid4().hex[:10]}"
         self.log_dir = Path(tempfile.mkdtemp(prefix="emporium-e2e-"))
@@ -200,9 +205,9 @@ class _Started:
     def start(self) -> Platform:
         for database in self.databases.values():
             asyncio.run(_admin_execute(self.admin_url, f'CREATE DATABASE "{database}"'))
-        ports = {name: _free_port() for name in (*SERVICES, "gateway")}
+        ports = {name: _free_port() for name in (*SERVICES, "gateway", "storefront")}
         # Nothing of the caller's service settings leaks in (a developer's CATALOG_* ...).
-        prefixes = tuple(f"{n.upper()}_" for n in (*SERVICES, "gateway"))
+        prefixes = tuple(f"{n.upper()}_" for n in (*SERVICES, "gateway", "storefront"))
         base = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
         redis = _redis_db(os.environ["EMPORIUM_REDIS_URL"], 3)
         jwks = f"http://127.0.0.1:{ports['customers']}/auth/jwks"
@@ -269,12 +274,27 @@ class _Started:
             "OPENAPI_RETRY_SECONDS": "1",
             **{f"{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}" for n in SERVICES},
         }
+        if self.storefront:
+            gateway["STOREFRONT_URL"] = f"http://127.0.0.1:{ports['storefront']}"
         self.processes["gateway"] = Process(
             "gateway",
             ports["gateway"],
             {**base, **{f"GATEWAY_{k}": v for k, v in gateway.items()}, **self.extra_env},
             self.log_dir / "gateway.log",
         )
+        if self.storefront:
+            storefront = {
+                "PORT": str(ports["storefront"]),
+                "HOST": "127.0.0.1",
+                "LOG_JSON": "false",
+                "API_URL": f"http://127.0.0.1:{ports['gateway']}/api/v1",
+            }
+            self.processes["storefront"] = Process(
+                "storefront",
+                ports["storefront"],
+                {**base, **{f"STOREFRONT_{k}": v for k, v in storefront.items()}, **self.extra_env},
+                self.log_dir / "storefront.log",
+            )
         for process in self.processes.values():
             process.start()
         for process in self.processes.values():
@@ -298,12 +318,13 @@ class _Started:
 
 
 def start_platform(
-    extra_env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None, *, storefront: bool = False
 ) -> tuple[Platform, _Started | None]:
     """The platform under test: ``EMPORIUM_E2E_BASE_URL``'s, or one started here.
 
     ``extra_env`` is added to every process's environment (``GATEWAY_TRUSTED_PROXIES``...),
-    over the defaults here. Returns it with the handle to close (None when nothing was
+    over the defaults here; ``storefront`` starts the web storefront too (the browser
+    suites), behind the gateway. Returns it with the handle to close (None when nothing was
     started here).
     """
     base_url = os.environ.get("EMPORIUM_E2E_BASE_URL")
@@ -311,7 +332,7 @@ def start_platform(
         email = os.environ.get("EMPORIUM_ADMIN_EMAIL", DEV_ADMIN[0])
         password = os.environ.get("EMPORIUM_ADMIN_PASSWORD", DEV_ADMIN[1])
         return Platform(base_url.rstrip("/"), email, password), None
-    started = _Started(extra_env)
+    started = _Started(extra_env, storefront=storefront)
     try:
         return started.start(), started
     except BaseException:

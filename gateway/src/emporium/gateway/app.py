@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from emporium.gateway import openapi, proxy
+from emporium.gateway import openapi, proxy, storefront
 from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
@@ -65,17 +65,21 @@ def create_gateway_app(
     """The gateway app; ``keys`` replaces the customers JWKS (tests), ``overrides`` go to
     ``create_app`` (e.g. a ``cache``)."""
     settings = settings or Settings()
+    # The storefront's catch-all comes last: every route of the gateway's own wins.
+    web = [storefront.router] if settings.storefront_url else []
+    web_lifespan = [storefront.storefront_lifespan] if settings.storefront_url else []
     app = create_app(
         settings=settings,
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
-        routers=[openapi.router, proxy.router],
+        routers=[openapi.router, proxy.router, *web],
         lifespan_hooks=[
             verifier_hook(keys),
             upstreams_lifespan,
             proxy.gateway_lifespan,
             _openapi_lifespan,
+            *web_lifespan,
         ],
         # Served by the gateway's own routes: the document of the whole API, not of this app.
         openapi_url=None,

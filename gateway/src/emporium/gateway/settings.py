@@ -21,6 +21,11 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     catalog_url: str = "http://127.0.0.1:8001"
     customers_url: str = "http://127.0.0.1:8002"
     orders_url: str = "http://127.0.0.1:8003"
+    storefront_url: str = Field(
+        default="",
+        description="The web storefront: every path not the gateway's own goes there "
+        "(empty: such paths are a 404 problem).",
+    )
 
     # Upstream calls. The timeout bounds the wait for an answer's headers and each pause
     # between two body chunks (not an event stream's pauses); per service overrides it.
