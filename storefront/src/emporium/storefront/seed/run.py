@@ -143,8 +143,20 @@ async def _products(
                 report.images += 1
             by_sku[demo.sku] = product
 
-    await asyncio.gather(*(one(demo, n) for n, demo in enumerate(PRODUCTS)))
+    # Created a category at a time in turn, so the newest products (the shop's home page)
+    # are of every category, not all of the last one.
+    await asyncio.gather(*(one(demo, n) for n, demo in _round_robin(PRODUCTS)))
     return {demo.sku: by_sku[demo.sku] for demo in PRODUCTS}
+
+
+def _round_robin(products: tuple[DemoProduct, ...]) -> list[tuple[int, DemoProduct]]:
+    """(number, product) ordered by rank inside its category, then category order."""
+    ranks: dict[str, int] = {}
+    ranked = []
+    for number, demo in enumerate(products):
+        ranks[demo.category] = ranks.get(demo.category, -1) + 1
+        ranked.append((ranks[demo.category], number, demo))
+    return [(number, demo) for _, number, demo in sorted(ranked, key=lambda r: r[:2])]
 
 
 async def _customer(shopper: Api, account: Account, report: SeedReport) -> None:
