@@ -57,6 +57,8 @@ def create_storefront_app(settings: Settings | None = None, **overrides: Any) ->
     admin = _admin_router() if settings.admin_enabled else None
     if admin is not None:
         routers.append(admin)
+    # The admin's image upload carries up to the catalog's largest image (10 MiB) in a form.
+    overrides.setdefault("body_path_limits", [(r"/admin/products/[^/]+/images", 11 * 2**20)])
     app = create_app(
         settings=settings,
         title="Emporium storefront",
