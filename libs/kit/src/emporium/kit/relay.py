@@ -74,7 +74,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
@@ -82,6 +81,7 @@ from sqlalchemy.types import Uuid
 from emporium.kit.bus.base import Bus, Record
 from emporium.kit.db import Database
 from emporium.kit.events import Envelope
+from emporium.kit.listen import NotifyListener
 from emporium.kit.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -334,7 +334,7 @@ class OutboxRelay:
         self._stopping = False
         self._last_purge = 0.0
         self._consecutive_failures = 0
-        self._listener = _Listener(
+        self._listener = NotifyListener(
             url=database.url,
             channel=self.channel,
             application_name=self.listen_application_name,
@@ -752,78 +752,6 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
 
-class _Listener:
-    """The PostgreSQL ``LISTEN`` connection that wakes the relay; reconnects when it drops."""
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        channel: str,
-        application_name: str,
-        wake: Callable[[], None],
-        poll_seconds: float,
-        base_backoff: float,
-        max_backoff: float,
-        service_name: str,
-    ) -> None:
-        self.url = url
-        self.channel = channel
-        self.application_name = application_name
-        self.wake = wake
-        self.poll_seconds = poll_seconds
-        self.base_backoff = base_backoff
-        self.max_backoff = max_backoff
-        self.service_name = service_name
-        #: True while the connection is up.
-        self.listening = False
-
-    async def run(self) -> None:
-        """Hold a LISTEN connection until cancelled; reconnect with backoff whenever it drops."""
-        import asyncpg
-
-        dsn = _asyncpg_dsn(self.url)
-        failures = 0
-        while True:
-            connection: Any = None
-            closed = asyncio.Event()
-            try:
-                connection = await asyncpg.connect(
-                    dsn, timeout=10, server_settings={"application_name": self.application_name}
-                )
-                connection.add_termination_listener(_setter(closed))
-                await connection.add_listener(self.channel, self._on_notify)
-                self.listening = True
-                failures = 0
-                # Rows committed while we were not listening would otherwise wait for the poll.
-                self.wake()
-                while not closed.is_set() and not connection.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), timeout=max(self.poll_seconds, 5.0))
-                    if not closed.is_set():
-                        # A cheap round trip notices a half-open connection.
-                        await asyncio.wait_for(connection.execute("SELECT 1"), timeout=10)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # reconnect whatever went wrong
-                failures += 1
-                log.warning(
-                    "outbox LISTEN connection lost; reconnecting",
-                    extra={"service": self.service_name, "error": repr(error)},
-                )
-            finally:
-                self.listening = False
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=2)
-            await asyncio.sleep(
-                backoff_delay(max(failures, 1), base=self.base_backoff, cap=self.max_backoff)
-            )
-
-    def _on_notify(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
-        self.wake()
-
-
 _UUID_ARRAY = postgresql.ARRAY(Uuid())
 
 
@@ -873,12 +801,3 @@ def _constant(value: object) -> Any:
 
 def _unpublishable(item: _Planned) -> bool:
     return item.reason is not None
-
-
-def _setter(flag: asyncio.Event) -> Callable[[Any], None]:
-    return lambda _connection: flag.set()
-
-
-def _asyncpg_dsn(url: str) -> str:
-    """``postgresql+asyncpg://...`` as the plain DSN asyncpg accepts."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

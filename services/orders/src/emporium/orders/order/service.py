@@ -40,6 +40,7 @@ from emporium.orders.order.schemas import (
     OrderOut,
 )
 from emporium.orders.order.state import IllegalTransition, Status, Transition, Trigger, transition
+from emporium.orders.saga.signals import PAYMENTS_DUE
 
 __all__ = [
     "CartNotOrderable",
@@ -284,6 +285,7 @@ async def request_refund(session: AsyncSession, order_id: UUID) -> None:
         payment.lease_until = None
         payment.next_attempt_at = utcnow()
         payment.updated_at = utcnow()
+        await PAYMENTS_DUE.raise_in(session)  # refunded as soon as this commits
 
 
 async def cancel_by_customer(

@@ -23,6 +23,7 @@ from emporium.orders.models import Payment
 from emporium.orders.order import repository
 from emporium.orders.order.service import apply
 from emporium.orders.order.state import Status, Trigger, allowed
+from emporium.orders.saga.signals import PAYMENTS_DUE
 
 __all__ = ["build_saga_handlers", "charge_key", "refund_key", "shortage_reason"]
 
@@ -73,6 +74,7 @@ def build_saga_handlers(publisher: EventPublisher) -> dict[str, Handler]:
                 updated_at=now,
             )
         )
+        await PAYMENTS_DUE.raise_in(session)  # charged as soon as this commits
 
     async def stock_rejected(session: AsyncSession, envelope: Envelope) -> None:
         data = envelope.parse(StockReservationRejected)

@@ -1,4 +1,8 @@
-"""A background loop as a kit ``Worker``: ``tick`` until stopped, pausing when idle."""
+"""A background loop as a kit ``Worker``: ``tick`` until stopped, pausing when idle.
+
+The pause ends early on ``wake()`` (work was committed that is due now), so the interval is
+only the fallback for a wake-up that never came.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +24,16 @@ class PeriodicWorker:
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._last_tick = time.monotonic()
 
     @property
     def name(self) -> str:
         return self._name
+
+    def wake(self) -> None:
+        """Run the next round now instead of after the idle ``interval``."""
+        self._wake.set()
 
     async def tick(self) -> bool:
         """One round; True when it did something (then the next round follows at once)."""
@@ -37,6 +46,7 @@ class PeriodicWorker:
 
     async def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
             try:
@@ -55,6 +65,8 @@ class PeriodicWorker:
 
     async def _run(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the round: a wake-up during it makes the next one follow at once.
+            self._wake.clear()
             busy = False
             try:
                 busy = await self.tick()
@@ -66,4 +78,4 @@ class PeriodicWorker:
             self._last_tick = time.monotonic()
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval)

@@ -21,6 +21,7 @@ see ``services/orders/README.md`` for every crash window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from uuid import UUID
 from sqlalchemy import or_, select
 
 from emporium.kit.db import Database
+from emporium.kit.listen import NotifyListener
 from emporium.kit.outbox import utcnow
 from emporium.kit.relay import backoff_delay
 from emporium.orders.common import EventPublisher
@@ -48,6 +50,7 @@ from emporium.orders.saga.payment_rules import (
     claim_charge,
     decide_charge,
 )
+from emporium.orders.saga.signals import PAYMENTS_DUE
 
 __all__ = ["PaymentWorker"]
 
@@ -67,7 +70,12 @@ class _Step:
 
 
 class PaymentWorker(PeriodicWorker):
-    """Runs due payment steps (a kit ``Worker``)."""
+    """Runs due payment steps (a kit ``Worker``).
+
+    Woken by ``PAYMENTS_DUE`` (in-process, and on PostgreSQL through a ``LISTEN``
+    connection), so a payment made due is charged at once; ``poll_seconds`` is the fallback
+    and paces retries (their ``next_attempt_at`` is in the future).
+    """
 
     def __init__(
         self,
@@ -82,6 +90,7 @@ class PaymentWorker(PeriodicWorker):
         call_timeout_seconds: float = 20.0,
         poll_seconds: float = 0.5,
         batch_size: int = 20,
+        listen: bool = True,
     ) -> None:
         super().__init__("payments", poll_seconds)
         self.database = database
@@ -93,6 +102,41 @@ class PaymentWorker(PeriodicWorker):
         self.lease_seconds = lease_seconds
         self.call_timeout_seconds = call_timeout_seconds
         self.batch_size = batch_size
+        self._listener = (
+            NotifyListener(
+                url=database.url,
+                channel=PAYMENTS_DUE.channel,
+                application_name="emporium-payments-listen",
+                wake=self.wake,
+                poll_seconds=poll_seconds,
+                base_backoff=0.5,
+                max_backoff=30.0,
+                service_name="orders",
+            )
+            if listen and database.is_postgres
+            else None
+        )
+        self._listener_task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """True while the PostgreSQL LISTEN connection is up."""
+        return self._listener is not None and self._listener.listening
+
+    async def start(self) -> None:
+        PAYMENTS_DUE.listen(self.wake)
+        if self._listener is not None and self._listener_task is None:
+            self._listener_task = asyncio.create_task(self._listener.run(), name="payments-listen")
+        await super().start()
+
+    async def stop(self) -> None:
+        PAYMENTS_DUE.unlisten(self.wake)
+        task, self._listener_task = self._listener_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await super().stop()
 
     async def tick(self) -> bool:
         steps = await self.claim()
