@@ -193,6 +193,8 @@ def test_the_gateway_s_own_problems_join_the_ones_a_service_declares() -> None:
     assert _problem_kinds(me["429"]) == [problem_type("too-many-requests")]
     assert "403" not in me  # a customer route: no admin check
     products = document["paths"]["/api/v1/products"]["get"]["responses"]
+    # Any operation: a target the gateway will not route (e.g. a control character in it).
+    assert _problem_kinds(products["400"]) == [problem_type("bad-request-target")]
     assert "413" not in products  # no body
     assert "304" in products  # a cached catalog read answers If-None-Match
     assert "304" not in me

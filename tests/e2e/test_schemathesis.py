@@ -8,9 +8,11 @@ read back), each bounded (``--max-examples``, a process timeout):
 - as the admin, only on a platform started by this run (it writes random products,
   categories and stock; never against a ``make dev`` shop someone uses).
 
-Checks: ``not_a_server_error`` (no 5xx), ``response_schema_conformance`` (each answer matches
-its documented schema), ``negative_data_rejection`` (nothing the schema forbids is accepted)
-and ``positive_data_acceptance`` (what the schema allows is not refused as invalid).
+Checks: ``not_a_server_error`` (no 5xx), ``status_code_conformance`` (every status answered
+is one the operation declares), ``response_schema_conformance`` (each answer matches its
+documented schema, a problem's ``type`` among the kinds declared for its status),
+``negative_data_rejection`` (nothing the schema forbids is accepted) and
+``positive_data_acceptance`` (what the schema allows is not refused as invalid).
 
 Left out, and why:
 
@@ -58,6 +60,7 @@ pytestmark = pytest.mark.e2e
 
 CHECKS = (
     "not_a_server_error",
+    "status_code_conformance",
     "response_schema_conformance",
     "negative_data_rejection",
     "positive_data_acceptance",

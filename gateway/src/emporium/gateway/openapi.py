@@ -18,8 +18,8 @@ part of the contract.
 The document also names its server (``/``: the origin it is served from), defines every tag
 its operations use (``TAGS``) and declares each problem an operation may answer with the
 ``type``s it carries (``emporium.kit.errors.problem_schema``): the services' own, and the
-gateway's (401, 403, 413 on a body, 429) merged into them; a cached catalog read documents
-its 304.
+gateway's (400 for a target it will not route, 401, 403, 413 on a body, 429) merged into
+them; a cached catalog read documents its 304.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from emporium.gateway.errors import TooManyStreams
 from emporium.gateway.routes import API_PREFIX, Route, match
+from emporium.gateway.target import BadTarget
 from emporium.gateway.upstreams import Upstreams
 from emporium.kit.app import get_resources
 from emporium.kit.errors import (
@@ -94,7 +95,9 @@ def _answers_of(
     route: Route, method: str, path: str, operation: dict[str, Any]
 ) -> list[ProblemKind]:
     """The problems the gateway itself may answer to this operation (before the service)."""
-    kinds: list[ProblemKind] = []
+    # Any target can be one the gateway refuses to route (a control character or an encoded
+    # slash in a path parameter, a dot segment...): ``reason`` in the problem says which.
+    kinds: list[ProblemKind] = [(BadTarget, "The request target is ambiguous: see `reason`")]
     if route.auth != "anonymous":
         kinds.append((Unauthorized, "No valid access token (missing, expired or revoked)"))
     if route.auth == "admin":
