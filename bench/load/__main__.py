@@ -193,6 +193,10 @@ async def main(argv: list[str] | None = None) -> int:
         "settings": service_settings,
         "errors": {},
     }
+    foreign = procs.foreign_services()
+    if foreign:
+        results["foreign_services"] = foreign
+        log(f"other Emporium services run beside this make up (pids {foreign}): same topics")
     sampler = procs.RssSampler()
     sampler.start()
 
@@ -272,6 +276,12 @@ async def main(argv: list[str] | None = None) -> int:
         f"the same catalog at {args.catalog}",
         f"sizes: {json.dumps(sizes.__dict__)}",
     ]
+    if foreign:
+        results["settings_notes"].append(
+            f"**{len(foreign)} other Emporium service processes** (pids {foreign}, e.g. test "
+            "platforms) ran during this run on the same Kafka topics: their catalogs answer this "
+            "platform's orders too (an order they reject as out of stock counts as rejected here)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (out_dir / "latest.md").write_text(markdown(results))

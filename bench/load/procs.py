@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.load.generators import ROOT
 
-__all__ = ["PLATFORM", "RssSampler", "descendants", "pid_of", "platform_pids"]
+__all__ = ["PLATFORM", "RssSampler", "descendants", "foreign_services", "pid_of", "platform_pids"]
 
 RUN = ROOT / "var/run"
 PLATFORM = ("gateway", "catalog", "customers", "orders")
@@ -83,6 +83,24 @@ def platform_pids() -> dict[str, list[int]]:
         if root is not None:
             out[name] = [p for p in descendants(root, tree) if _comm(p).startswith("python")]
     return out
+
+
+def foreign_services() -> list[int]:
+    """Emporium services running that are not this `make up`'s (another platform on the same
+    Kafka topics answers this one's events too: its catalog can reject our orders)."""
+    ours = {pid for pids in platform_pids().values() for pid in pids}
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in ours:
+            continue
+        try:
+            args = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        names = [a for a in args if a.startswith(b"emporium.") and a != b"emporium.storefront"]
+        if b"serve" in args and names:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 @dataclass

@@ -84,6 +84,12 @@ def _checkout(c: dict[str, Any]) -> list[str]:
             f"/ {_ms(a['p99_ms'])} ms | "
             f"{_ms(p['p50_ms'])} / {_ms(p['p99_ms'])} / {_ms(p['max_ms'])} ms |"
         )
+    rejected: dict[str, int] = {}
+    for key in names:
+        for reason, n in ((c.get(key) or {}).get("rejections") or {}).items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    if rejected:
+        lines += ["", f"Rejected orders by reason: {rejected}"]
     s = c.get("sustained") or {}
     if s:
         lines += [

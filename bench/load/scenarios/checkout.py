@@ -48,6 +48,7 @@ class Placed:
     accept_ms: float
     status: str = "pending"
     confirmed_at: float | None = None
+    reason: str | None = None
 
 
 def _epoch(text: str) -> float:
@@ -94,6 +95,7 @@ class Checkout:
                         order = None
                 if order is not None:
                     p.status = order["status"]
+                    p.reason = order.get("status_reason")
                     for entry in order.get("history", []):
                         if entry["status"] == "confirmed":
                             p.confirmed_at = _epoch(entry["at"])
@@ -112,6 +114,7 @@ def _latencies(placed: list[Placed]) -> dict[str, Any]:
         "orders": len(placed),
         "confirmed": len(confirmed),
         "statuses": dict(Counter(p.status for p in placed)),
+        "rejections": dict(Counter(f"{p.reason}"[:80] for p in placed if p.status == "rejected")),
         "placed_to_confirmed": summary(
             [(p.confirmed_at - p.sent_at) * 1000 for p in confirmed if p.confirmed_at]
         ),
