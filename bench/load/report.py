@@ -196,6 +196,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r.get('consume_per_s', 0):,.0f} |"
             for r in p.get("rows", [])
         ]
+        out += [f"- {note}" for note in p.get("notes", [])]
     f = results.get("freshness") or {}
     out += ["", "## Stock change through the gateway", ""]
     if f and "error" not in f:
