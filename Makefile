@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: help uv sync dev up seed down status test test-fast lint format bench contracts clean
+.PHONY: help uv sync dev up seed down status test test-fast test-compose lint format bench contracts clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: sync ## the whole suite: lint, unit, integration and e2e on the real infra
 
 test-fast: sync ## the tests that need no infrastructure (the rest are skipped)
 	$(UV) run --frozen pytest -q -m "not integration and not e2e"
+
+test-compose: sync ## docker-compose.yml as committed, in podman: e2e, S3, restart (root; ~15 min first time)
+	bash scripts/test-compose.sh
 
 lint: sync ## ruff and mypy --strict
 	$(UV) run --frozen ruff check .
