@@ -39,7 +39,8 @@ def _reads(reads: dict[str, Any]) -> list[str]:
 
 def _shoppers(rows: dict[str, Any]) -> list[str]:
     lines = [
-        "| shoppers | addresses | req/s | p50 | p99 | 2 x N / throughput | 5xx | refused | other "
+        "| shoppers | addresses | answers/s (2xx/s) | p50 | p99 | 2 x N / throughput | 5xx | "
+        "refused | other "
         "errors | 429 | cache hit ratio | generator CPU |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
@@ -48,7 +49,8 @@ def _shoppers(rows: dict[str, Any]) -> list[str]:
             lines.append(f"| {count} | error: {r} |" + " |" * 10)
             continue
         lines.append(
-            f"| {count} | {r['source_addresses']} | {r['per_second']:,.0f} | {_ms(r['p50_ms'])} "
+            f"| {count} | {r['source_addresses']} | {r['per_second']:,.0f} "
+            f"({r.get('ok_per_second', '?')}) | {_ms(r['p50_ms'])} "
             f"ms | {_ms(r['p99_ms'])} ms | "
             f"{_ms(r['p99_bound_ms'])} ms | {r['5xx']} | {r['refused_connections']} | "
             f"{r['other_errors'] or 0} | "
