@@ -50,9 +50,12 @@ class Context:
     customer_limit: int
     window_seconds: int
 
-    def vegeta_sources(self, rate: float, seconds: float, *, limit: int | None = None) -> Block:
-        """Enough vegeta processes (one address each) that none uses over 40 % of its
-        address's window, between 2 and 16 of them."""
-        per_address = 0.4 * (limit or self.anonymous_limit)
-        count = math.ceil(rate * min(seconds, self.window_seconds) / per_address)
+    def vegeta_sources(self, rate: float, seconds: float, *, tokens: int = 0) -> Block:
+        """Enough vegeta processes (one address each) that no address, or with ``tokens``
+        customers' tokens in turn no customer, uses over 40 % of its window: 2 to 16."""
+        in_window = rate * min(seconds, self.window_seconds)
+        if tokens:  # counted per customer: the addresses do not matter
+            count = 2 if in_window / tokens <= 0.4 * self.customer_limit else 16
+        else:
+            count = math.ceil(in_window / (0.4 * self.anonymous_limit))
         return self.pool.block(min(16, max(2, count)))

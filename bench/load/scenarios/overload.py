@@ -68,7 +68,7 @@ async def run(ctx: Context, saturation: float, log: Any) -> dict[str, Any]:
         target,
         rate=rate,
         seconds=seconds,
-        source=ctx.vegeta_sources(rate, seconds, limit=ctx.customer_limit),
+        source=ctx.vegeta_sources(rate, seconds, tokens=len(target.tokens)),
         keep_samples=True,
     )
     probe, probe_samples = await probe_task

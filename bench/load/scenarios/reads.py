@@ -43,12 +43,11 @@ async def measure(ctx: Context, target: Target) -> tuple[Load, Load]:
         source=ctx.pool.block(sizes.wrk_connections),
     )
     rate = max(10.0, saturation.per_second / 2)
-    limit = ctx.customer_limit if target.tokens else ctx.anonymous_limit
     half, _ = await vegeta(
         target,
         rate=rate,
         seconds=sizes.latency_seconds,
-        source=ctx.vegeta_sources(rate, sizes.latency_seconds, limit=limit),
+        source=ctx.vegeta_sources(rate, sizes.latency_seconds, tokens=len(target.tokens)),
     )
     return saturation, half
 
