@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEV = Path(os.environ.get("EMPORIUM_DEV_DIR", ROOT / "var" / "dev"))
 DEFAULT_PORTS = {"catalog": 8001, "customers": 8002, "orders": 8003}
 GATEWAY_PORT = int(os.environ.get("EMPORIUM_DEV_PORT", "8000"))
-# The web shop; the gateway passes it every path that is not its own (one origin).
-STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", "8004"))
+# The web shop; the gateway passes it every path that is not its own (one origin). Four
+# above the gateway's port by default (8004), so a second `make dev` on other ports
+# (EMPORIUM_DEV_PORT=18000 ...) does not collide with the first one's storefront.
+STOREFRONT_PORT = int(os.environ.get("STOREFRONT_PORT", str(GATEWAY_PORT + 4)))
 
 
 def _defaults() -> None:

@@ -31,6 +31,7 @@ CHROMIUM = os.environ.get("EMPORIUM_CHROMIUM", "/usr/bin/chromium")
 FAILURES = ROOT / "var" / "browser-failures"
 _INFRA = ("EMPORIUM_POSTGRES_URL", "EMPORIUM_KAFKA_BOOTSTRAP", "EMPORIUM_REDIS_URL")
 VIEWPORT = {"width": 1280, "height": 800}
+_SERVICES = ("CATALOG", "CUSTOMERS", "ORDERS")
 
 
 def _platform_module() -> Any:
@@ -69,7 +70,15 @@ def shop() -> Iterator[Any]:
         missing = [name for name in (*_INFRA, "EMPORIUM_S3_ENDPOINT") if not os.environ.get(name)]
         if missing:
             _unavailable(f"{', '.join(missing)} not set: start the infrastructure (make up)")
-    platform, started = _platform_module().start_platform(storefront=True)
+    # Consumer groups of its own: another platform on the shared topics (the e2e suites',
+    # run beside this one) would otherwise split their partitions with this one's.
+    # EMPORIUM_BROWSER_GROUP names them (default "browser"): two browser runs at once on one
+    # machine need two names, or they split the partitions between their platforms.
+    group = os.environ.get("EMPORIUM_BROWSER_GROUP", "browser")
+    env = {f"{name}_SERVICE_NAME": f"{name.lower()}-{group}" for name in _SERVICES}
+    # An image upload on two cores shared with other suites can take longer than 5 s.
+    env["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = "30"
+    platform, started = _platform_module().start_platform(extra_env=env, storefront=True)
     try:
         yield platform
     finally:
@@ -78,8 +87,11 @@ def shop() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium (``scripts/test-browser-tools.sh`` installs it)."""
+def browser(shop: Any) -> Iterator[Any]:
+    """Headless Debian Chromium (``scripts/test-browser-tools.sh`` installs it).
+
+    After ``shop``: Playwright's sync API keeps an event loop running in this thread while
+    it is open, and starting or stopping the platform needs ``asyncio.run``."""
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} not found: run scripts/test-browser-tools.sh")
     from playwright.sync_api import sync_playwright

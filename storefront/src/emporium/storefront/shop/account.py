@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from emporium.storefront.api import Api, ApiProblem, get_api, path
-from emporium.storefront.auth import ShopperDep, SignedIn, ViewerDep, client_ip, sign_in
+from emporium.storefront.auth import (
+    ShopperDep,
+    SignedIn,
+    ViewerDep,
+    client_ip,
+    shopper_or_none,
+    sign_in,
+)
 from emporium.storefront.problems import Feedback, explain
 from emporium.storefront.session import get_session
 from emporium.storefront.shop.address import ADDRESS_FIELDS, COUNTRIES, parse_address
@@ -101,14 +108,14 @@ async def register(request: Request, api: ApiDep) -> Response:
 async def signout(request: Request, api: ApiDep) -> Response:
     """Sign out: the API revokes the tokens, the session forgets them."""
     session = get_session(request)
-    tokens = session.tokens
-    if tokens is not None:
-        try:
-            await api.call(
-                "POST", "/auth/logout", token=tokens.access, client_ip=client_ip(request)
-            )
-        except ApiProblem:
-            pass  # an expired or revoked token: signed out all the same
+    try:
+        # A fresh token first (refreshed if it was about to expire), so the API can revoke
+        # the refresh token too: an expired access token could not sign anything out.
+        who = await shopper_or_none(request)
+        if who is not None:
+            await api.call("POST", "/auth/logout", token=who.token, client_ip=client_ip(request))
+    except ApiProblem:
+        pass  # revoked already, or the API is away: this browser is signed out all the same
     session.sign_out()
     session.flash("You are signed out.")
     return RedirectResponse("/", status_code=303)
