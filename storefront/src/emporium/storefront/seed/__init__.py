@@ -34,7 +34,7 @@ async def seed_on_first_start(
         say("[seed] empty catalog: adding the demo data (EMPORIUM_DEV_SEED=0 skips this)")
         report = await seed(gateway_url, credentials_from_env(gateway_url), say=say)
     except Exception as error:  # the platform keeps running without demo data
-        say(f"[seed] demo data not created: {error}")
+        say(f"[seed] demo data not created: {error} (`make seed` finishes it)")
         return None
     say(f"[seed] demo data ready in {time.monotonic() - started:.1f} s ({report})")
     return report

@@ -13,9 +13,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Api", "ApiError", "retry_delay"]
+__all__ = ["TRANSIENT", "Api", "ApiError", "retry_delay"]
 
-_RETRIED = frozenset({429, 502, 503})
+#: Answered before anything was done: waiting and sending again is safe for any request.
+_RETRIED = frozenset({429})
+#: The shop may or may not have done it (a gateway timeout, a service restarting): the seed
+#: starts its idempotent pass again rather than repeat one request blindly.
+TRANSIENT = frozenset({502, 503, 504})
 
 
 class ApiError(RuntimeError):
@@ -54,7 +58,7 @@ class Api:
         headers: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
-        """One call; past the rate limit or while a service restarts it waits and retries.
+        """One call; past the rate limit it waits (``Retry-After``) and sends it again.
 
         Raises ``ApiError`` for a status outside ``ok``.
         """

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from emporium.storefront.seed.api import Api, ApiError
+from emporium.storefront.seed.api import TRANSIENT, Api, ApiError
 from emporium.storefront.seed.credentials import Account, Credentials
 from emporium.storefront.seed.data import (
     CATEGORIES,
@@ -32,6 +32,7 @@ __all__ = ["SeedError", "SeedReport", "catalog_is_empty", "seed"]
 
 Json = dict[str, Any]
 _FINAL = frozenset({"confirmed", "rejected", "cancelled", "shipped"})
+_PASSES = 4
 
 
 class SeedError(RuntimeError):
@@ -75,8 +76,33 @@ async def seed(
     say: Callable[[str], None] = print,
     timeout: float = 120.0,
 ) -> SeedReport:
-    """Create whatever of the demo data the shop behind ``gateway_url`` lacks."""
+    """Create whatever of the demo data the shop behind ``gateway_url`` lacks.
+
+    A pass cut short by a transient failure (a gateway timeout on a busy machine, a service
+    restarting) is simply run again: every step finds what an earlier pass did.
+    """
     report = SeedReport()
+    for attempt in range(1, _PASSES + 1):
+        try:
+            await _pass(gateway_url, credentials, report, say=say, timeout=timeout)
+            return report
+        except (ApiError, httpx.TransportError) as error:
+            transient = not isinstance(error, ApiError) or error.status in TRANSIENT
+            if not transient or attempt == _PASSES:
+                raise
+            say(f"[seed] {error} - trying again ({attempt}/{_PASSES - 1})")
+            await asyncio.sleep(2 * attempt)
+    return report
+
+
+async def _pass(
+    gateway_url: str,
+    credentials: Credentials,
+    report: SeedReport,
+    *,
+    say: Callable[[str], None],
+    timeout: float,
+) -> None:
     async with httpx.AsyncClient(base_url=_api_base(gateway_url), timeout=60) as client:
         admin = Api(client)
         await admin.sign_in(credentials.admin.email, credentials.admin.password)
@@ -87,7 +113,6 @@ async def seed(
         await _customer(shopper, credentials.demo, report)
         await _orders(shopper, admin, products, report, timeout=timeout)
         say(f"[seed] demo customer {credentials.demo.email}: {report.orders} new orders")
-    return report
 
 
 async def _categories(admin: Api, report: SeedReport) -> dict[str, str]:
