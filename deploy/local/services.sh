@@ -35,6 +35,10 @@ service_env() {
     return
   fi
   echo "${prefix}REDIS_URL=$EMPORIUM_REDIS_URL"
+  # HTTP worker processes (the background loops run in one of them): EMPORIUM_<NAME>_WORKERS
+  # (EMPORIUM_CATALOG_WORKERS=2 ...), default 1: four parts on 2 cores already fill them.
+  local workers_var="EMPORIUM_${prefix}WORKERS"
+  echo "${prefix}WORKERS=${!workers_var:-1}"
   # Everyone but the issuer verifies tokens with the customers service's keys.
   [ "$name" = customers ] || echo "${prefix}JWKS_URL=http://127.0.0.1:${PORT[customers]}/auth/jwks"
   if [ "$name" = gateway ]; then

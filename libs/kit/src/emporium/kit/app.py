@@ -22,7 +22,8 @@ What ``create_app`` does:
   include: ``Database`` (``DatabaseSettings``), the bus (``BusSettings``, started), the
   cache (``RedisSettings``) and the object storage (``StorageSettings``, started, bucket
   ensured); registers a readiness check for each; runs ``lifespan_hooks``;
-  starts the workers (only when ``settings.run_workers``); and on shutdown undoes all of
+  starts the workers (only when ``settings.run_workers``, and with several HTTP worker
+  processes only in the leader: ``emporium.kit.runner``); and on shutdown undoes all of
   that in reverse order;
 - stores everything in a typed ``Resources`` on ``app.state`` (``get_resources(request)``).
 
@@ -38,6 +39,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
@@ -58,6 +60,7 @@ from emporium.kit.middleware import (
     RequestContextMiddleware,
     RequestSizeLimitMiddleware,
 )
+from emporium.kit.runner import LeaderStatus, process_role, status_path, write_status
 from emporium.kit.settings import (
     BusSettings,
     DatabaseSettings,
@@ -231,11 +234,7 @@ def create_app(
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(resources))
             if workers is not None and settings.run_workers:
-                for worker in workers(resources):
-                    await worker.start()
-                    stack.push_async_callback(_stop, worker.name, worker.stop, stop_timeout)
-                    resources.workers.append(worker)
-                resources.probes.watch(resources.workers)
+                await _start_workers(resources, workers, stack, stop_timeout)
             app.state.resources = resources
             log.info(
                 "%s started (%s)",
@@ -273,6 +272,48 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     _document_problems(app)
     return app
+
+
+async def _start_workers(
+    resources: Resources,
+    workers: WorkerFactory,
+    stack: contextlib.AsyncExitStack,
+    stop_timeout: float,
+) -> None:
+    """Start the background loops, unless another process of this server runs them.
+
+    Under ``emporium.kit.runner.serve`` with several HTTP workers only the leader runs them
+    (and writes their status every second); a follower watches that status instead, so its
+    ``/healthz`` and ``/readyz`` report the loops as well.
+    """
+    role = process_role()
+    path = status_path()
+    if role == "follower" and path is not None:
+        resources.probes.watch([LeaderStatus(path)])
+        return
+    for worker in workers(resources):
+        await worker.start()
+        stack.push_async_callback(_stop, worker.name, worker.stop, stop_timeout)
+        resources.workers.append(worker)
+    resources.probes.watch(resources.workers)
+    if role == "leader" and path is not None:
+        task = asyncio.create_task(_report_status(path, resources.workers), name="status")
+        stack.push_async_callback(_cancel, task)
+
+
+async def _report_status(path: Path, workers: list[Worker], every: float = 1.0) -> None:
+    while True:
+        try:
+            write_status(path, workers)
+        except OSError:
+            log.warning("could not write the background loops' status to %s", path)
+        await asyncio.sleep(every)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _open_resources(

@@ -1,8 +1,11 @@
 """The command line every service shares: ``python -m emporium.<service> serve|migrate``.
 
 ``migrate`` applies the service's Alembic migrations to ``<PREFIX>DATABASE_URL``; ``serve``
-runs uvicorn on ``<PREFIX>HOST``/``<PREFIX>PORT`` with ``<PREFIX>WORKERS`` processes
-(``--migrate`` first applies migrations, for the embedded default and the container).
+runs uvicorn (uvloop, httptools) on ``<PREFIX>HOST``/``<PREFIX>PORT`` with
+``<PREFIX>WORKERS`` HTTP worker processes, the background loops in one of them
+(``emporium.kit.runner``); ``--workers`` overrides the setting, and ``WEB_WORKERS`` is read
+when ``<PREFIX>WORKERS`` is not set (the older name). ``--migrate`` first applies
+migrations, for the embedded default and the container.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ def service_main(
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server (and its event workers)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
+    serve.add_argument(
+        "--workers", type=int, default=None, help="HTTP worker processes (<PREFIX>WORKERS)"
+    )
     commands.add_parser("migrate", help="apply the database migrations and exit")
     args = parser.parse_args(argv)
 
@@ -43,16 +48,21 @@ def service_main(
             print(f"{settings.service_name}: database is at the latest migration")
             return 0
 
-    import uvicorn
+    from emporium.kit.runner import serve as run_server
 
-    uvicorn.run(
+    return run_server(
         app_factory,
-        factory=True,
         host=settings.host,
         port=settings.port,
-        workers=args.workers,
-        log_config=None,  # the kit's JSON logging is configured by the app
-        proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        workers=_workers(args.workers, settings),
     )
-    return 0
+
+
+def _workers(given: int | None, settings: ServiceSettings) -> int:
+    """``--workers``, else ``<PREFIX>WORKERS``, else ``WEB_WORKERS``, else 1."""
+    if given is not None:
+        return max(1, given)
+    if "workers" in settings.model_fields_set:
+        return settings.workers
+    return max(1, int(os.environ.get("WEB_WORKERS", "1")))

@@ -59,6 +59,13 @@ class ServiceSettings(_Fragment):
         default=True,
         description="Run the outbox relay and event consumers inside the web process.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP worker processes (`serve`); the background loops run in one of "
+        "them only. About one per core the service may use; 1 in dev.",
+    )
 
 
 class DatabaseSettings(_Fragment):

@@ -1,0 +1,269 @@
+"""The process runner: ``<PREFIX>WORKERS`` HTTP worker processes, background loops once.
+
+``serve`` runs uvicorn on uvloop and httptools (named, not ``auto``: a missing one fails at
+start instead of silently falling back to the slower pure-Python loop and parser; both
+come with ``uvicorn[standard]``).
+
+- ``workers == 1`` (the default): one process serves HTTP and runs the service's
+  background loops (relay, consumers, payment worker, sweeper), as before.
+- ``workers > 1``: this process binds the socket and supervises ``workers`` children that
+  share it (the kernel hands each connection to one of them). Only child 0 (the *leader*)
+  runs the background loops; the others (*followers*) serve HTTP only. The leader writes
+  its loops' health and readiness to a status file every second and the followers report
+  it in their own ``/healthz`` and ``/readyz``, so a probe that lands on any child sees the
+  loops. A child that dies is started again with the same role, so the loops are back as
+  soon as the leader is.
+
+Why a leader among the HTTP children rather than a lock or a process of its own: an
+advisory lock would make one process per *service* run the loops, across pods, while
+consumers must scale with the pods (one group member each); and a separate process costs
+another interpreter's memory for loops that are mostly waiting. Once per pod is what the
+loops need: the relay already takes a per-database lock, consumers share partitions
+through their group, the payment worker claims with ``SKIP LOCKED``.
+
+Why uvicorn and not granian: the services need exactly this supervision (a role per child,
+sockets bound once), which uvicorn's ``Server.run(sockets=...)`` gives in a few lines;
+granian's workers are all alike and its Rust runtime is one more thing to build and trust,
+for a gain the benchmark does not need (``bench/results/``).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "ROLE_VARIABLE",
+    "STATUS_VARIABLE",
+    "LeaderStatus",
+    "Role",
+    "process_role",
+    "serve",
+    "status_path",
+    "write_status",
+]
+
+#: Set by the supervisor in each child: ``leader`` or ``follower``.
+ROLE_VARIABLE = "EMPORIUM_PROCESS_ROLE"
+#: The leader's status file (set by the supervisor in each child).
+STATUS_VARIABLE = "EMPORIUM_LEADER_STATUS"
+
+#: ``single``: the only process (it runs everything); ``leader``/``follower``: see above.
+Role = Literal["single", "leader", "follower"]
+
+#: A follower reports the loops unhealthy when the leader's status is older than this.
+STATUS_STALE_SECONDS = 30.0
+#: ... or when the leader has written none this long after the follower started.
+STATUS_FIRST_GRACE_SECONDS = 120.0
+
+
+def process_role() -> Role:
+    """This process's role (``single`` unless started by a supervising ``serve``)."""
+    role = os.environ.get(ROLE_VARIABLE, "single")
+    if role in ("leader", "follower"):
+        return role  # type: ignore[return-value]
+    return "single"
+
+
+def status_path() -> Path | None:
+    """Where the leader writes its loops' status (None outside a supervised child)."""
+    value = os.environ.get(STATUS_VARIABLE)
+    return Path(value) if value else None
+
+
+def write_status(path: Path, workers: list[Any]) -> None:
+    """Write the health and readiness of ``workers`` (kit ``Worker``s) to ``path``, atomically."""
+    report = {}
+    for worker in workers:
+        readiness = getattr(worker, "readiness", None)
+        report[worker.name] = {
+            "health": worker.health(),
+            "readiness": readiness() if callable(readiness) else None,
+        }
+    payload = json.dumps({"at": time.time(), "pid": os.getpid(), "workers": report})
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(payload, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class LeaderStatus:
+    """In a follower: the leader's background loops, as one ``Worker`` for the probes."""
+
+    def __init__(self, path: Path, *, stale_after: float = STATUS_STALE_SECONDS) -> None:
+        self.path = path
+        self.stale_after = stale_after
+        self._started = time.time()
+
+    @property
+    def name(self) -> str:
+        return "background loops (worker 0)"
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            loaded: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return loaded
+
+    def health(self) -> str | None:
+        status = self._read()
+        now = time.time()
+        if status is None:
+            if now - self._started < STATUS_FIRST_GRACE_SECONDS:
+                return None  # the leader is starting
+            return "the process running the background loops has reported nothing"
+        age = now - float(status.get("at", 0))
+        if age > self.stale_after:
+            return f"the process running the background loops last reported {age:.0f} s ago"
+        problems = [
+            f"{name}: {entry['health']}"
+            for name, entry in status.get("workers", {}).items()
+            if entry.get("health")
+        ]
+        return "; ".join(problems) or None
+
+    def readiness(self) -> str | None:
+        status = self._read()
+        if status is None:
+            return None
+        waiting = [
+            f"{name}: {entry['readiness']}"
+            for name, entry in status.get("workers", {}).items()
+            if entry.get("readiness")
+        ]
+        return "; ".join(waiting) or None
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+def _config(app_factory: str, *, host: str, port: int, forwarded_allow_ips: str) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app_factory,
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,  # the kit's JSON logging is configured by the app
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        # Above the gateway's idle upstream timeout (4 s), so the gateway never sends a
+        # request on a connection the service is closing.
+        timeout_keep_alive=5,
+    )
+
+
+def serve(app_factory: str, *, host: str, port: int, forwarded_allow_ips: str, workers: int) -> int:
+    """Serve ``app_factory`` (``"module:function"``) with ``workers`` processes."""
+    import uvicorn
+
+    config = _config(app_factory, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips)
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return 0
+    return _Supervisor(config, workers).run()
+
+
+def _say(line: str) -> None:
+    # The supervisor configures no logging (the apps do, in the children): plain stderr.
+    print(f"emporium.runner: {line}", file=sys.stderr, flush=True)
+
+
+def _child(config: Any, sockets: list[socket.socket], role: str, status: str) -> None:
+    """A supervised child: its role in the environment (read by ``create_app``), then serve."""
+    import uvicorn
+
+    os.environ[ROLE_VARIABLE] = role
+    os.environ[STATUS_VARIABLE] = status
+    # The parent's SIGINT (Ctrl-C in a terminal) reaches the whole process group: leave it
+    # to the supervisor, which sends SIGTERM to each child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+class _Supervisor:
+    """Binds the socket, runs the children, restarts any that dies, stops them on SIGTERM."""
+
+    def __init__(self, config: Any, workers: int) -> None:
+        self.config = config
+        self.workers = workers
+        self._context = multiprocessing.get_context("spawn")
+        self._stopping = False
+        self._status_dir = Path(tempfile.mkdtemp(prefix="emporium-workers-"))
+        self.status = self._status_dir / "leader.json"
+        self._children: list[SpawnProcess | None] = [None] * workers
+
+    def _spawn(self, index: int, sockets: list[socket.socket]) -> SpawnProcess:
+        role = "leader" if index == 0 else "follower"
+        process = self._context.Process(
+            target=_child,
+            args=(self.config, sockets, role, str(self.status)),
+            name=f"emporium-worker-{index}",
+        )
+        process.start()
+        _say(f"HTTP worker {index} ({role}) started, pid {process.pid}")
+        return process
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        multiprocessing.allow_connection_pickling()
+        sock = self.config.bind_socket()
+        sockets = [sock]
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        _say(
+            f"{self.workers} HTTP workers on http://{self.config.host}:{self.config.port} "
+            f"(worker 0 runs the background loops), supervisor pid {os.getpid()}"
+        )
+        try:
+            for index in range(self.workers):
+                self._children[index] = self._spawn(index, sockets)
+            while not self._stopping:
+                time.sleep(0.5)
+                for index, child in enumerate(self._children):
+                    if self._stopping or child is None or child.is_alive():
+                        continue
+                    _say(
+                        f"HTTP worker {index} (pid {child.pid}) exited with {child.exitcode}; "
+                        "starting it again"
+                    )
+                    self._children[index] = self._spawn(index, sockets)
+        finally:
+            self._stop_children()
+            sock.close()
+            for leftover in self._status_dir.glob("*"):
+                leftover.unlink(missing_ok=True)
+            self._status_dir.rmdir()
+        return 0
+
+    def _stop_children(self, timeout: float = 20.0) -> None:
+        alive = [child for child in self._children if child is not None and child.is_alive()]
+        for child in alive:
+            if child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
+        deadline = time.monotonic() + timeout
+        for child in alive:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+                child.join(5)
