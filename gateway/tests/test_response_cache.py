@@ -23,7 +23,8 @@ async def test_anonymous_catalog_reads_are_cached_with_an_etag(
     assert first.status_code == 200
     assert first.headers["x-cache"] == "MISS"
     etag = first.headers["etag"]
-    assert first.headers["cache-control"].startswith("public, max-age=")
+    # Browsers revalidate (a cheap 304) rather than show availability older than ours.
+    assert first.headers["cache-control"] == "public, no-cache"
     second = await gw.client.get("/api/v1/products?limit=2")
     assert second.headers["x-cache"] == "HIT"
     assert second.content == first.content

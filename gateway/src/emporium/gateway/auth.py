@@ -3,9 +3,20 @@
 The token is verified here with the kit's ``TokenVerifier`` (the customers JWKS, cached and
 refetched on an unknown ``kid``; the shared denylist of revoked tokens) and forwarded as
 it came: the services verify it again and read the identity from it.
+
+A token verified once is kept in ``VerifiedTokens`` (in-process, bounded, least recently
+used out) until it expires, so the signature is checked once per token, not per request.
+Its revocation is still checked on every request: the caller asks the shared denylist
+(``front.py`` folds that into the request's one Redis round trip), so a sign-out is
+honoured at once.
 """
 
 from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 
@@ -13,7 +24,7 @@ from emporium.gateway.routes import Route
 from emporium.kit.auth import Principal, TokenVerifier
 from emporium.kit.errors import Forbidden, ServiceUnavailable, Unauthorized
 
-__all__ = ["authorize", "bearer_token"]
+__all__ = ["Caller", "VerifiedTokens", "authorize", "bearer_token"]
 
 
 def bearer_token(headers: Headers) -> str | None:
@@ -25,21 +36,64 @@ def bearer_token(headers: Headers) -> str | None:
     return token
 
 
-async def authorize(route: Route, headers: Headers, verifier: TokenVerifier) -> Principal | None:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified caller; ``recheck``: from the token cache, its revocation is still to ask."""
+
+    principal: Principal
+    recheck: bool
+
+
+class VerifiedTokens:
+    """Tokens verified before, until they expire; at most ``max_entries`` (LRU)."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.verifier = verifier
+        self._max_entries = max_entries
+        self._clock = clock
+        self._known: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    async def verify(self, token: str) -> Caller:
+        """The caller of ``token``: from the cache (``recheck``) or verified now."""
+        known = self._known.get(token)
+        if known is not None:
+            principal, expires = known
+            if self._clock() < expires:
+                self._known.move_to_end(token)
+                return Caller(principal, recheck=True)
+            del self._known[token]
+        principal = await self.verifier.verify(token)  # signature, claims and denylist
+        self._known[token] = (principal, principal.expires_at.timestamp())
+        if len(self._known) > self._max_entries:
+            self._known.popitem(last=False)
+        return Caller(principal, recheck=False)
+
+    def forget(self, token: str) -> None:
+        """Drop ``token`` (found revoked)."""
+        self._known.pop(token, None)
+
+
+async def authorize(route: Route, headers: Headers, tokens: VerifiedTokens) -> Caller | None:
     """The verified caller (None: anonymous); raises 401/403 when ``route`` refuses them."""
     token = bearer_token(headers)
     if route.auth == "anonymous":
         if token is None:
             return None
         try:
-            return await verifier.verify(token)
+            return await tokens.verify(token)
         except (Unauthorized, ServiceUnavailable):
             # Not ours to refuse (the service judges a public call's token), nor a reason
             # to fail a public call while the signing keys cannot be fetched.
             return None
     if token is None:
         raise Unauthorized("sign in: this call needs an access token (Authorization: Bearer)")
-    principal = await verifier.verify(token)
-    if route.auth == "admin" and not principal.is_admin:
+    caller = await tokens.verify(token)
+    if route.auth == "admin" and not caller.principal.is_admin:
         raise Forbidden("this call is for admins only")
-    return principal
+    return caller

@@ -22,7 +22,14 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-__all__ = ["Decision", "MemoryRateLimiter", "RateLimiter", "RedisRateLimiter"]
+__all__ = [
+    "LOG_EVERY",
+    "Decision",
+    "MemoryRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "decide",
+]
 
 log = logging.getLogger("emporium.gateway.ratelimit")
 
@@ -60,7 +67,8 @@ class Decision:
         return out
 
 
-def _decide(count: int, limit: int, ttl_seconds: float) -> Decision:
+def decide(count: int, limit: int, ttl_seconds: float) -> Decision:
+    """The decision for the ``count``-th request of a window with ``ttl_seconds`` left."""
     return Decision(
         allowed=count <= limit,
         limit=limit,
@@ -110,7 +118,7 @@ class RedisRateLimiter:
                 self._last_log = now
                 self._skipped = 0
             return None
-        return _decide(int(count), limit, int(ttl_ms) / 1000)
+        return decide(int(count), limit, int(ttl_ms) / 1000)
 
 
 class MemoryRateLimiter:
@@ -129,7 +137,7 @@ class MemoryRateLimiter:
                 self._purge(now)
         count += 1
         self._windows[key] = (count, ends)
-        return _decide(count, limit, ends - now)
+        return decide(count, limit, ends - now)
 
     def _purge(self, now: float) -> None:
         for stale in [k for k, (_, ends) in self._windows.items() if ends <= now]:

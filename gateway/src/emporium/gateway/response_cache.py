@@ -1,48 +1,76 @@
 """The response cache: anonymous catalog GETs answered from Redis, with ETag / 304.
 
-Entries live ``ttl`` seconds in the ``catalog`` generation of the gateway's cache
-(``Cache.versioned``). A catalog write made through the gateway (``/admin/products``,
-``/admin/categories``) bumps the generation, so the admin sees the change at once. Changes
-the gateway does not see - stock reserved by the checkout saga, for instance - show after
-at most ``ttl`` seconds (10 by default): availability on a listing may be that stale.
-Subscribing to ``catalog.events`` would make it exact, at the price of a Kafka consumer in
-the gateway; the short TTL was chosen instead.
+An answer is stored as ready bytes: the headers it is served with (``ETag`` included) and
+the body, so a hit is one Redis GET (made by the request's one script, ``front.py``) and
+bytes out: nothing is decoded or re-encoded. Entries live ``ttl`` seconds and carry the
+catalog's cache families (``families_of``): the catalog announces the families a commit made
+stale (``invalidation.py``) and the gateway drops exactly those answers within
+milliseconds, so stock reserved by the checkout saga shows at once; a catalog write made
+through the gateway drops them too. ``Cache-Control: public, no-cache``: a browser may keep
+an answer but asks again (``If-None-Match``, a 304 from the cache) before using it, so it
+never shows availability older than the gateway's.
 
 Only routes the route table marks ``cache`` come here, and only their 200 JSON answers
-without ``Set-Cookie`` are stored, uncompressed (the upstream is asked
-without ``Accept-Encoding``), up to ``MAX_ENTRY_BYTES``. Concurrent misses of one key are
-computed once (``get_or_compute``). ``ETag`` is a hash of the body; a matching
-``If-None-Match`` gets 304 without a body.
+without ``Set-Cookie`` are stored, uncompressed (the upstream is asked without
+``Accept-Encoding``), up to ``MAX_ENTRY_BYTES``. Concurrent misses of one key in a process
+make one upstream call (single flight): the others wait for its answer, whatever it is.
+``ETag`` is a hash of the body; a matching ``If-None-Match`` gets 304 without a body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import aiohttp
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from emporium.gateway.answers import MemoryAnswers, RedisAnswers
 from emporium.gateway.headers import response_headers
-from emporium.kit.cache import Cache, get_or_compute
 
-__all__ = ["MAX_ENTRY_BYTES", "ResponseCache", "etag_matches", "plain_response"]
+__all__ = [
+    "MAX_ENTRY_BYTES",
+    "ResponseCache",
+    "etag_matches",
+    "families_of",
+    "plain_response",
+    "write_families",
+]
 
 MAX_ENTRY_BYTES = 1024 * 1024
+CACHE_CONTROL = b"public, no-cache"
 _KEPT = ("content-type", "content-language")
+_HIT = (b"x-cache", b"HIT")
+_MISS = (b"x-cache", b"MISS")
+_DROPPED_ON_304 = frozenset({b"content-type", b"content-language"})
+LISTING = "listing"
+CATEGORIES = "categories"
+
+
+class ReadyResponse(Response):
+    """A response whose raw headers and body are already final (no re-encoding)."""
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        if status < 200 or status in (204, 304):
+            self.raw_headers = raw_headers  # no body, and no length to announce
+        else:
+            self.raw_headers = [*raw_headers, (b"content-length", str(len(body)).encode())]
 
 
 def plain_response(status: int, headers: list[tuple[str, str]], body: bytes) -> Response:
     """A response with exactly these headers (repeated ones kept) and ``body``."""
-    response = Response(content=body, status_code=status)
-    kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
-    response.raw_headers = [
-        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in kept),
-        *((k, v) for k, v in response.raw_headers if k == b"content-length"),
+    raw = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in headers
+        if k.lower() != "content-length"
     ]
-    return response
+    return ReadyResponse(status, raw, body)
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -53,84 +81,144 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def families_of(segments: Sequence[str]) -> tuple[str, ...]:
+    """The catalog cache families an answer of this public path belongs to."""
+    if segments and segments[0] == "categories":
+        return (CATEGORIES,)
+    if len(segments) >= 2 and segments[0] == "products":
+        return (f"product:{_canonical_id(segments[1])}",)
+    return (LISTING,)
+
+
+def write_families(segments: Sequence[str]) -> tuple[str, ...]:
+    """The families a successful admin write to this public path makes stale."""
+    if len(segments) >= 2 and segments[:2] == ("admin", "categories"):
+        return (CATEGORIES, LISTING)
+    if len(segments) >= 3 and segments[:2] == ("admin", "products"):
+        return (LISTING, f"product:{_canonical_id(segments[2])}")
+    return (LISTING,)
+
+
+def _canonical_id(segment: str) -> str:
+    # The catalog reads any spelling of a UUID and names the family by the canonical one.
+    try:
+        return str(uuid.UUID(segment))
+    except ValueError:
+        return segment
+
+
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-class _Uncacheable(Exception):
-    """The upstream's answer, to be served but not stored."""
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """The upstream's answer, read whole; ``entry`` when it was cacheable."""
 
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        super().__init__(status)
-        self.status = status
-        self.headers = headers
-        self.body = body
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    entry: bytes | None
 
 
-async def _read(response: aiohttp.ClientResponse) -> bytes:
-    try:
-        return await response.read()
-    finally:
-        response.release()
+def _entry(headers: list[tuple[str, str]], body: bytes) -> bytes:
+    kept = [(k.lower(), v) for k, v in headers if k.lower() in _KEPT]
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    lines = [f"{name}:{value}" for name, value in (*kept, ("etag", etag))]
+    return "\n".join(lines).encode("latin-1") + b"\n\n" + body
+
+
+def _parse(entry: bytes) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
+    """(raw headers, etag, body) of a stored entry."""
+    head, _, body = entry.partition(b"\n\n")
+    raw: list[tuple[bytes, bytes]] = []
+    etag = b""
+    for line in head.split(b"\n"):
+        name, _, value = line.partition(b":")
+        raw.append((name, value))
+        if name == b"etag":
+            etag = value
+    return raw, etag, body
 
 
 class ResponseCache:
-    """Serves cacheable GETs from ``cache``; ``fetch`` asks the upstream on a miss."""
+    """Serves cacheable GETs from stored ``answers``; ``fetch`` asks the upstream on a miss."""
 
-    def __init__(self, cache: Cache, *, ttl: int, family: str = "catalog") -> None:
-        self.cache = cache
+    def __init__(self, answers: RedisAnswers | MemoryAnswers, *, ttl: int) -> None:
+        self.answers = answers
         self.ttl = ttl
-        self.family = family
+        self._flights: dict[str, asyncio.Task[_Fetched]] = {}
 
-    async def invalidate(self) -> None:
-        """Make every stored answer of the family stale (a catalog write went through)."""
-        await self.cache.bump(self.family)
+    def key(self, path_and_query: str) -> str:
+        """The storage key of an encoded path and query."""
+        return self.answers.key(hashlib.sha256(path_and_query.encode()).hexdigest()[:40])
 
-    async def serve(
+    async def invalidate(self, families: Sequence[str]) -> int:
+        """Drop the stored answers of ``families``; how many went."""
+        return await self.answers.invalidate(families)
+
+    def hit(self, entry: bytes, if_none_match: str | None) -> Response:
+        """The answer to serve from a stored ``entry``."""
+        return _serve(entry, if_none_match, _HIT)
+
+    async def miss(
         self,
-        path_and_query: str,
-        request_headers: Headers,
+        key: str,
+        families: Sequence[str],
+        seq: int,
+        if_none_match: str | None,
         fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
     ) -> Response:
-        digest = hashlib.sha256(path_and_query.encode()).hexdigest()[:40]
-        key = await self.cache.versioned(self.family, f"resp:{digest}")
-        computed = False
+        """Fetch (once for every concurrent miss of ``key``), store if cacheable, serve."""
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fill(key, families, seq, fetch))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        # Shielded: a caller that leaves (client gone) does not cancel the others' fetch.
+        fetched = await asyncio.shield(flight)
+        if fetched.entry is None:
+            return plain_response(fetched.status, fetched.headers, fetched.body)
+        return _serve(fetched.entry, if_none_match, _MISS)
 
-        async def compute() -> bytes:
-            nonlocal computed
-            computed = True
-            upstream = await fetch()
-            body = await _read(upstream)
-            headers = response_headers(
-                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
-            )
-            names = {name.lower() for name, _ in headers}
-            if (
-                upstream.status != 200
-                or not _is_json(upstream.content_type)
-                or "set-cookie" in names
-                or len(body) > MAX_ENTRY_BYTES
-            ):
-                raise _Uncacheable(upstream.status, headers, body)
-            kept = [[k, v] for k, v in headers if k.lower() in _KEPT]
-            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            meta = json.dumps({"headers": kept, "etag": etag}).encode()
-            return meta + b"\n" + body
+    def _landed(self, key: str, flight: asyncio.Task[_Fetched]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved, even when every waiter left
 
+    async def _fill(
+        self,
+        key: str,
+        families: Sequence[str],
+        seq: int,
+        fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
+    ) -> _Fetched:
+        upstream = await fetch()
         try:
-            entry = await get_or_compute(self.cache, key, compute, ttl=self.ttl)
-        except _Uncacheable as answer:
-            return plain_response(answer.status, answer.headers, answer.body)
-        meta_line, _, body = entry.partition(b"\n")
-        meta = json.loads(meta_line)
-        etag: str = meta["etag"]
-        headers = [
-            *((str(k), str(v)) for k, v in meta["headers"]),
-            ("ETag", etag),
-            ("Cache-Control", f"public, max-age={self.ttl}"),
-            ("X-Cache", "MISS" if computed else "HIT"),
-        ]
-        if etag_matches(request_headers.get("if-none-match"), etag):
-            not_modified = [(k, v) for k, v in headers if k.lower() != "content-type"]
-            return plain_response(304, not_modified, b"")
-        return plain_response(200, headers, body)
+            body = await upstream.read()
+        finally:
+            upstream.release()
+        headers = response_headers(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+        )
+        names = {name.lower() for name, _ in headers}
+        if (
+            upstream.status != 200
+            or not _is_json(upstream.content_type)
+            or "set-cookie" in names
+            or len(body) > MAX_ENTRY_BYTES
+        ):
+            return _Fetched(upstream.status, headers, body, None)
+        entry = _entry(headers, body)
+        await self.answers.store(key, entry, ttl=self.ttl, families=families, seq=seq)
+        return _Fetched(200, headers, body, entry)
+
+
+def _serve(entry: bytes, if_none_match: str | None, x_cache: tuple[bytes, bytes]) -> Response:
+    raw, etag, body = _parse(entry)
+    raw.append((b"cache-control", CACHE_CONTROL))
+    raw.append(x_cache)
+    if if_none_match and etag_matches(if_none_match, etag.decode("latin-1")):
+        return ReadyResponse(304, [h for h in raw if h[0] not in _DROPPED_ON_304], b"")
+    return ReadyResponse(200, raw, body)

@@ -91,6 +91,12 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
 
     # Response cache of anonymous catalog GETs (0 turns it off).
     response_cache_seconds: int = Field(default=10, ge=0)
+    # Access tokens verified once, kept in the process until they expire (revocation is
+    # still checked on every request).
+    token_cache_entries: int = Field(default=10_000, ge=1)
+    freeze_heap: bool = Field(
+        default=True, description="gc.freeze() once started (off in tests: many apps, one process)."
+    )
 
     cors_origins: list[str] = Field(
         default_factory=list, description='Storefront origins, e.g. ["http://localhost:5173"].'

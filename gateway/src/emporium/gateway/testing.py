@@ -338,7 +338,7 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
         ) -> Running:
             mint = mint or TokenMint()
             services: dict[str, FakeService] = {}
-            values: dict[str, Any] = {"log_json": False, "redis_url": None}
+            values: dict[str, Any] = {"log_json": False, "redis_url": None, "freeze_heap": False}
             for name in ("catalog", "customers", "orders"):
                 if f"{name}_url" not in overrides:
                     service = FakeService(name, jwks=mint.jwks())

@@ -156,9 +156,11 @@ class Upstream:
             # Send the client's headers, not aiohttp's defaults.
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             # Connecting alone: the wait for a free connection happened before (``Admission``).
+            # ``sock_connect`` bounds the TCP connect, ``connect`` the whole of it (a TLS
+            # handshake too): a second more, for a busy event loop to get round to it.
             timeout=aiohttp.ClientTimeout(
                 total=None,
-                connect=self.connect_timeout,
+                connect=self.connect_timeout + 1.0,
                 sock_connect=self.connect_timeout,
                 sock_read=None,
             ),

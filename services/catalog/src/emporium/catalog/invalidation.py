@@ -3,21 +3,40 @@
 A service marks cache families stale on the session (``mark_stale``); once the transaction
 has committed, the generations are bumped (``invalidate``). Bumping before the commit would
 let a concurrent reader re-cache the old rows under the new generation.
+
+Once bumped, the families are announced on the Redis channel ``catalog:stale:<db>`` (a JSON
+list of their names): the gateway's response cache drops its answers of exactly those
+families, so stock reserved by the checkout saga shows through the gateway at once. The
+announcement comes after the bump, so the gateway's refetch finds the catalog's cache fresh.
+Best effort, like every cache operation: the gateway's answers expire anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Iterable
 from uuid import UUID
 
+from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from emporium.kit.cache.base import Cache
+from emporium.kit.cache.redis_cache import RedisCache
 
-__all__ = ["LISTING", "invalidate", "invalidate_after_commit", "mark_stale", "product_family"]
+__all__ = [
+    "LISTING",
+    "invalidate",
+    "invalidate_after_commit",
+    "mark_stale",
+    "product_family",
+    "stale_channel",
+]
+
+log = logging.getLogger("emporium.catalog.invalidation")
 
 #: The family of every listing page (any product change may move it).
 LISTING = "listing"
@@ -40,9 +59,27 @@ def _take(session: AsyncSession | Session) -> set[str]:
     return names
 
 
+def stale_channel(db: int) -> str:
+    """The channel the stale families are announced on, for Redis database ``db`` (pub/sub
+    spans databases; the gateway listens on the same name, ``emporium.gateway.invalidation``)."""
+    return f"catalog:stale:{db}"
+
+
 async def _bump(cache: Cache, names: Iterable[str]) -> None:
-    for name in sorted(names):
+    ordered = sorted(names)
+    for name in ordered:
         await cache.bump(name)
+    if isinstance(cache, RedisCache):
+        await _announce(cache, ordered)
+
+
+async def _announce(cache: RedisCache, names: list[str]) -> None:
+    client = cache.client
+    db = int(client.connection_pool.connection_kwargs.get("db", 0))
+    try:
+        await client.publish(stale_channel(db), json.dumps(names))
+    except (RedisError, OSError, TimeoutError) as error:  # a hint: never fail the caller
+        log.warning("announcing stale families failed: %s: %s", type(error).__name__, error)
 
 
 async def invalidate(cache: Cache | None, session: AsyncSession) -> None:

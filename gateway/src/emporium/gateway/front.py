@@ -1,0 +1,177 @@
+"""What a request needs from Redis before anything else, in one round trip.
+
+A request's rate-limit window is counted, its cached answer looked up (anonymous cacheable
+GETs) and its token's revocation checked (a token verified before, from the in-process
+token cache) by one Lua script: one Redis round trip per request instead of three or four.
+On a miss the script also returns the cache's invalidation counter, which the answer is
+stored against (``answers.py``: an answer fetched before an invalidation is not stored).
+
+Fails open like the rate limiter and the cache always did: when Redis does not answer, the
+request goes on without a limit, without the cache and without the revocation check
+(tokens are short-lived); Redis is then left alone for ``cooldown`` seconds, and that is
+logged at most once per ``LOG_EVERY`` seconds. Without Redis (the embedded default, one
+process) ``MemoryFront`` does the same in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
+
+from emporium.gateway.answers import MemoryAnswers
+from emporium.gateway.ratelimit import LOG_EVERY, Decision, MemoryRateLimiter, decide
+from emporium.kit.auth.verifier import Denylist
+
+__all__ = ["Ask", "Front", "FrontAnswer", "MemoryFront", "RedisFront"]
+
+log = logging.getLogger("emporium.gateway.front")
+
+_SCRIPT = """
+local count, ttl = 0, 0
+if KEYS[1] ~= '' then
+    count = redis.call('INCR', KEYS[1])
+    ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 0 then
+        redis.call('PEXPIRE', KEYS[1], ARGV[1])
+        ttl = tonumber(ARGV[1])
+    end
+end
+local entry = false
+local seq = false
+if KEYS[2] ~= '' then
+    entry = redis.call('GET', KEYS[2])
+    if not entry then seq = redis.call('GET', KEYS[4]) end
+end
+local revoked = 0
+if KEYS[3] ~= '' then revoked = redis.call('EXISTS', KEYS[3]) end
+return {count, ttl, entry, revoked, seq}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What one request asks: a rate-limit window, a cached answer, a token's revocation."""
+
+    limit_key: str | None = None
+    limit: int = 0
+    window: int = 60
+    entry_key: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrontAnswer:
+    """``decision`` None: not limited (or unknown); ``seq``: the invalidation counter on a miss."""
+
+    decision: Decision | None
+    entry: bytes | None
+    revoked: bool
+    seq: int
+
+
+_NOTHING = FrontAnswer(None, None, False, 0)
+
+
+class Front(Protocol):
+    async def ask(self, ask: Ask) -> FrontAnswer: ...
+
+
+class RedisFront:
+    """The one script, on the gateway's Redis; ``revoked_key`` names a token id's marker."""
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        limit_prefix: str,
+        seq_key: str,
+        revoked_key: Any,
+        cooldown: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._limit_prefix = limit_prefix
+        self._seq_key = seq_key
+        self._revoked_key = revoked_key
+        self._sha: str | None = None
+        self._cooldown = cooldown
+        self._down_until = 0.0
+        self._last_log = float("-inf")
+        self._skipped = 0
+
+    async def ask(self, ask: Ask) -> FrontAnswer:
+        now = time.monotonic()
+        if now < self._down_until:
+            self._skipped += 1
+            return _NOTHING
+        keys = (
+            self._limit_prefix + ask.limit_key if ask.limit_key else "",
+            ask.entry_key or "",
+            self._revoked_key(ask.token_id) if ask.token_id else "",
+            self._seq_key,
+        )
+        try:
+            count, ttl_ms, entry, revoked, seq = await self._run(keys, ask.window * 1000)
+        except (TimeoutError, RedisError, OSError) as error:
+            self._failed(now, error)
+            return _NOTHING
+        decision = decide(int(count), ask.limit, int(ttl_ms) / 1000) if ask.limit_key else None
+        return FrontAnswer(decision, entry, bool(revoked), int(seq or 0))
+
+    async def _run(self, keys: tuple[str, ...], window_ms: int) -> list[Any]:
+        # ``execute_command`` directly: redis-py's Script wrapper costs as much CPU again.
+        if self._sha is None:
+            self._sha = str(await self._client.script_load(_SCRIPT))
+        try:
+            result: list[Any] = await self._client.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._sha, len(keys), *keys, window_ms
+            )
+        except NoScriptError:  # Redis restarted (scripts are not persisted): load again
+            self._sha = None
+            return await self._run(keys, window_ms)
+        return result
+
+    def _failed(self, now: float, error: BaseException) -> None:
+        self._down_until = now + self._cooldown
+        self._skipped += 1
+        if now - self._last_log >= LOG_EVERY:
+            log.warning(
+                "rate limits, response cache and revocation checks skipped: Redis "
+                "unavailable (%d request(s) since last report): %s: %s",
+                self._skipped,
+                type(error).__name__,
+                error,
+            )
+            self._last_log = now
+            self._skipped = 0
+
+
+class MemoryFront:
+    """The same in this process's memory (the embedded default runs one gateway process)."""
+
+    def __init__(
+        self,
+        limiter: MemoryRateLimiter | None,
+        answers: MemoryAnswers | None,
+        denylist: Denylist | None,
+    ) -> None:
+        self._limiter = limiter
+        self._answers = answers
+        self._denylist = denylist
+
+    async def ask(self, ask: Ask) -> FrontAnswer:
+        decision = None
+        if ask.limit_key and self._limiter is not None:
+            decision = await self._limiter.hit(ask.limit_key, limit=ask.limit, window=ask.window)
+        entry, seq = None, 0
+        if ask.entry_key and self._answers is not None:
+            entry = self._answers.get(ask.entry_key)
+            seq = self._answers.seq
+        revoked = False
+        if ask.token_id and self._denylist is not None:
+            revoked = await self._denylist.is_revoked(ask.token_id)
+        return FrontAnswer(decision, entry, revoked, seq)

@@ -1,0 +1,122 @@
+"""Exact availability: the catalog's announcements of stale families drop the cached answers.
+
+After a commit the catalog bumps its own cache families (``product:<id>``, ``listing``,
+``categories``) and then publishes their names on the Redis channel
+``catalog:stale:<db>`` (``emporium.catalog.invalidation``). Every gateway process listens
+and drops the stored answers of exactly those families (``answers.py``), so a unit
+reserved or released by the checkout saga shows through the gateway within milliseconds
+of the catalog's commit, while every other answer stays cached.
+
+Why Redis and not a consumer of ``catalog.events``: the announcement comes after the
+catalog's own cache is fresh (an event can overtake that bump, and the gateway would cache
+the catalog's old answer again); it needs nothing but the Redis the gateway already uses
+(no Kafka client, consumer group or topic replay in the edge); and it reaches every
+gateway replica at once. Pub/sub is at-most-once: while this listener is disconnected an
+announcement can be missed, so after every reconnection it drops every family it has
+answers of, and answers never outlive ``GATEWAY_RESPONSE_CACHE_SECONDS`` anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from emporium.gateway.response_cache import ResponseCache
+
+__all__ = ["StaleListener", "families_in", "stale_channel"]
+
+log = logging.getLogger("emporium.gateway.invalidation")
+
+_FAMILY = re.compile(
+    r"listing|categories|product:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_MAX_BACKOFF = 5.0
+
+
+def stale_channel(db: int) -> str:
+    """The channel of the catalog's announcements for Redis database ``db`` (pub/sub
+    channels span databases; the number keeps two platforms on one server apart)."""
+    return f"catalog:stale:{db}"
+
+
+def families_in(message: bytes | str) -> list[str]:
+    """The well-formed family names of one announcement (a JSON list); others are ignored."""
+    try:
+        names = json.loads(message)
+    except ValueError:
+        return []
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and _FAMILY.fullmatch(name)]
+
+
+class StaleListener:
+    """Subscribes to the catalog's channel and invalidates what it announces."""
+
+    def __init__(self, url: str, cache: ResponseCache) -> None:
+        # A connection of its own, without the cache's short socket timeout: a
+        # subscription is idle between announcements.
+        self._client: Redis = Redis.from_url(url, health_check_interval=30)
+        db = int(self._client.connection_pool.connection_kwargs.get("db", 0))
+        self.channel = stale_channel(db)
+        self._cache = cache
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with backoff."""
+        backoff = 0.1
+        connected_before = False
+        while True:
+            try:
+                async with self._client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    if connected_before:
+                        await self._drop_all()  # announcements may have been missed
+                    connected_before = True
+                    self.subscribed.set()
+                    backoff = 0.1
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=5.0
+                        )
+                        if message is not None and message.get("type") == "message":
+                            await self._handle(message["data"])
+            except (RedisError, OSError, TimeoutError) as error:
+                self.subscribed.clear()
+                log.warning("catalog invalidations: %s; listening again in %.1f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _handle(self, data: bytes | str) -> None:
+        families = families_in(data)
+        if families:
+            await self._cache.invalidate(families)
+
+    async def _drop_all(self) -> None:
+        families = await self._cache.answers.families()
+        if families:
+            await self._cache.invalidate(families)
+            log.info("catalog invalidations: reconnected; dropped %d families", len(families))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def listening(listener: StaleListener) -> AsyncIterator[StaleListener]:
+    """Run ``listener`` in the background for the lifespan of the app."""
+    task = asyncio.create_task(listener.run(), name="catalog-invalidations")
+    try:
+        yield listener
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await listener.close()
