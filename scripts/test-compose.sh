@@ -122,16 +122,24 @@ print(" ".join(sorted({s["image"] for s in services if "build" in s})))')"
     die "building $image failed (log: $STATE/image-build.log)"
   fi
   log "built $image in $(($(now) - t0)) s"
+  # Earlier builds of it, now untagged: not kept (one run after another would pile them up).
+  podman image prune -f --filter "label=org.opencontainers.image.title=emporium" >/dev/null 2>&1 || true
 }
 
 # -- the clean-up, whichever way the run ends -------------------------------------------
 
 # Everything of the project in podman's storage: containers, volumes, networks.
 remove_project() {
-  local ids
+  local ids pid
   ids="$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null || true)"
   # shellcheck disable=SC2086 # a list of container ids
   [ -z "$ids" ] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
+  # The monitors of the containers' exec sessions (health checks) linger up to 5 minutes
+  # after their container is gone (conmon --exit-delay): end those of this project's
+  # containers (named <project>-<service>-<n>), by pid.
+  for pid in $(pgrep -f -- "^/usr/bin/conmon .* -n $PROJECT-[a-z0-9-]+-[0-9]+ " 2>/dev/null || true); do
+    kill "$pid" 2>/dev/null || true
+  done
   ids="$(podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null || true)"
   # shellcheck disable=SC2086 # a list of volume names
   [ -z "$ids" ] || podman volume rm -f $ids >/dev/null 2>&1 || true
@@ -143,6 +151,7 @@ remove_project() {
 # -- inside the namespace: the run ------------------------------------------------------
 
 HELPERS=()
+SERVICE_PID=""
 stop_helpers() {
   local pid
   for pid in "${HELPERS[@]}"; do
@@ -171,9 +180,14 @@ inside_cleanup() {
     compose logs --no-color --tail 30 >"$STATE/compose-logs.txt" 2>&1 || true
     tail -n 200 "$STATE/compose-logs.txt" >&2 || true
   fi
+  stop_helpers # the health ticker and the memory sampler first: nothing new is started
   compose down -v --remove-orphans -t 10 >/dev/null 2>&1 || true
   remove_project
-  stop_helpers
+  if [ -n "$SERVICE_PID" ]; then
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+  fi
+  rm -f "$SOCKET"
   exit "$status"
 }
 
@@ -236,7 +250,7 @@ inside() {
   ip link set lo up
   rm -f "$SOCKET"
   podman system service --time=0 "unix://$SOCKET" >"$STATE/podman-service.log" 2>&1 &
-  HELPERS+=($!)
+  SERVICE_PID=$!
   export DOCKER_HOST="unix://$SOCKET"
   for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
   [ -S "$SOCKET" ] || die "podman system service did not start (log: $STATE/podman-service.log)"

@@ -152,6 +152,9 @@ bookworm() {
     --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
   remove_rootfs "$rootfs"
   log "imported $tag in $(($(now) - t0)) s"
+  # Root file systems of earlier recipes: untagged (their layers go once nothing uses them).
+  "$PODMAN" images --format '{{.Repository}}:{{.Tag}}' localhost/emporium-standin/debian \
+    | { grep -vxF "$tag" || true; } | while read -r old; do "$PODMAN" untag "$old" >/dev/null 2>&1 || true; done
 }
 
 python_image() {
@@ -245,6 +248,8 @@ main() {
   redis_image
   kafka_image
   seaweedfs_image
+  # Stand-ins of earlier inputs, now untagged: not kept.
+  "$PODMAN" image prune -f --filter "label=dev.emporium.standin=true" >/dev/null 2>&1 || true
   log "stand-ins ready in $(($(now) - t0)) s"
 }
 
