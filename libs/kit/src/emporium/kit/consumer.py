@@ -566,11 +566,18 @@ class EventConsumer:
     async def _attempt_in_batch(
         self, session: AsyncSession, handler: Handler, envelope: Envelope
     ) -> None:
-        """One handler inside a batch, bounded by ``handler_timeout`` like ``_attempt``."""
+        """One handler inside a batch, bounded by ``handler_timeout`` like ``_attempt``.
+
+        Its writes are flushed before the next event's handler runs: a write the database
+        refuses fails here, as this event's, and not at a later event's autoflush or at the
+        commit, which would make every event before it look failed and redo the run one
+        event at a time.
+        """
         scope = asyncio.timeout(self.handler_timeout)
         try:
             async with scope:
                 await handler(session, envelope)
+                await session.flush()
         except TimeoutError as error:
             if scope.expired():
                 raise HandlerTimeout(

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import registry
 
 from emporium.kit.bus import Bus
 from emporium.kit.consumer import solo
@@ -21,6 +22,7 @@ from emporium.kit.db import Database
 from emporium.kit.events import Envelope
 from emporium.kit.inbox import inbox_table
 
+from ..conftest import TEST_METADATA
 from .test_consumer import (
     apply_effect,
     consume,
@@ -128,3 +130,47 @@ async def test_handlers_of_a_batch_share_one_transaction_unless_marked_solo(
         await alone.close()
     assert len({id(s) for s in sessions}) == 3, "a solo handler gets a transaction per event"
     assert len(await effects(database)) == 7
+
+
+class Note:
+    """An ORM object on the tests' ``note`` table: its insert waits for the next flush."""
+
+    def __init__(self, id: uuid.UUID, text: str | None) -> None:
+        self.id = id
+        self.text = text
+
+
+registry().map_imperatively(Note, TEST_METADATA.tables["note"])
+
+
+async def test_a_write_refused_at_flush_is_the_failure_of_the_event_that_made_it(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    # The ORM defers an insert to the next flush; the database refuses this one (text is
+    # NOT NULL). Were it flushed at a later event or at the commit, every event before it
+    # would look failed and the run would be redone one event at a time.
+    key = uuid.uuid4()
+    envelopes = [event(key, seq) for seq in range(10)]
+    envelopes.insert(5, event(key, 666))
+    calls: Counter[int] = Counter()
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        calls[envelope.data["on_hand"]] += 1
+        if envelope.data["on_hand"] == 666:
+            session.add(Note(uuid.uuid4(), None))
+            return
+        await apply_effect(session, envelope)
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, envelopes)
+    consumer = make_consumer(database, bus, unique, unique, handler, max_attempts=2)
+    try:
+        outcomes = await consume(consumer, 11)
+    finally:
+        await consumer.close()
+
+    assert Counter(outcomes) == {"handled": 10, "dead_lettered": 1}
+    assert [seq for _, _, seq in await effects(database)] == list(range(10))
+    assert calls[666] == 2
+    # The five before it: the run once, then once more as the committed prefix; none more.
+    assert all(calls[seq] <= 2 for seq in range(10)), calls
