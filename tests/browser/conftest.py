@@ -70,12 +70,13 @@ def shop() -> Iterator[Any]:
         missing = [name for name in (*_INFRA, "EMPORIUM_S3_ENDPOINT") if not os.environ.get(name)]
         if missing:
             _unavailable(f"{', '.join(missing)} not set: start the infrastructure (make up)")
-    # Consumer groups of its own: another platform on the shared topics (the e2e suites',
-    # run beside this one) would otherwise split their partitions with this one's.
-    # EMPORIUM_BROWSER_GROUP names them (default "browser"): two browser runs at once on one
-    # machine need two names, or they split the partitions between their platforms.
-    group = os.environ.get("EMPORIUM_BROWSER_GROUP", "browser")
-    env = {f"{name}_SERVICE_NAME": f"{name.lower()}-{group}" for name in _SERVICES}
+    # The e2e platform's consumer groups by default: they are caught up with the shared
+    # topics, where a new group would first read their whole history (many minutes after
+    # the other suites). Two platforms on the same groups at once split the partitions
+    # between them (an order stays pending): a run beside another one (the e2e suites, a
+    # second browser run) names groups of its own with EMPORIUM_BROWSER_GROUP=<name>.
+    group = os.environ.get("EMPORIUM_BROWSER_GROUP", "")
+    env = {f"{name}_SERVICE_NAME": f"{name.lower()}-{group}" for name in _SERVICES if group}
     # An image upload on two cores shared with other suites can take longer than 5 s.
     env["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = "30"
     platform, started = _platform_module().start_platform(extra_env=env, storefront=True)
