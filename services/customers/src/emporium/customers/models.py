@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -54,7 +55,7 @@ class Customer(Base):
     role: Mapped[str] = mapped_column(String(20), default="customer")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     order_count: Mapped[int] = mapped_column(Integer, default=0)
-    lifetime_spend: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_spend: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -146,7 +147,7 @@ class CountedOrder(Base):
 
     order_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     customer_id: Mapped[UUID] = mapped_column(Uuid)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
 

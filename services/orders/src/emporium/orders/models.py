@@ -14,7 +14,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy import UniqueConstraint as Unique
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,7 +61,7 @@ class ProductCopy(Base):
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
-    price_amount: Mapped[int] = mapped_column(Integer)
+    price_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Catalog's ``product_version`` of the newest versioned event applied: an event with a
@@ -78,7 +89,7 @@ class CartItem(Base):
     product_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     #: The unit price the customer saw when they last set the quantity (to flag repricing).
-    seen_unit_amount: Mapped[int] = mapped_column(Integer)
+    seen_unit_amount: Mapped[int] = mapped_column(BigInteger)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -89,7 +100,7 @@ class CustomerOrder(Base):
     customer_id: Mapped[UUID] = mapped_column(Uuid, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    total_amount: Mapped[int] = mapped_column(Integer)
+    total_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     card_token: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -118,7 +129,7 @@ class OrderLine(Base):
     product_id: Mapped[UUID] = mapped_column(Uuid)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
-    unit_amount: Mapped[int] = mapped_column(Integer)
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
 
 
@@ -152,7 +163,7 @@ class Payment(Base):
         Uuid, ForeignKey("customer_order.id", ondelete="CASCADE"), primary_key=True
     )
     status: Mapped[str] = mapped_column(String(16))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     #: Sent to the provider with every attempt of the charge: it charges at most once per key.
     charge_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -183,10 +194,10 @@ class SimulatedCharge(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     card_token: Mapped[str] = mapped_column(String(255))
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -197,7 +208,7 @@ class SimulatedRefund(Base):
 
     idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     charge_key: Mapped[str] = mapped_column(String(255), index=True)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
