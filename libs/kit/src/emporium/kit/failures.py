@@ -14,8 +14,9 @@
 ``PERMANENT``    can never succeed however often it runs: an envelope or payload that does
                  not parse or validate (pydantic ``ValidationError``, JSON and Unicode decode
                  errors), an event that is not the contract its handler expects
-                 (``ContractMismatch``), or a handler raising ``PermanentFailure``.
-                 Dead-lettered at once.
+                 (``ContractMismatch``), a value the database can never store (SQLSTATE
+                 class 22: out of range, too long), or a handler raising
+                 ``PermanentFailure``. Dead-lettered at once.
 ``RETRY``        anything else (a bug, a constraint, a handler timeout): bounded attempts
                  with backoff, then the dead-letter topic.
 """
@@ -72,6 +73,9 @@ class HandlerTimeout(Exception):
 #: SQLSTATEs (besides class 08) that mean the server is away or full, not the statement bad.
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+#: SQLSTATE class 22, data exception (a number out of range, a string too long, bad input
+#: for a parameter, also raised by asyncpg while encoding one): the same values fail again.
+_DATA_EXCEPTION_CLASS = "22"
 #: ``OSError`` numbers of a peer we cannot reach (``ConnectionError`` covers refused/reset).
 _UNREACHABLE_ERRNOS = frozenset(
     {
@@ -124,6 +128,8 @@ def _by_sqlstate(state: str) -> Failure:
         return Failure.UNAVAILABLE
     if state in _CONFLICT_SQLSTATES:
         return Failure.CONFLICT
+    if state.startswith(_DATA_EXCEPTION_CLASS):
+        return Failure.PERMANENT
     return Failure.RETRY
 
 

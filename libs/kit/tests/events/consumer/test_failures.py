@@ -195,6 +195,18 @@ PERMANENT: list[tuple[str, BaseException]] = [
         "a handler wrapping a validation error",
         chained(RuntimeError("bad payload"), validation_error()),
     ),
+    ("numeric value out of range (22003)", asyncpg.NumericValueOutOfRangeError("integer")),
+    ("string too long (22001)", asyncpg.StringDataRightTruncationError("varchar(64)")),
+    (
+        "asyncpg encoding a parameter, under SQLAlchemy",
+        wrapped(
+            chained(
+                asyncpg.DataError("invalid input for query argument $4"),
+                OverflowError("value out of int32 range"),
+            ),
+            sa_exc.DBAPIError,
+        ),
+    ),
 ]
 
 RETRY: list[tuple[str, BaseException]] = [
