@@ -104,7 +104,7 @@ def readable_env_names(part: str) -> frozenset[str]:
     (``WEB_WORKERS``, ``OTEL_EXPORTER_OTLP_ENDPOINT``, ...) and what the image's entrypoint
     script reads (``SERVICE``, ``RUN_MIGRATIONS``).
     """
-    package = ROOT / ("gateway" if part == "gateway" else f"services/{part}") / "src"
+    package = ROOT / (part if part in ("gateway", "storefront") else f"services/{part}") / "src"
     code = source_env_reads(
         ROOT / "libs" / "kit" / "src", ROOT / "libs" / "contracts" / "src", package
     )

@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 README = ROOT / "deploy" / "README.md"
 OVERLAYS = ("dev", "prod", "prod+keda")
-PARTS = ("catalog", "customers", "orders", "gateway")
+PARTS = ("catalog", "customers", "orders", "gateway", "storefront")
+#: The parts that keep no database (nothing to migrate).
+STATELESS = ("gateway", "storefront")
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 #: The oldest Kubernetes the manifests are for (matchLabelKeys in pod affinity) and the newest
 #: kubernetes-validate knows.
@@ -244,7 +246,7 @@ def test_every_service_migrates_before_it_starts(
 ) -> None:
     docs = rendered[overlay]
     for workload, container, part in _part_containers(docs, overlay):
-        if workload["kind"] != "Deployment" or part == "gateway":
+        if workload["kind"] != "Deployment" or part in STATELESS:
             continue
         init = _pod_spec(workload).get("initContainers", [])
         migrations = [c for c in init if c.get("args") == ["migrate"]]
@@ -489,12 +491,16 @@ _DESTINATIONS = {
     8001: "catalog",
     8002: "customers",
     8003: "orders",
+    8000: "gateway",
+    8004: "storefront",
 }
 _NEEDS = {
     "catalog": {"dns", "postgres", "kafka", "redis", "s3", "customers"},
     "customers": {"dns", "postgres", "kafka", "redis"},
     "orders": {"dns", "postgres", "kafka", "redis", "customers"},
-    "gateway": {"dns", "redis", "catalog", "customers", "orders"},
+    "gateway": {"dns", "redis", "catalog", "customers", "orders", "storefront"},
+    # A client of the public API: the gateway, nothing else.
+    "storefront": {"dns", "gateway"},
     "kafka-topics": {"dns", "kafka"},
 }
 METADATA = ipaddress.ip_address("169.254.169.254")
@@ -595,8 +601,9 @@ def test_client_addresses_are_believed_from_the_trusted_proxies_only(
     if overlay.startswith("prod"):
         gateway = _named(docs, "Deployment", "gateway")
         env = _container_env(docs, _pod_spec(gateway)["containers"][0])
-        # The documented placeholder (TEST-NET-2): the operator sets the controller's range.
-        assert env["GATEWAY_TRUSTED_PROXIES"] == "198.51.100.0/24"
+        # The documented placeholders: the controller's range (TEST-NET-2) and the pod network
+        # the storefront calls from; the operator sets both.
+        assert env["GATEWAY_TRUSTED_PROXIES"] == "198.51.100.0/24,10.0.0.0/8"
         assert "GATEWAY_TRUSTED_PROXIES" in README.read_text()
 
 
@@ -608,7 +615,7 @@ def _prefix_matches(rule: str, path: str) -> bool:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_ingress_serves_the_api_and_nothing_internal(
+def test_the_ingress_sends_every_path_to_the_gateway_and_nothing_around_it(
     overlay: str, rendered: dict[str, list[Doc]]
 ) -> None:
     (ingress,) = _kind(rendered[overlay], "Ingress")
@@ -624,10 +631,13 @@ def test_the_ingress_serves_the_api_and_nothing_internal(
             for p in paths
         )
 
-    for public in ("/api/v1/products", "/api/v1/openapi.json", "/api/v1"):
+    # One origin: the API, the shop and the admin, all through the gateway (which forwards
+    # the non-API paths to the storefront); no path leads to another Service.
+    for public in ("/api/v1/products", "/api/v1/openapi.json", "/api/v1", "/", "/admin/"):
         assert routed(public), f"{overlay}: {public} is not routed"
-    for internal in ("/metrics", "/readyz", "/healthz", "/docs", "/", "/api/v10", "/api"):
-        assert not routed(internal), f"{overlay}: {internal} is reachable through the Ingress"
+    for path in paths:
+        backend = path["backend"]["service"]["name"]
+        assert backend == "gateway", f"{overlay}: {path['path']} goes around the gateway"
 
 
 def test_prod_sends_hsts(rendered: dict[str, list[Doc]]) -> None:
@@ -651,7 +661,7 @@ def test_prod_kafka_topics_are_replicated_three_times_with_two_in_sync(
         re.findall(r"\$\{?(\w+)", script.read_text())
     )
     for _workload, container, part in _part_containers(docs, "prod"):
-        if part == "gateway":
+        if part in STATELESS:
             continue
         value = _container_env(docs, container)[prefix_of(part) + "KAFKA_REPLICATION_FACTOR"]
         assert int(value) == 3, part
