@@ -316,8 +316,14 @@ def test_the_services_trust_proxy_headers_from_the_gateway_only(
     gateway = services["gateway"]
     address = ipaddress.ip_address(gateway["networks"]["backend"]["ipv4_address"])
     assert address in subnet, f"the gateway's {address} is outside the backend {subnet}"
-    # Published directly on the host: no proxy in front unless the operator names one.
-    assert interpolate(gateway["environment"]["GATEWAY_TRUSTED_PROXIES"]) == ""
+    # Published directly on the host: no proxy in front unless the operator names one; the
+    # gateway trusts the storefront's fixed address (it calls the API with the shopper's
+    # address), exactly that one, and nothing broader.
+    storefront = ipaddress.ip_address(services["storefront"]["networks"]["backend"]["ipv4_address"])
+    assert storefront in subnet, f"the storefront's {storefront} is outside the backend {subnet}"
+    trusted = interpolate(gateway["environment"]["GATEWAY_TRUSTED_PROXIES"])
+    networks = [ipaddress.ip_network(item.strip()) for item in trusted.split(",") if item.strip()]
+    assert networks == [ipaddress.ip_network(f"{storefront}/32")], f"the gateway trusts {trusted}"
     for name, part in _parts(compose).items():
         if part == "gateway":
             continue
