@@ -6,13 +6,22 @@
 ``frame-ancestors``, so Swagger UI at ``/docs`` still loads its scripts), and with
 ``GATEWAY_HSTS_SECONDS`` > 0 ``Strict-Transport-Security: max-age=<seconds>``. A service's
 own values of these headers are replaced, so each appears once.
+
+One exception: outside ``/api`` (the storefront's pages, which the gateway forwards) an
+answer's own Content-Security-Policy is kept, so the storefront owns the policy of its
+pages (scripts, styles, images, forms); ``frame-ancestors 'none'`` is added to it when it
+says nothing about framing. API answers always get the gateway's policy, whatever a
+service sends.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeadersMiddleware", "security_headers"]
+__all__ = ["SecurityHeadersMiddleware", "page_policy", "security_headers"]
+
+_CSP = b"content-security-policy"
+_FRAME_ANCESTORS = b"frame-ancestors 'none'"
 
 
 def security_headers(hsts_seconds: int = 0) -> list[tuple[bytes, bytes]]:
@@ -21,11 +30,23 @@ def security_headers(hsts_seconds: int = 0) -> list[tuple[bytes, bytes]]:
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
-        (b"content-security-policy", b"frame-ancestors 'none'"),
+        (_CSP, _FRAME_ANCESTORS),
     ]
     if hsts_seconds > 0:
         headers.append((b"strict-transport-security", f"max-age={hsts_seconds}".encode()))
     return headers
+
+
+def page_policy(policy: bytes) -> bytes:
+    """A forwarded page's own policy, with ``frame-ancestors 'none'`` unless it has one."""
+    directives = [d.strip() for d in policy.split(b";") if d.strip()]
+    if any(d.split()[0].lower() == b"frame-ancestors" for d in directives):
+        return b"; ".join(directives)
+    return b"; ".join([*directives, _FRAME_ANCESTORS])
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
 
 
 class SecurityHeadersMiddleware:
@@ -41,14 +62,17 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        own_policy_allowed = not _is_api(str(scope.get("path", "")))
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in self.names
-                ]
-                message = {**message, "headers": [*kept, *self.headers]}
+                headers = message.get("headers", [])
+                own = [v for n, v in headers if n.lower() == _CSP] if own_policy_allowed else []
+                kept = [(name, value) for name, value in headers if name.lower() not in self.names]
+                added = self.headers
+                if len(own) == 1 and own[0].strip():
+                    added = [(n, page_policy(own[0]) if n == _CSP else v) for n, v in added]
+                message = {**message, "headers": [*kept, *added]}
             await send(message)
 
         await self.app(scope, receive, with_headers)

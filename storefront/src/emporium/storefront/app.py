@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from emporium.kit.app import create_app
 from emporium.storefront.api import ApiProblem, api_lifespan
 from emporium.storefront.auth import NotAllowed, SignInRequired
+from emporium.storefront.csp import ContentSecurityPolicyMiddleware
 from emporium.storefront.csrf import CsrfMiddleware
 from emporium.storefront.problems import explain
 from emporium.storefront.session import Sealer, SessionMiddleware
@@ -82,6 +83,8 @@ def create_storefront_app(settings: Settings | None = None, **overrides: Any) ->
         )
     )
     app.user_middleware.append(Middleware(CsrfMiddleware, refuse=_csrf_refused))
+    # Outermost: every answer, error pages and static files included, carries the policy.
+    app.user_middleware.insert(0, Middleware(ContentSecurityPolicyMiddleware))
     _install_page_handlers(app)
     return app
 
