@@ -2,8 +2,8 @@
 
 A caller is a customer when signed in, else a client IP; ``/auth/*`` has its own, stricter
 bucket counted per client IP whoever calls (password guessing). The window starts at the
-caller's first request (one Redis key with a TTL: ``INCR`` + ``PEXPIRE`` in one Lua script,
-so a key can never be left without an expiry).
+caller's first request (one Redis key with a TTL: ``INCR`` + ``PEXPIRE`` in the request's
+one Lua script, ``front.py``, so a key can never be left without an expiry).
 
 Fails open: when Redis does not answer, requests go through without a limit; that is logged
 (at most once per ``LOG_EVERY`` seconds) and Redis is left alone for ``cooldown`` seconds so
@@ -13,37 +13,13 @@ default, one process) the windows are counted in memory.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
-__all__ = [
-    "LOG_EVERY",
-    "Decision",
-    "MemoryRateLimiter",
-    "RateLimiter",
-    "RedisRateLimiter",
-    "decide",
-]
-
-log = logging.getLogger("emporium.gateway.ratelimit")
+__all__ = ["LOG_EVERY", "Decision", "MemoryRateLimiter", "decide"]
 
 LOG_EVERY = 30.0
-
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,50 +51,6 @@ def decide(count: int, limit: int, ttl_seconds: float) -> Decision:
         remaining=max(0, limit - count),
         reset_seconds=max(1, math.ceil(ttl_seconds)),
     )
-
-
-class RateLimiter(Protocol):
-    async def hit(self, key: str, *, limit: int, window: int) -> Decision | None:
-        """Count one request of ``key``; None when the limiter cannot tell (fail open)."""
-        ...
-
-
-class RedisRateLimiter:
-    """Windows in Redis, shared by every gateway process."""
-
-    def __init__(
-        self, client: Redis, *, prefix: str = "gateway:ratelimit:", cooldown: float = 1.0
-    ) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._script: Any = client.register_script(_HIT)
-        self._cooldown = cooldown
-        self._down_until = 0.0
-        self._last_log = float("-inf")
-        self._skipped = 0
-
-    async def hit(self, key: str, *, limit: int, window: int) -> Decision | None:
-        now = time.monotonic()
-        if now < self._down_until:
-            self._skipped += 1
-            return None
-        try:
-            count, ttl_ms = await self._script(keys=[self._prefix + key], args=[window * 1000])
-        except (TimeoutError, RedisError, OSError) as error:
-            self._down_until = now + self._cooldown
-            self._skipped += 1
-            if now - self._last_log >= LOG_EVERY:
-                log.warning(
-                    "rate limits not enforced: Redis unavailable (%d request(s) let through "
-                    "since last report): %s: %s",
-                    self._skipped,
-                    type(error).__name__,
-                    error,
-                )
-                self._last_log = now
-                self._skipped = 0
-            return None
-        return decide(int(count), limit, int(ttl_ms) / 1000)
 
 
 class MemoryRateLimiter:
