@@ -19,7 +19,6 @@ Needs ``var/infra.env`` loaded for the real infrastructure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -172,9 +171,7 @@ async def main(events: int) -> list[Result]:
         for config, batch, batched in configs:
             url, name = await _postgres_url()
             try:
-                results.append(
-                    await run_config(config, url, kafka, batch, events, batched=batched)
-                )
+                results.append(await run_config(config, url, kafka, batch, events, batched=batched))
             finally:
                 await _drop(name)
     finally:
@@ -185,7 +182,11 @@ async def main(events: int) -> list[Result]:
 def write(results: list[Result]) -> None:
     RESULTS.mkdir(exist_ok=True)
     base = results[0]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine slows "
+        "every figure)"
+    )
     lines = [
         "# Event pipeline",
         "",
