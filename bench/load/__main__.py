@@ -129,6 +129,20 @@ async def settled(catalog: str, pool: Pool, *, within: float = 60.0) -> float:
     return time.monotonic() - begin
 
 
+def trusted_note(trusted: str) -> str:
+    """What GATEWAY_TRUSTED_PROXIES means for the generators' addresses."""
+    if not trusted:
+        return (
+            "GATEWAY_TRUSTED_PROXIES empty: no proxy trusted, so each connection's peer "
+            "address is the client the limits count (nginx fronts only the catalog here)"
+        )
+    return (
+        f"GATEWAY_TRUSTED_PROXIES={trusted}: the generators never connect from 127.0.0.1 (their "
+        "addresses are 127.16.0.0 and up), so none of their requests comes from a trusted proxy: "
+        "each connection's own peer address is the client the limits count"
+    )
+
+
 def merged(base: dict[str, Any], rerun: dict[str, Any], names: set[str]) -> dict[str, Any]:
     """``base`` with the scenarios ``names`` taken from ``rerun`` (and said so)."""
     for name in names:
@@ -288,10 +302,7 @@ async def main(argv: list[str] | None = None) -> int:
         "`bench/srcaddr.c`; vegeta: one `-laddr` per process, at most 40 % of a window each; "
         "shoppers: 5 per "
         "address) that no address or customer reaches its limit: each 429 is counted below",
-        f"GATEWAY_TRUSTED_PROXIES={gateway_env.get('GATEWAY_TRUSTED_PROXIES', '')!r}: no proxy "
-        "trusted, so each "
-        "connection's peer address is the client the limits count (nginx fronts only the catalog "
-        "here)",
+        trusted_note(gateway_env.get("GATEWAY_TRUSTED_PROXIES", "")),
         "services' settings from their environment: "
         + "; ".join(
             f"{name}: {s['processes']} process(es), open files {s['open_files']}"
