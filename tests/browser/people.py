@@ -183,3 +183,17 @@ def sign_in(page: Any, person: Person, next_path: str = "/") -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     assert "/signin" not in page.url, page.locator("main").inner_text()
+
+
+def wait_until(page: Any, predicate: str, *, timeout_ms: float = 30_000) -> None:
+    """Poll ``predicate`` (a JavaScript function's source) in ``page`` until it is truthy.
+
+    Not ``page.wait_for_function``: Playwright runs its predicate through ``eval`` inside
+    the page, which the storefront's Content-Security-Policy (no ``'unsafe-eval'``)
+    refuses. ``page.evaluate`` of a function goes through the DevTools protocol instead,
+    which the policy does not bind.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"still false after {timeout_ms} ms: {predicate}"
+        page.wait_for_timeout(100)

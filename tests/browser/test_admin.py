@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
@@ -63,8 +64,10 @@ def admin_page(page: Any, boss: Any) -> Any:
 
 def _loaded(page: Any, selector: str) -> None:
     """Every image ``selector`` finds has loaded with real pixels."""
-    page.wait_for_function(
-        f"[...document.querySelectorAll({selector!r})].some(i => i.complete && i.naturalWidth > 0)"
+    people.wait_until(
+        page,
+        f"() => [...document.querySelectorAll({selector!r})]"
+        ".some(i => i.complete && i.naturalWidth > 0)",
     )
 
 
@@ -169,10 +172,7 @@ def test_shipping_turns_the_shoppers_open_order_page_shipped_live(
     assert page.locator("#admin-order-status").inner_text() == "shipped"
     assert page.get_by_role("button", name="Ship this order").count() == 0
 
-    theirs.wait_for_function(
-        "document.getElementById('order-status').textContent.trim() === 'shipped'",
-        timeout=LIVE,
-    )
+    expect(theirs.locator("#order-status")).to_have_text("shipped", timeout=LIVE)
     assert theirs.evaluate("window.__sameDocument === true"), "the page reloaded itself"
 
 

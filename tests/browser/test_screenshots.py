@@ -64,7 +64,7 @@ def _demo_product(boss: Any) -> dict[str, Any] | None:
 
 
 # Every image in view has its pixels (lazy ones load once scrolled into view).
-_SHOWN_IMAGES_LOADED = """[...document.images].filter(i => {
+_SHOWN_IMAGES_LOADED = """() => [...document.images].filter(i => {
     const r = i.getBoundingClientRect();
     return r.width > 0 && r.bottom > 0 && r.top < window.innerHeight;
 }).every(i => i.complete && i.naturalWidth > 0)"""
@@ -79,7 +79,7 @@ def _photograph(page: Any, folder: Path, name: str, problems: list[str]) -> None
     for width, height in (*WIDTHS.items(), (NARROWEST, 780)):
         page.set_viewport_size({"width": width, "height": height})
         page.evaluate("window.scrollTo(0, 0)")
-        page.wait_for_function(_SHOWN_IMAGES_LOADED)
+        people.wait_until(page, _SHOWN_IMAGES_LOADED)
         extra = _overflow(page)
         if extra > 0:
             problems.append(f"{name} at {width} px scrolls sideways by {extra} px")
