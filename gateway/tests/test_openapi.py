@@ -190,6 +190,11 @@ def test_the_gateway_s_own_problems_join_the_ones_a_service_declares() -> None:
         problem_type("unauthorized"),
     ]
     assert _problem_kinds(me["413"]) == [problem_type("content-too-large")]
+    # A body that is not JSON at all is the framework's 400, in every service.
+    assert sorted(_problem_kinds(me["400"]) or []) == [
+        problem_type("bad-request"),
+        problem_type("bad-request-target"),
+    ]
     assert _problem_kinds(me["429"]) == [problem_type("too-many-requests")]
     assert "403" not in me  # a customer route: no admin check
     products = document["paths"]["/api/v1/products"]["get"]["responses"]

@@ -91,6 +91,14 @@ class _ContentTooLarge(ProblemError):
     title = HTTPStatus(413).phrase
 
 
+class _MalformedBody(ProblemError):
+    # A body that is not JSON at all: the framework's parse error, as the kit's handler
+    # answers it in every service (a JSON body of the wrong shape is a 422 instead).
+    status = 400
+    type = problem_type("bad-request")
+    title = HTTPStatus(400).phrase
+
+
 def _answers_of(
     route: Route, method: str, path: str, operation: dict[str, Any]
 ) -> list[ProblemKind]:
@@ -103,6 +111,7 @@ def _answers_of(
     if route.auth == "admin":
         kinds.append((Forbidden, "The token is not an admin's"))
     if "requestBody" in operation:
+        kinds.append((_MalformedBody, "The request body could not be parsed"))
         kinds.append((_ContentTooLarge, "The request body is larger than the limit"))
     kinds.append((TooManyRequests, "Too many requests: see Retry-After and RateLimit-*"))
     segments = tuple(path.removeprefix(API_PREFIX).strip("/").split("/"))
