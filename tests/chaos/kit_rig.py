@@ -110,6 +110,9 @@ class ConsumerRig:
             backoff_seconds=0.1,
             max_backoff=2.0,
             poll_timeout=0.5,
+            # Small fetches, so one stream spans many batch transactions and a fault or a
+            # second member lands between them (a fetch of 500 is one transaction).
+            batch_size=10,
         )
         self.consumers.append(made)
         return made
