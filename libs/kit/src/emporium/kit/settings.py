@@ -158,6 +158,9 @@ class RedisSettings(_Fragment):
 
     redis_url: str | None = None
     cache_ttl_seconds: int = Field(default=300, ge=1)
+    #: How long one Redis call may take before the caller goes on without the cache. It
+    #: also bounds the event loop's own lag: a host starved of CPU needs more.
+    redis_timeout_seconds: float = Field(default=0.3, gt=0, le=30)
 
 
 class StorageSettings(_Fragment):

@@ -45,5 +45,8 @@ def shared_denylist(settings: RedisSettings) -> tuple[CacheDenylist, bool]:
     if settings.redis_url:
         from emporium.kit.cache.redis_cache import RedisCache
 
-        return CacheDenylist(RedisCache(settings.redis_url, "auth", default_ttl=3600)), True
+        cache = RedisCache(
+            settings.redis_url, "auth", default_ttl=3600, timeout=settings.redis_timeout_seconds
+        )
+        return CacheDenylist(cache), True
     return _MEMORY_DENYLIST, False

@@ -19,5 +19,7 @@ def make_cache(settings: RedisSettings, namespace: str) -> Cache:
     if settings.redis_url:
         from emporium.kit.cache.redis_cache import RedisCache  # loads redis: only if used
 
-        return RedisCache(settings.redis_url, namespace, default_ttl=ttl)
+        return RedisCache(
+            settings.redis_url, namespace, default_ttl=ttl, timeout=settings.redis_timeout_seconds
+        )
     return MemoryCache(namespace, default_ttl=ttl)
