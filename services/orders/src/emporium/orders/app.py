@@ -21,6 +21,7 @@ from emporium.orders.order.admin_endpoints import router as admin_router
 from emporium.orders.order.endpoints import router as orders_router
 from emporium.orders.payment.provider import PaymentProvider
 from emporium.orders.payment.simulated import SimulatedProvider
+from emporium.orders.rules.endpoints import router as rules_router
 from emporium.orders.saga.payments import PaymentWorker
 from emporium.orders.saga.sweeper import Sweeper
 from emporium.orders.settings import Settings
@@ -93,7 +94,7 @@ def create_service_app(
         settings=settings,
         title="Emporium orders",
         description="Carts, orders, the checkout saga and payments.",
-        routers=[cart_router, orders_router, admin_router],
+        routers=[cart_router, orders_router, admin_router, rules_router],
         workers=workers,
         lifespan_hooks=[payments_hook, verifier_hook(keys)],
         **overrides,

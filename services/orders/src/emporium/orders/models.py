@@ -214,3 +214,8 @@ class SimulatedRefund(Base):
 
 #: What Alembic compares against: the service's tables and the kit's outbox/inbox.
 ALL_METADATA: list[MetaData] = [KitBase.metadata, Base.metadata]
+
+
+# The pricing rules' tables live beside their rules; importing them here puts them in
+# ``ALL_METADATA`` (migrations, the embedded default's create_all).
+from emporium.orders.rules import models as _rules_models  # noqa: E402, F401

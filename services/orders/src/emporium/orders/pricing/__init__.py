@@ -1,0 +1,1 @@
+"""Checkout pricing: plain rules (money, shipping, tax, promotions), no I/O."""
