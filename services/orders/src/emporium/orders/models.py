@@ -64,6 +64,11 @@ class ProductCopy(Base):
     price_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What checkout pricing needs of a product: promotions by category, shipping by
+    #: weight, tax by class (from the product events; defaults until catalog sends them).
+    category_id: Mapped[UUID | None] = mapped_column(Uuid, default=None)
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0)
+    tax_class: Mapped[str] = mapped_column(String(32), default="standard")
     #: Catalog's ``product_version`` of the newest versioned event applied: an event with a
     #: version at or below it changes nothing. None while only v1 events (no version) came.
     version: Mapped[int | None] = mapped_column(Integer, default=None)
