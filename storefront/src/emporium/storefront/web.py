@@ -3,8 +3,9 @@
 Every page extends ``base.html`` and gets, besides its own context: ``viewer`` (the
 signed-in ``Customer`` or None), ``csrf_token`` and ``csrf_field()`` (the hidden input
 every form carries), ``flashes`` (one-shot messages), ``static(path)`` (a URL under
-``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``) and ``feedback`` (a
-``Feedback`` of API problems, empty by default).
+``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``), ``feedback`` (a
+``Feedback`` of API problems, empty by default), and the price breakdown's words
+(``breakdown_rows``, ``notice_message``, ``option_label``: ``breakdown.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from emporium.storefront.auth import Customer
+from emporium.storefront.breakdown import breakdown_rows, notice_message, option_label
 from emporium.storefront.csrf import FIELD
 from emporium.storefront.problems import Feedback
 from emporium.storefront.session import get_session
@@ -53,6 +55,9 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     env.filters["money"] = money
     env.globals["money"] = money
     env.globals["static"] = lambda name: "/static/" + str(name).lstrip("/")
+    env.globals["breakdown_rows"] = breakdown_rows
+    env.globals["notice_message"] = notice_message
+    env.globals["option_label"] = lambda option: option_label(option, money)
     return env
 
 

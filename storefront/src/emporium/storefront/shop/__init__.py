@@ -1,13 +1,13 @@
-"""The shop's pages (``/``): catalog, cart, account, checkout, orders."""
+"""The shop's pages (``/``): catalog, cart and its codes, account, checkout, orders."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from emporium.storefront.shop import account, cart, catalog, checkout, orders
+from emporium.storefront.shop import account, cart, catalog, checkout, codes, orders
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (catalog, cart, account, checkout, orders):
+for _module in (catalog, cart, codes, account, checkout, orders):
     router.include_router(_module.router)
