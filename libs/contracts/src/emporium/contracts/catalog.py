@@ -12,6 +12,8 @@ from emporium.contracts.topics import CATALOG_EVENTS
 
 __all__ = [
     "PRODUCT_VERSION_DESCRIPTION",
+    "TAX_CLASS_DESCRIPTION",
+    "WEIGHT_GRAMS_DESCRIPTION",
     "ProductCreated",
     "ProductCreatedV2",
     "ProductDeleted",
@@ -76,6 +78,11 @@ PRODUCT_VERSION_DESCRIPTION = (
     "(both events of one change carry the same number). Apply only above the version held."
 )
 
+# What checkout pricing needs besides the price: optional additions to the v2 created and
+# updated events (their defaults are what a product published before them was, too).
+WEIGHT_GRAMS_DESCRIPTION = "The shipping weight in whole grams (0 when not given)."
+TAX_CLASS_DESCRIPTION = "The tax class whose rates apply (`standard` when not given)."
+
 
 class ProductCreatedV2(_CatalogEvent):
     event_name: ClassVar[str] = "ProductCreated"
@@ -87,6 +94,10 @@ class ProductCreatedV2(_CatalogEvent):
     price_amount: int = Field(description="Price in minor units.")
     currency: str = Field(min_length=3, max_length=3)
     category_id: UUID | None = None
+    weight_grams: int = Field(default=0, ge=0, description=WEIGHT_GRAMS_DESCRIPTION)
+    tax_class: str = Field(
+        default="standard", min_length=1, max_length=32, description=TAX_CLASS_DESCRIPTION
+    )
 
 
 class ProductUpdatedV2(_CatalogEvent):
@@ -99,6 +110,10 @@ class ProductUpdatedV2(_CatalogEvent):
     price_amount: int
     currency: str = Field(min_length=3, max_length=3)
     category_id: UUID | None = None
+    weight_grams: int = Field(default=0, ge=0, description=WEIGHT_GRAMS_DESCRIPTION)
+    tax_class: str = Field(
+        default="standard", min_length=1, max_length=32, description=TAX_CLASS_DESCRIPTION
+    )
 
 
 class ProductPriceChangedV2(_CatalogEvent):

@@ -33,6 +33,7 @@ from emporium.kit.outbox import UTCDateTime, utcnow
 
 __all__ = [
     "ALL_METADATA",
+    "DEFAULT_TAX_CLASS",
     "Base",
     "Category",
     "OrderReservation",
@@ -41,6 +42,10 @@ __all__ = [
     "ReservationLine",
     "Stock",
 ]
+
+
+#: The tax class of a product that names none (the class every shop's rates cover).
+DEFAULT_TAX_CLASS = "standard"
 
 
 class Base(DeclarativeBase):
@@ -79,6 +84,12 @@ class Product(Base):
         Uuid, ForeignKey("category.id", ondelete="RESTRICT"), default=None
     )
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: What checkout pricing needs besides the price (orders keeps them from the events):
+    #: the shipping weight, and the tax class whose rates apply (``standard`` unless set).
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_class: Mapped[str] = mapped_column(
+        String(32), default=DEFAULT_TAX_CLASS, server_default=DEFAULT_TAX_CLASS
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -97,6 +108,7 @@ class Product(Base):
         Index("ix_product_category_name", "category_id", "name", "id",
               postgresql_where=_LIVE, sqlite_where=_LIVE),
         CheckConstraint("price_amount >= 0", name="price_not_negative"),
+        CheckConstraint("weight_grams >= 0", name="weight_not_negative"),
     )  # fmt: skip
 
 

@@ -9,7 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from emporium.catalog.models import DEFAULT_TAX_CLASS
+
 __all__ = [
+    "MAX_WEIGHT_GRAMS",
     "Availability",
     "Image",
     "Money",
@@ -68,12 +71,20 @@ def _money_or_minor_units(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [*others, dict(_MINOR_UNITS), *nulls]
 
 
+#: Whole grams, up to a tonne: a shipping weight, not a freight manifest.
+MAX_WEIGHT_GRAMS = 1_000_000
+_WEIGHT = "The shipping weight in whole grams (0: weightless, e.g. a download)."
+_TAX_CLASS_PATTERN = r"^[a-z0-9_-]{1,32}$"
+_TAX_CLASS = "The tax class whose rates apply (`standard` unless set; e.g. `reduced`)."
+
 _PRODUCT_EXAMPLE: JsonDict = {
     "sku": "TEA-SENCHA-100",
     "name": "Sencha, 100 g",
     "description": "A grassy Japanese green tea.",
     "price": {"amount": 1290, "currency": "EUR"},
     "attributes": {"origin": "Japan"},
+    "weight_grams": 120,
+    "tax_class": "reduced",
 }
 
 
@@ -86,8 +97,15 @@ class ProductCreate(BaseModel):
     price: Money = Field(json_schema_extra=_money_or_minor_units)
     category_id: UUID | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    weight_grams: int = Field(
+        default=0, strict=True, ge=0, le=MAX_WEIGHT_GRAMS, description=_WEIGHT
+    )
+    tax_class: str = Field(
+        default=DEFAULT_TAX_CLASS, pattern=_TAX_CLASS_PATTERN, description=_TAX_CLASS
+    )
 
     _price = field_validator("price", mode="before")(_money)
+    _weight = field_validator("weight_grams", mode="before")(_whole)
 
 
 class ProductUpdate(BaseModel):
@@ -103,8 +121,13 @@ class ProductUpdate(BaseModel):
     price: Money | None = Field(default=None, json_schema_extra=_money_or_minor_units)
     category_id: UUID | None = None
     attributes: dict[str, Any] | None = None
+    weight_grams: int | None = Field(
+        default=None, strict=True, ge=0, le=MAX_WEIGHT_GRAMS, description=_WEIGHT
+    )
+    tax_class: str | None = Field(default=None, pattern=_TAX_CLASS_PATTERN, description=_TAX_CLASS)
 
     _price = field_validator("price", mode="before")(_money)
+    _weight = field_validator("weight_grams", mode="before")(_whole)
 
 
 class Image(BaseModel):
@@ -154,6 +177,8 @@ class Product(BaseModel):
     price: Money
     category_id: UUID | None
     attributes: dict[str, Any]
+    weight_grams: int = Field(description=_WEIGHT)
+    tax_class: str = Field(description=_TAX_CLASS)
     images: list[Image]
     availability: Availability
     created_at: datetime

@@ -7,6 +7,7 @@ consumers keep the highest version, whatever the clocks of the pods that wrote t
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -55,16 +56,19 @@ async def _flush_or_duplicate(session: AsyncSession, sku: str) -> None:
         raise DuplicateSku(f"a product already has the SKU {sku!r}", sku=sku) from None
 
 
-def _updated(product: ProductRow) -> ProductUpdatedV2:
-    return ProductUpdatedV2(
-        product_id=product.id,
-        product_version=product.version,
-        sku=product.sku,
-        name=product.name,
-        price_amount=product.price_amount,
-        currency=product.currency,
-        category_id=product.category_id,
-    )
+def _state(product: ProductRow) -> dict[str, Any]:
+    """The product as its created and updated events carry it: all orders prices it by."""
+    return {
+        "product_id": product.id,
+        "product_version": product.version,
+        "sku": product.sku,
+        "name": product.name,
+        "price_amount": product.price_amount,
+        "currency": product.currency,
+        "category_id": product.category_id,
+        "weight_grams": product.weight_grams,
+        "tax_class": product.tax_class,
+    }
 
 
 async def create_product(session: AsyncSession, data: ProductCreate) -> ProductRow:
@@ -79,25 +83,15 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> ProductR
         currency=data.price.currency,
         category_id=data.category_id,
         attributes=data.attributes,
+        weight_grams=data.weight_grams,
+        tax_class=data.tax_class,
         version=1,
     )
     session.add(product)
     await _flush_or_duplicate(session, data.sku)
     session.add(Stock(product_id=product.id, on_hand=0, reserved=0))
     await session.flush()
-    await OUTBOX.add(
-        session,
-        ProductCreatedV2(
-            product_id=product.id,
-            product_version=product.version,
-            sku=product.sku,
-            name=product.name,
-            price_amount=product.price_amount,
-            currency=product.currency,
-            category_id=product.category_id,
-        ),
-        key=product.id,
-    )
+    await OUTBOX.add(session, ProductCreatedV2(**_state(product)), key=product.id)
     mark_stale(session, LISTING, product_family(product.id))
     return product
 
@@ -116,7 +110,8 @@ async def update_product(session: AsyncSession, product_id: UUID, data: ProductU
             raise DuplicateSku(f"a product already has the SKU {data.sku!r}", sku=data.sku)
         product.sku = data.sku
     old_amount, old_currency = product.price_amount, product.currency
-    for name in ("name", "description", "attributes"):
+    # An absent or null field is left as it is (none of these may be null).
+    for name in ("name", "description", "attributes", "weight_grams", "tax_class"):
         if changes.get(name) is not None:
             setattr(product, name, changes[name])
     if "category_id" in changes:
@@ -126,7 +121,7 @@ async def update_product(session: AsyncSession, product_id: UUID, data: ProductU
     product.updated_at = utcnow()
     product.version += 1
     await _flush_or_duplicate(session, product.sku)
-    await OUTBOX.add(session, _updated(product), key=product.id)
+    await OUTBOX.add(session, ProductUpdatedV2(**_state(product)), key=product.id)
     if (old_amount, old_currency) != (product.price_amount, product.currency):
         await OUTBOX.add(
             session,

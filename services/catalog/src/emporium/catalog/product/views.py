@@ -44,6 +44,8 @@ def product_view(
         price=Money(amount=product.price_amount, currency=product.currency),
         category_id=product.category_id,
         attributes=product.attributes,
+        weight_grams=product.weight_grams,
+        tax_class=product.tax_class,
         images=[image_view(i, media_prefix) for i in images],
         availability=Availability(in_stock=available > 0, available=available),
         created_at=product.created_at,

@@ -1,4 +1,6 @@
-"""Keeps ``product_copy`` from ``catalog.events``: the prices carts and checkout use.
+"""Keeps ``product_copy`` from ``catalog.events``: the prices carts and checkout use, and
+the facts checkout pricing needs (category, weight in grams, tax class). The v1 events carry
+the category only; a copy made from them weighs 0 g and is of the ``standard`` tax class.
 
 Each handler is idempotent twice over: the inbox drops redeliveries, and an event older
 than what the copy holds changes nothing, so even an out-of-order copy cannot roll a price
@@ -71,6 +73,12 @@ async def _upsert(session: AsyncSession, envelope: Envelope) -> None:
     product.name = data.name
     product.price_amount = data.price_amount
     product.currency = data.currency
+    product.category_id = data.category_id
+    if isinstance(data, ProductCreatedV2 | ProductUpdatedV2):
+        # A v2 event always holds them (its defaults when published before catalog had them,
+        # which is what those products were); a v1 event knows nothing of them.
+        product.weight_grams = data.weight_grams
+        product.tax_class = data.tax_class
     _stamp(product, held, version, envelope.time)
 
 
