@@ -1,0 +1,222 @@
+"""The admin's changes to the pricing rules (never commits: the request's session does).
+
+A shipping zone is created with its rates and deleted with them; orders keep the breakdown
+they were placed with, so deleting a zone or a rate changes no order. A promotion is
+deleted softly (its redemptions keep pointing at it) and its code is freed for reuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import delete
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emporium.kit.errors import Unprocessable, problem_type
+from emporium.kit.outbox import utcnow
+from emporium.orders.rules import repository
+from emporium.orders.rules.errors import (
+    DuplicateCode,
+    DuplicateTaxRate,
+    PromotionNotFound,
+    TaxRateNotFound,
+    ZoneNotFound,
+)
+from emporium.orders.rules.models import Promotion, ShippingRate, ShippingZone, TaxRate
+from emporium.orders.rules.schemas import (
+    AppliesTo,
+    PromotionIn,
+    PromotionOut,
+    PromotionUpdate,
+    ShippingZoneIn,
+    TaxRateIn,
+)
+
+__all__ = [
+    "InvalidPromotion",
+    "create_promotion",
+    "create_tax_rate",
+    "create_zone",
+    "delete_promotion",
+    "delete_tax_rate",
+    "delete_zone",
+    "merged",
+    "promotion_out",
+    "update_promotion",
+]
+
+
+class InvalidPromotion(Unprocessable):
+    """A change that would leave the promotion invalid (same shape as any invalid body)."""
+
+    type = problem_type("validation-error")
+    title = "Invalid request"
+
+
+async def _flush(session: AsyncSession, conflict: Exception) -> None:
+    # The unique keys are checked before; this catches a concurrent insert of the same one.
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise conflict from None
+
+
+async def create_zone(session: AsyncSession, data: ShippingZoneIn) -> ShippingZone:
+    zone = ShippingZone(
+        name=data.name,
+        countries=data.countries,
+        created_at=utcnow(),
+        rates=[ShippingRate(**rate.model_dump()) for rate in data.rates],
+    )
+    session.add(zone)
+    await session.flush()
+    return zone
+
+
+async def delete_zone(session: AsyncSession, zone_id: UUID) -> None:
+    """Delete the zone and its rates; ``ZoneNotFound`` if there is none."""
+    result = await session.execute(delete(ShippingZone).where(ShippingZone.id == zone_id))
+    if not isinstance(result, CursorResult) or result.rowcount != 1:
+        raise ZoneNotFound(f"shipping zone {zone_id} does not exist")
+
+
+async def create_tax_rate(session: AsyncSession, data: TaxRateIn) -> TaxRate:
+    where = f"{data.country}-{data.region}" if data.region else data.country
+    duplicate = DuplicateTaxRate(
+        f"{where} already has a {data.tax_class!r} rate named {data.name!r}",
+        country=data.country,
+        region=data.region,
+        tax_class=data.tax_class,
+        name=data.name,
+    )
+    found = await repository.tax_rate_by_key(
+        session, country=data.country, region=data.region, tax_class=data.tax_class, name=data.name
+    )
+    if found is not None:
+        raise duplicate
+    row = TaxRate(**data.model_dump(), created_at=utcnow())
+    session.add(row)
+    await _flush(session, duplicate)
+    return row
+
+
+async def delete_tax_rate(session: AsyncSession, tax_rate_id: UUID) -> None:
+    result = await session.execute(delete(TaxRate).where(TaxRate.id == tax_rate_id))
+    if not isinstance(result, CursorResult) or result.rowcount != 1:
+        raise TaxRateNotFound(f"tax rate {tax_rate_id} does not exist")
+
+
+def _duplicate_code(code: str) -> DuplicateCode:
+    return DuplicateCode(f"another promotion has the code {code!r}", code=code)
+
+
+def _fields(data: PromotionIn) -> dict[str, Any]:
+    applies_to = data.applies_to or AppliesTo()
+    return {
+        **data.model_dump(exclude={"applies_to"}),
+        "categories": [str(c) for c in dict.fromkeys(applies_to.categories)],
+        "products": [str(p) for p in dict.fromkeys(applies_to.products)],
+    }
+
+
+async def create_promotion(session: AsyncSession, data: PromotionIn) -> Promotion:
+    if data.code is not None and await repository.live_code_holder(session, data.code):
+        raise _duplicate_code(data.code)
+    now = utcnow()
+    row = Promotion(**_fields(data), used_count=0, created_at=now, updated_at=now)
+    session.add(row)
+    await _flush(session, _duplicate_code(data.code or ""))
+    return row
+
+
+async def _live(session: AsyncSession, promotion_id: UUID) -> Promotion:
+    row = await repository.live_promotion(session, promotion_id, for_update=True)
+    if row is None:
+        raise PromotionNotFound(f"promotion {promotion_id} does not exist")
+    return row
+
+
+def _as_input(row: Promotion) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "value": row.value,
+        "currency": row.currency,
+        "code": row.code,
+        "applies_to": {"categories": row.categories, "products": row.products},
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "usage_limit": row.usage_limit,
+        "per_customer_limit": row.per_customer_limit,
+        "min_subtotal": row.min_subtotal,
+    }
+
+
+def merged(current: dict[str, Any], change: PromotionUpdate) -> PromotionIn:
+    """``current`` (a valid promotion's fields) with ``change`` applied, checked as a whole;
+    ``InvalidPromotion`` naming every field at fault if the result is not valid."""
+    try:
+        return PromotionIn.model_validate({**current, **change.model_dump(exclude_unset=True)})
+    except ValidationError as error:
+        errors = [
+            {
+                "field": ".".join(("body", *(str(part) for part in e["loc"]))),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in error.errors()
+        ]
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        raise InvalidPromotion(f"Invalid: {fields}", errors=errors) from None
+
+
+async def update_promotion(
+    session: AsyncSession, promotion_id: UUID, change: PromotionUpdate
+) -> Promotion:
+    row = await _live(session, promotion_id)
+    data = merged(_as_input(row), change)
+    if data.code is not None and data.code != row.code:
+        holder = await repository.live_code_holder(session, data.code)
+        if holder is not None:
+            raise _duplicate_code(data.code)
+    for name, value in _fields(data).items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    await _flush(session, _duplicate_code(data.code or ""))
+    return row
+
+
+async def delete_promotion(session: AsyncSession, promotion_id: UUID) -> None:
+    """Retire the promotion: pricing no longer sees it and its code is free again; orders
+    that hold it keep their redemption (and give it back if they are cancelled)."""
+    row = await _live(session, promotion_id)
+    row.deleted_at = row.updated_at = utcnow()
+    row.code = None
+
+
+def promotion_out(row: Promotion) -> PromotionOut:
+    return PromotionOut(
+        id=row.id,
+        name=row.name,
+        kind="fixed" if row.kind == "fixed" else "percentage",
+        value=row.value,
+        currency=row.currency,
+        code=row.code,
+        applies_to=AppliesTo(
+            categories=[UUID(c) for c in row.categories],
+            products=[UUID(p) for p in row.products],
+        ),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        usage_limit=row.usage_limit,
+        per_customer_limit=row.per_customer_limit,
+        min_subtotal=row.min_subtotal,
+        used_count=row.used_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
