@@ -3,9 +3,10 @@
 Every page extends ``base.html`` and gets, besides its own context: ``viewer`` (the
 signed-in ``Customer`` or None), ``csrf_token`` and ``csrf_field()`` (the hidden input
 every form carries), ``flashes`` (one-shot messages), ``static(path)`` (a URL under
-``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``), ``feedback`` (a
-``Feedback`` of API problems, empty by default), and the price breakdown's words
-(``breakdown_rows``, ``notice_message``, ``option_label``: ``breakdown.py``).
+``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``; ``minor(1250, "EUR")`` the
+same), ``feedback`` (a ``Feedback`` of API problems, empty by default), and the price
+breakdown's words (``breakdown_rows``, ``notice_message``, ``option_label``,
+``rate_percent``: ``breakdown.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from emporium.storefront.auth import Customer
-from emporium.storefront.breakdown import breakdown_rows, notice_message, option_label
+from emporium.storefront.breakdown import (
+    breakdown_rows,
+    notice_message,
+    option_label,
+    rate_percent,
+)
 from emporium.storefront.csrf import FIELD
 from emporium.storefront.problems import Feedback
 from emporium.storefront.session import get_session
 
-__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "money", "render"]
+__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "minor", "money", "render"]
 
 PACKAGE = Path(__file__).parent
 TEMPLATE_DIR = PACKAGE / "templates"
@@ -44,6 +50,13 @@ def money(value: Any) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}".strip()
 
 
+def minor(amount: Any, currency: str = "EUR") -> str:
+    """Minor units of ``currency`` (or an {amount, currency}) as ``money`` shows them."""
+    if isinstance(amount, dict):
+        return money(amount)
+    return "" if amount is None else money({"amount": int(amount), "currency": currency})
+
+
 def environment(template_dirs: list[Path] | None = None) -> Environment:
     """The Jinja2 environment (autoescaping on: every value is escaped unless marked)."""
     env = Environment(
@@ -55,8 +68,10 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     env.filters["money"] = money
     env.globals["money"] = money
     env.globals["static"] = lambda name: "/static/" + str(name).lstrip("/")
+    env.globals["minor"] = minor
     env.globals["breakdown_rows"] = breakdown_rows
     env.globals["notice_message"] = notice_message
+    env.globals["rate_percent"] = rate_percent
     env.globals["option_label"] = lambda option: option_label(option, money)
     return env
 

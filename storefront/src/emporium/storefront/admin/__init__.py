@@ -1,4 +1,5 @@
-"""The admin (``/admin/``): products, orders and customers, for the ``admin`` role only.
+"""The admin (``/admin/``): products, orders, customers and the checkout's pricing rules
+(shipping zones, tax rates, promotions), for the ``admin`` role only.
 
 Every page depends on ``AdminDep``: a signed-out visitor is sent to sign in, a customer gets
 the 403 page. Like the shop, it is a client of the public API and nothing else: each page
@@ -11,7 +12,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from emporium.storefront.admin import customers, dashboard, orders, products
+from emporium.storefront.admin import (
+    customers,
+    dashboard,
+    orders,
+    products,
+    promotions,
+    shipping,
+    taxes,
+)
 
 __all__ = ["router"]
 
@@ -20,5 +29,5 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 # ``/admin`` answers like ``/admin/`` instead of redirecting to it: the gateway passes on the
 # canonical path, without the trailing slash, so a redirect would only come back.
 router.add_api_route("", dashboard.dashboard, methods=["GET"], response_class=HTMLResponse)
-for _module in (dashboard, products, orders, customers):
+for _module in (dashboard, products, orders, customers, shipping, taxes, promotions):
     router.include_router(_module.router)

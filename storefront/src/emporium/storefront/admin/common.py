@@ -1,15 +1,28 @@
-"""What the admin's pages share: the API dependency, problem status, pagination links."""
+"""What the admin's pages share: the API dependency, problem status, pagination links,
+a form's own messages as ``Feedback``, and the items of a listing."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import URL
 
+from emporium.storefront.admin.forms import FormResult
 from emporium.storefront.api import Api, ApiProblem, get_api
+from emporium.storefront.auth import SignedIn, client_ip
+from emporium.storefront.problems import Feedback, explain
+from emporium.storefront.session import get_session
 
-__all__ = ["ApiDep", "next_page_url", "problem_status"]
+__all__ = [
+    "ApiDep",
+    "delete_and_go_back",
+    "feedback_of",
+    "items_of",
+    "next_page_url",
+    "problem_status",
+]
 
 ApiDep = Annotated[Api, Depends(get_api)]
 
@@ -29,3 +42,37 @@ def next_page_url(url: URL, cursor: str | None) -> str | None:
         return None
     moved = url.include_query_params(cursor=cursor)
     return f"{moved.path}?{moved.query}"
+
+
+def feedback_of(result: FormResult) -> Feedback:
+    """A form's own messages (before anything was sent) as the page's ``Feedback``."""
+    feedback = Feedback()
+    for name, message in result.errors.items():
+        feedback.add(name, message)
+    return feedback
+
+
+def items_of(answer: Any) -> list[dict[str, Any]]:
+    """The items of a listing, whether the API answers a list or a page of ``items``."""
+    found = answer.get("items", []) if isinstance(answer, dict) else answer
+    return [item for item in found or [] if isinstance(item, dict)]
+
+
+async def delete_and_go_back(
+    request: Request, api: Api, who: SignedIn, url: str, *, back: str, done: str
+) -> Response:
+    """``DELETE url`` of the API, then back to ``back`` with ``done`` (or why it failed).
+
+    A 404 is what was asked for (deleted already, in another tab): it says ``done`` too.
+    """
+    session = get_session(request)
+    try:
+        await api.call("DELETE", url, token=who.token, client_ip=client_ip(request))
+    except ApiProblem as problem:
+        if problem.status >= 500:
+            raise
+        if problem.status != 404:
+            session.flash(explain(problem).form or "That could not be deleted.", "error")
+            return RedirectResponse(back, status_code=303)
+    session.flash(done)
+    return RedirectResponse(back, status_code=303)

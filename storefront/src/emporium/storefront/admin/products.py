@@ -9,15 +9,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from emporium.storefront.admin.common import ApiDep, next_page_url, problem_status
-from emporium.storefront.admin.forms import FormResult, format_amount, product_body, stock_body
+from emporium.storefront.admin.common import ApiDep, feedback_of, next_page_url, problem_status
+from emporium.storefront.admin.forms import format_amount, product_body, stock_body
 from emporium.storefront.api import Api, ApiProblem, path
 from emporium.storefront.auth import AdminDep, SignedIn, client_ip
 from emporium.storefront.problems import Feedback, explain
 from emporium.storefront.session import get_session
 from emporium.storefront.web import render
 
-__all__ = ["router"]
+__all__ = ["category_options", "load_categories", "router"]
 
 router = APIRouter(prefix="/products")
 
@@ -31,14 +31,7 @@ def _fields(form: Any) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _feedback(result: FormResult) -> Feedback:
-    feedback = Feedback()
-    for name, message in result.errors.items():
-        feedback.add(name, message)
-    return feedback
-
-
-async def _categories(api: Api, request: Request) -> list[dict[str, Any]]:
+async def load_categories(api: Api, request: Request) -> list[dict[str, Any]]:
     found = await api.json("GET", "/categories", client_ip=client_ip(request))
     return list(found) if isinstance(found, list) else []
 
@@ -91,7 +84,7 @@ async def product_list(
         if problem.status >= 500:
             raise
         feedback = explain(problem, ("q",))
-    categories = {c["id"]: c["name"] for c in await _categories(api, request)}
+    categories = {c["id"]: c["name"] for c in await load_categories(api, request)}
     return render(
         request,
         "admin/products.html",
@@ -119,7 +112,7 @@ async def _new_form(
         "admin/product_new.html",
         {
             "values": values,
-            "category_options": category_options(await _categories(api, request)),
+            "category_options": category_options(await load_categories(api, request)),
             "form_feedback": feedback,
         },
         status=status,
@@ -140,7 +133,7 @@ async def create_product(request: Request, who: AdminDep, api: ApiDep) -> Respon
     stock = stock_body(values)
     result.errors.update(stock.errors)
     if not result.ok:
-        return await _new_form(request, api, values, _feedback(result), 422)
+        return await _new_form(request, api, values, feedback_of(result), 422)
     ip = client_ip(request)
     try:
         product = await api.json(
@@ -180,7 +173,7 @@ async def _edit_page(
         {
             "product": product,
             "values": values or _form_values(product),
-            "category_options": category_options(await _categories(api, request)),
+            "category_options": category_options(await load_categories(api, request)),
             "details_feedback": feedback.get("details", Feedback()),
             "stock_feedback": feedback.get("stock", Feedback()),
             "image_feedback": feedback.get("image", Feedback()),
@@ -210,7 +203,7 @@ async def update_product(request: Request, product_id: str, who: AdminDep, api: 
     result = product_body(values, partial=True)
     if not result.ok:
         return await _edit_page(
-            request, api, product, values=values, details=_feedback(result), status=422
+            request, api, product, values=values, details=feedback_of(result), status=422
         )
     try:
         await api.call(
@@ -238,7 +231,7 @@ async def set_stock(request: Request, product_id: str, who: AdminDep, api: ApiDe
         product = await _product(api, request, product_id)
         return await _edit_page(
             request, api, product, values={**_form_values(product), **values},
-            stock=_feedback(result), status=422,
+            stock=feedback_of(result), status=422,
         )  # fmt: skip
     try:
         level = await api.json(

@@ -1,0 +1,187 @@
+"""``/admin/promotions``: automatic promotions and codes; new, edit, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from emporium.storefront.admin.common import (
+    ApiDep,
+    delete_and_go_back,
+    feedback_of,
+    items_of,
+    problem_status,
+)
+from emporium.storefront.admin.pricing_forms import (
+    PROMOTION_FIELDS,
+    promotion_body,
+    promotion_values,
+)
+from emporium.storefront.admin.products import category_options, load_categories
+from emporium.storefront.api import Api, ApiProblem, path
+from emporium.storefront.auth import AdminDep, SignedIn, client_ip
+from emporium.storefront.problems import Feedback, explain
+from emporium.storefront.session import get_session
+from emporium.storefront.web import render
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/promotions")
+_NEW: dict[str, Any] = {"kind": "percentage", "currency": "EUR", "categories": []}
+
+
+async def _promotions(request: Request, api: Api, who: SignedIn) -> list[dict[str, Any]]:
+    found = await api.json(
+        "GET", "/admin/promotions", token=who.token, client_ip=client_ip(request)
+    )
+    return items_of(found)
+
+
+async def _promotion(
+    request: Request, api: Api, who: SignedIn, promotion_id: str
+) -> dict[str, Any] | None:
+    # The API lists promotions (there are few); one is found among them.
+    return next(
+        (p for p in await _promotions(request, api, who) if str(p.get("id")) == promotion_id), None
+    )
+
+
+async def _form_page(
+    request: Request,
+    api: Api,
+    *,
+    values: dict[str, Any],
+    promotion: dict[str, Any] | None = None,
+    feedback: Feedback | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "admin/promotion_form.html",
+        {
+            "promotion": promotion,
+            "values": values,
+            "category_options": category_options(await load_categories(api, request)),
+            "form_feedback": feedback or Feedback(),
+        },
+        status=status,
+    )
+
+
+def _feedback(problem: ApiProblem) -> Feedback:
+    if problem.kind == "duplicate-promotion-code":
+        feedback = Feedback()
+        feedback.add("code", "Another promotion already has this code.")
+        return feedback
+    feedback = explain(problem, PROMOTION_FIELDS)
+    return feedback
+
+
+async def _submitted(request: Request) -> tuple[dict[str, Any], list[str]]:
+    form = await request.form()
+    values: dict[str, Any] = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+    categories = [str(c) for c in form.getlist("categories") if isinstance(c, str) and c]
+    values["categories"] = categories
+    return values, categories
+
+
+@router.get("", response_class=HTMLResponse)
+async def promotion_list(request: Request, who: AdminDep, api: ApiDep) -> HTMLResponse:
+    """Every promotion: automatic ones and codes, with their use."""
+    names = {c["id"]: c["name"] for c in await load_categories(api, request)}
+    return render(
+        request,
+        "admin/promotions.html",
+        {"promotions": await _promotions(request, api, who), "category_names": names},
+    )
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_promotion(request: Request, who: AdminDep, api: ApiDep) -> HTMLResponse:
+    """The form of a new promotion."""
+    return await _form_page(request, api, values=dict(_NEW))
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def create_promotion(request: Request, who: AdminDep, api: ApiDep) -> Response:
+    """Create the promotion."""
+    values, categories = await _submitted(request)
+    result = promotion_body(values, categories)
+    if not result.ok:
+        return await _form_page(
+            request, api, values=values, feedback=feedback_of(result), status=422
+        )
+    try:
+        await api.call(
+            "POST",
+            "/admin/promotions",
+            token=who.token,
+            client_ip=client_ip(request),
+            json=result.body,
+        )
+    except ApiProblem as problem:
+        return await _form_page(
+            request, api, values=values, feedback=_feedback(problem), status=problem_status(problem)
+        )
+    get_session(request).flash(f"Created the promotion {result.body['name']}.")
+    return RedirectResponse("/admin/promotions", status_code=303)
+
+
+@router.get("/{promotion_id}", response_class=HTMLResponse)
+async def edit_promotion(
+    request: Request, promotion_id: str, who: AdminDep, api: ApiDep
+) -> Response:
+    """One promotion's form."""
+    promotion = await _promotion(request, api, who, promotion_id)
+    if promotion is None:
+        return render(request, "errors/not_found.html", status=404)
+    return await _form_page(request, api, values=promotion_values(promotion), promotion=promotion)
+
+
+@router.post("/{promotion_id}", response_class=HTMLResponse)
+async def update_promotion(
+    request: Request, promotion_id: str, who: AdminDep, api: ApiDep
+) -> Response:
+    """Save the promotion's changes (an emptied field is cleared)."""
+    promotion = await _promotion(request, api, who, promotion_id)
+    if promotion is None:
+        return render(request, "errors/not_found.html", status=404)
+    values, categories = await _submitted(request)
+    result = promotion_body(values, categories)
+    if not result.ok:
+        return await _form_page(
+            request, api, values=values, promotion=promotion, feedback=feedback_of(result),
+            status=422,
+        )  # fmt: skip
+    try:
+        await api.call(
+            "PATCH",
+            path("admin", "promotions", promotion_id),
+            token=who.token,
+            client_ip=client_ip(request),
+            json=result.body,
+        )
+    except ApiProblem as problem:
+        return await _form_page(
+            request, api, values=values, promotion=promotion, feedback=_feedback(problem),
+            status=problem_status(problem),
+        )  # fmt: skip
+    get_session(request).flash(f"Saved the promotion {result.body['name']}.")
+    return RedirectResponse("/admin/promotions", status_code=303)
+
+
+@router.post("/{promotion_id}/delete", response_class=HTMLResponse)
+async def delete_promotion(
+    request: Request, promotion_id: str, who: AdminDep, api: ApiDep
+) -> Response:
+    """Delete the promotion (orders placed keep the discount they were given)."""
+    return await delete_and_go_back(
+        request,
+        api,
+        who,
+        path("admin", "promotions", promotion_id),
+        back="/admin/promotions",
+        done="The promotion is deleted.",
+    )
