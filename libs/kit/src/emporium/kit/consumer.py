@@ -427,23 +427,7 @@ class EventConsumer:
             EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
             return "ignored"
 
-        span_name = f"{delivery.topic} process"
-        with tracer("emporium.consumer").start_as_current_span(
-            span_name,
-            context=context_from(envelope.trace),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": delivery.topic,
-                "messaging.consumer.group.name": self.group,
-                "messaging.message.id": str(envelope.id),
-                "messaging.kafka.destination.partition": delivery.partition,
-                "messaging.kafka.message.offset": delivery.offset,
-                "emporium.event.type": envelope.type,
-            },
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        with self._span(_Item(delivery, envelope, handler), batched=False) as span:
             try:
                 outcome = await self._apply_with_retries(delivery, envelope, handler, span, failed)
             finally:
@@ -548,11 +532,11 @@ class EventConsumer:
                         outcomes.append("ignored")
                         continue
                     if envelope.id not in claimed or first[envelope.id] != position:
-                        with self._span(item) as span:
+                        with self._span(item, batched=True) as span:
                             span.set_attribute("emporium.consumer.outcome", "duplicate")
                         outcomes.append("duplicate")
                         continue
-                    with self._span(item) as span:
+                    with self._span(item, batched=True) as span:
                         await self._attempt_in_batch(session, handler, envelope)
                         span.set_attribute("emporium.consumer.outcome", "handled")
                     outcomes.append("handled")
@@ -585,7 +569,13 @@ class EventConsumer:
                 ) from error
             raise
 
-    def _span(self, item: _Item) -> contextlib.AbstractContextManager[Span]:
+    def _span(self, item: _Item, *, batched: bool) -> contextlib.AbstractContextManager[Span]:
+        """The span of processing one event, alone (``handle``) or in a batch's transaction.
+
+        Alone, the retry loop records each failed attempt on the span itself (an error the
+        retries got past is no failure of the span); in a batch, the error that leaves the
+        span is this event's failure, recorded and marked on it.
+        """
         delivery, envelope = item.delivery, item.envelope
         assert envelope is not None
         return tracer("emporium.consumer").start_as_current_span(
@@ -600,8 +590,10 @@ class EventConsumer:
                 "messaging.kafka.destination.partition": delivery.partition,
                 "messaging.kafka.message.offset": delivery.offset,
                 "emporium.event.type": envelope.type,
-                "emporium.consumer.batched": True,
+                "emporium.consumer.batched": batched,
             },
+            record_exception=batched,
+            set_status_on_exception=batched,
         )
 
     # -- internals ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ __all__ = [
     "next_step",
     "retry_delay",
     "sqlstate_of",
+    "wrapped_errors",
 ]
 
 
@@ -105,8 +106,10 @@ def sqlstate_of(error: BaseException) -> str | None:
     return None
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and everything it wraps, breadth first, each once."""
+def wrapped_errors(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps, breadth first, each once: SQLAlchemy's ``orig``,
+    ``__cause__``, ``__context__`` (unless suppressed by ``raise ... from None``) and the
+    members of an exception group, at most ``_MAX_DEPTH`` levels down (cycles end)."""
     queue: deque[tuple[BaseException, int]] = deque([(error, 0)])
     seen: set[int] = set()
     while queue:
@@ -167,7 +170,7 @@ def _verdict(node: BaseException) -> Failure | None:
 def classify_failure(error: BaseException) -> Failure:
     """The ``Failure`` class of ``error``: the first verdict found walking what it wraps."""
     weak: Failure | None = None
-    for node in _chain(error):
+    for node in wrapped_errors(error):
         verdict = _verdict(node)
         if verdict is not None:
             return verdict

@@ -81,6 +81,7 @@ from sqlalchemy.types import Uuid
 from emporium.kit.bus.base import Bus, Record
 from emporium.kit.db import Database
 from emporium.kit.events import Envelope
+from emporium.kit.failures import wrapped_errors
 from emporium.kit.listen import NotifyListener
 from emporium.kit.metrics import (
     OUTBOX_BACKLOG,
@@ -202,18 +203,15 @@ def unpublishable_reason(
 
 
 def classify_failure(error: BaseException) -> FailureKind:
-    """``permanent``, ``missing_topic`` or ``transient``, from the error and its causes."""
-    seen: set[int] = set()
-    current: BaseException | None = error
+    """``permanent``, ``missing_topic`` or ``transient``, from the error and what it wraps
+    (walked as the consumer's failures are: ``failures.wrapped_errors``)."""
     kind: FailureKind = "transient"
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        names = {cls.__name__ for cls in type(current).__mro__}
+    for node in wrapped_errors(error):
+        names = {cls.__name__ for cls in type(node).__mro__}
         if names & _PERMANENT:
             return "permanent"
         if names & _MISSING_TOPIC:
             kind = "missing_topic"
-        current = current.__cause__ or current.__context__
     return kind
 
 
