@@ -141,6 +141,17 @@ async def list_promotions(
     )
 
 
+@router.get(
+    "/promotions/{promotion_id}",
+    response_model=PromotionOut,
+    operation_id="getPromotion",
+    responses=problem_responses(_NO_PROMOTION),
+)
+async def get_promotion(promotion_id: UUID, session: SessionDep, _: AdminDep) -> PromotionOut:
+    """One promotion."""
+    return service.promotion_out(await service.get_promotion(session, promotion_id))
+
+
 @router.patch(
     "/promotions/{promotion_id}",
     response_model=PromotionOut,

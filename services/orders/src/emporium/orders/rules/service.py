@@ -44,6 +44,7 @@ __all__ = [
     "delete_promotion",
     "delete_tax_rate",
     "delete_zone",
+    "get_promotion",
     "merged",
     "promotion_out",
     "update_promotion",
@@ -134,8 +135,11 @@ async def create_promotion(session: AsyncSession, data: PromotionIn) -> Promotio
     return row
 
 
-async def _live(session: AsyncSession, promotion_id: UUID) -> Promotion:
-    row = await repository.live_promotion(session, promotion_id, for_update=True)
+async def get_promotion(
+    session: AsyncSession, promotion_id: UUID, *, for_update: bool = False
+) -> Promotion:
+    """The live promotion ``promotion_id``; ``PromotionNotFound`` if none (or deleted)."""
+    row = await repository.live_promotion(session, promotion_id, for_update=for_update)
     if row is None:
         raise PromotionNotFound(f"promotion {promotion_id} does not exist")
     return row
@@ -178,7 +182,7 @@ def merged(current: dict[str, Any], change: PromotionUpdate) -> PromotionIn:
 async def update_promotion(
     session: AsyncSession, promotion_id: UUID, change: PromotionUpdate
 ) -> Promotion:
-    row = await _live(session, promotion_id)
+    row = await get_promotion(session, promotion_id, for_update=True)
     data = merged(_as_input(row), change)
     if data.code is not None and data.code != row.code:
         holder = await repository.live_code_holder(session, data.code)
@@ -194,7 +198,7 @@ async def update_promotion(
 async def delete_promotion(session: AsyncSession, promotion_id: UUID) -> None:
     """Retire the promotion: pricing no longer sees it and its code is free again; orders
     that hold it keep their redemption (and give it back if they are cancelled)."""
-    row = await _live(session, promotion_id)
+    row = await get_promotion(session, promotion_id, for_update=True)
     row.deleted_at = row.updated_at = utcnow()
     row.code = None
 
