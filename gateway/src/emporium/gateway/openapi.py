@@ -9,8 +9,8 @@ schemas is renamed ``<Service><Name>`` in the second one (its ``$ref``s with it)
 operation also documents the answers the gateway itself may give (401/403 where the route
 needs a token, 429, 502, 503, 504). OpenAPI ``links`` join the operations a client chains
 (register -> sign in, create a product -> read, change, delete it, fill the cart -> check out
--> read the order, a page's ``next_cursor`` -> the next page...): they document the flows and
-drive schemathesis' stateful phase.
+-> read the order, create a promotion -> read, change, delete it, a page's ``next_cursor`` ->
+the next page...): they document the flows and drive schemathesis' stateful phase.
 A free-text path parameter gets the pattern of what the gateway routes in one segment (no
 ``/``, ``\\``, ``@`` or control character, not dots only): its canonical-path rule is
 part of the contract.
@@ -77,7 +77,8 @@ TAGS: dict[str, str] = {
     "images": "Product images: admin upload and delete, and the stored files",
     "cart": "The signed-in customer's cart",
     "orders": "Checkout, the signed-in customer's orders and their live status events",
-    "admin": "Admins only: every order (and shipping it), the customers",
+    "admin": "Admins only: every order (and shipping it), the customers, and the checkout"
+    " pricing rules (shipping zones and rates, tax rates, promotions)",
 }
 #: Where the API is: the origin that serves this document (its paths carry ``/api/v1``).
 SERVERS = [{"url": "/", "description": "The gateway serving this document"}]
@@ -206,6 +207,9 @@ def _links() -> tuple[Link, ...]:
     address = {"path.address_id": _NEW_ID}
     customer = {"path.customer_id": _NEW_ID}
     next_page = {"query.cursor": "$response.body#/next_cursor"}
+    zone = {"path.zone_id": _NEW_ID}
+    tax_rate = {"path.tax_rate_id": _NEW_ID}
+    promotion = {"path.promotion_id": _NEW_ID}
     a = API_PREFIX
     return (
         Link(
@@ -370,6 +374,42 @@ def _links() -> tuple[Link, ...]:
             f"DELETE {a}/me/addresses/{{address_id}}",
             address,
         ),
+        # The checkout pricing rules: what an admin creates is read, changed and deleted by id.
+        Link(
+            f"POST {a}/admin/shipping-zones",
+            "201",
+            "DeleteShippingZone",
+            f"DELETE {a}/admin/shipping-zones/{{zone_id}}",
+            zone,
+        ),
+        Link(
+            f"POST {a}/admin/tax-rates",
+            "201",
+            "DeleteTaxRate",
+            f"DELETE {a}/admin/tax-rates/{{tax_rate_id}}",
+            tax_rate,
+        ),
+        Link(
+            f"POST {a}/admin/promotions",
+            "201",
+            "GetPromotion",
+            f"GET {a}/admin/promotions/{{promotion_id}}",
+            promotion,
+        ),
+        Link(
+            f"POST {a}/admin/promotions",
+            "201",
+            "UpdatePromotion",
+            f"PATCH {a}/admin/promotions/{{promotion_id}}",
+            promotion,
+        ),
+        Link(
+            f"POST {a}/admin/promotions",
+            "201",
+            "DeletePromotion",
+            f"DELETE {a}/admin/promotions/{{promotion_id}}",
+            promotion,
+        ),
         # Cursor pagination: a page's ``next_cursor`` is the next request's ``cursor`` (opaque:
         # only the cursors the API gave out are valid), in the same sort order for products.
         Link(
@@ -382,6 +422,9 @@ def _links() -> tuple[Link, ...]:
         Link(f"GET {a}/orders", "200", "NextPage", f"GET {a}/orders", next_page),
         Link(f"GET {a}/admin/orders", "200", "NextPage", f"GET {a}/admin/orders", next_page),
         Link(f"GET {a}/admin/customers", "200", "NextPage", f"GET {a}/admin/customers", next_page),
+        Link(
+            f"GET {a}/admin/promotions", "200", "NextPage", f"GET {a}/admin/promotions", next_page
+        ),
     )
 
 

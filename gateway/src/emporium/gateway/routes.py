@@ -64,6 +64,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/cart", "orders", "customer"),
     Route("/orders", "orders", "customer"),
     Route("/admin/orders", "orders", "admin"),
+    # orders: the checkout pricing rules
+    Route("/admin/shipping-zones", "orders", "admin"),
+    Route("/admin/tax-rates", "orders", "admin"),
+    Route("/admin/promotions", "orders", "admin"),
 )
 
 # Longest prefix first, so the most specific entry is found first.
