@@ -552,3 +552,16 @@ def test_a_breakdown_survives_its_json_form(inclusive: bool, shipped: bool) -> N
     stored = json.loads(json.dumps(breakdown.to_json()))
     assert Breakdown.from_json(stored) == breakdown
     assert stored["discounts"][1]["code"] == "TEN"
+
+
+@pytest.mark.parametrize(
+    "promotion",
+    [
+        pytest.param(promo(value=150), id="percentage-over-100"),
+        pytest.param(promo("fixed", 10**9, currency="EUR"), id="fixed-over-everything"),
+    ],
+)
+def test_a_promotion_out_of_range_takes_at_most_everything(promotion: Promotion) -> None:
+    breakdown = priced([line(999, 3)], taxes=VAT_DE, automatic=(promotion,))
+    assert [d.amount for d in breakdown.discounts] == [2997]
+    assert (breakdown.tax, breakdown.total) == (0, 0)
