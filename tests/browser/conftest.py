@@ -9,7 +9,9 @@
   with ``base_url`` set, so ``page.goto("/cart")`` works; a test that fails leaves a
   screenshot of every page it opened under ``var/browser-failures/``;
 - ``new_page``: another profile in the same test (a second person: the admin beside the
-  shopper).
+  shopper);
+- ``people``: ``people.py`` (accounts, products and orders made through the public API),
+  loaded once; ``boss``: the platform's admin signed in through it (one per test module).
 
 Skips without Chromium or the infrastructure; fails instead with ``EMPORIUM_REQUIRE_INFRA=1``.
 """
@@ -85,6 +87,33 @@ def shop() -> Iterator[Any]:
     finally:
         if started is not None:
             started.close()
+
+
+def load_people() -> Any:
+    """``people.py``, loaded once by path (the suite is no package) as
+    ``emporium_browser_people``."""
+    name = "emporium_browser_people"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("people.py"))
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def people() -> Any:
+    """The people of the tests and what they make (``people.py``)."""
+    return load_people()
+
+
+@pytest.fixture(scope="module")
+def boss(shop: Any, people: Any) -> Iterator[Any]:
+    """The platform's admin, signed in through the API (its client closed after the module)."""
+    person = people.admin(shop)
+    yield person
+    person.http.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The people of the admin's browser tests, and what they make through the public API.
 
-Loaded by ``test_admin.py``, ``test_accessibility.py`` and ``test_screenshots.py`` (by path,
-as ``emporium_browser_people``). Everything is made through ``/api/v1`` with unique names,
+Loaded once by ``conftest.py`` (by path, as ``emporium_browser_people``), which gives it to
+the tests as the ``people`` fixture. Everything is made through ``/api/v1`` with unique names,
 so the tests find their own products and orders whatever else the shop holds (``make dev``'s
 demo data, another test's). Each person calls from an address of their own
 (``X-Forwarded-For``; the gateway trusts it from loopback in dev and in the e2e platform),
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,12 +25,19 @@ from PIL import Image
 __all__ = [
     "ADDRESS",
     "Person",
+    "Rules",
+    "adds_up",
     "admin",
     "as_address",
+    "breakdown",
+    "clear_country",
     "customer",
+    "euros",
     "jpeg",
     "make_product",
     "place_order",
+    "pricing_rules",
+    "remove_rules",
     "sign_in",
     "until_status",
 ]
@@ -98,7 +106,13 @@ def jpeg(folder: Path, name: str = "upload.jpg", size: tuple[int, int] = (640, 4
 
 
 def make_product(
-    boss: Person, *, name: str, price: int = 1990, on_hand: int = 20, image: bool = True
+    boss: Person,
+    *,
+    name: str,
+    price: int = 1990,
+    on_hand: int = 20,
+    image: bool = True,
+    weight_grams: int = 0,
 ) -> dict[str, Any]:
     """A product with stock (and an image), once the orders service knows it."""
     tag = uuid.uuid4().hex[:8]
@@ -109,6 +123,7 @@ def make_product(
             "name": f"{name} {tag}",
             "description": "Made by the admin's browser tests.",
             "price": {"amount": price, "currency": "EUR"},
+            "weight_grams": weight_grams,
         },
     )
     assert created.status_code == 201, created.text
@@ -197,3 +212,108 @@ def wait_until(page: Any, predicate: str, *, timeout_ms: float = 30_000) -> None
     while not page.evaluate(predicate):
         assert time.monotonic() < deadline, f"still false after {timeout_ms} ms: {predicate}"
         page.wait_for_timeout(100)
+
+
+@dataclass
+class Rules:
+    """A country's checkout pricing made for one test: a zone (Standard 4.90 in 3 days,
+    Express 12.90 in 1 day), a tax rate and two codes on one product (10 % off, and one
+    that expired); ``remove_rules`` takes them all away again."""
+
+    country: str
+    zone_id: str
+    tax_rate_id: str
+    code: str
+    expired_code: str
+    promotion_ids: list[str]
+
+
+def _created(answer: httpx.Response) -> str:
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def clear_country(boss: Person, country: str) -> None:
+    """Every zone covering ``country`` and its tax rates deleted (what an earlier run that
+    died before its teardown left)."""
+    for zone in boss.http.get("/admin/shipping-zones").json():
+        if country in zone["countries"]:
+            boss.http.delete(f"/admin/shipping-zones/{zone['id']}")
+    for rate in boss.http.get("/admin/tax-rates").json():
+        if rate["country"] == country:
+            boss.http.delete(f"/admin/tax-rates/{rate['id']}")
+
+
+def pricing_rules(boss: Person, country: str, product_id: str, *, rate_bp: int = 2300) -> Rules:
+    """Shipping, tax and codes for ``country`` (one no other test ships to) and the product.
+
+    The codes apply to that product only, and the zone and rate to that country only, so
+    no other test's cart changes.
+    """
+    clear_country(boss, country)
+    tag = uuid.uuid4().hex[:8].upper()
+    zone = boss.http.post(
+        "/admin/shipping-zones",
+        json={
+            "name": f"Browser {country} {tag}",
+            "countries": [country],
+            "rates": [
+                {"name": "Standard", "amount": 490, "currency": "EUR", "estimated_days": 3},
+                {"name": "Express", "amount": 1290, "currency": "EUR", "estimated_days": 1},
+            ],
+        },
+    )
+    tax = boss.http.post(
+        "/admin/tax-rates", json={"country": country, "rate_bp": rate_bp, "name": "VAT"}
+    )
+    only_this = {"categories": [], "products": [product_id]}
+    code, expired = f"BRW{tag}", f"OLD{tag}"
+    promotions = [
+        boss.http.post(
+            "/admin/promotions",
+            json={"name": f"Ten off {tag}", "kind": "percentage", "value": 10, "code": code,
+                  "applies_to": only_this},
+        ),
+        boss.http.post(
+            "/admin/promotions",
+            json={"name": f"Gone {tag}", "kind": "fixed", "value": 500, "currency": "EUR",
+                  "code": expired, "applies_to": only_this,
+                  "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2021-01-01T00:00:00Z"},
+        ),
+    ]  # fmt: skip
+    return Rules(
+        country, _created(zone), _created(tax), code, expired, [_created(p) for p in promotions]
+    )
+
+
+def remove_rules(boss: Person, rules: Rules) -> None:
+    """Delete what ``pricing_rules`` made (already gone is fine)."""
+    for promotion_id in rules.promotion_ids:
+        boss.http.delete(f"/admin/promotions/{promotion_id}")
+    boss.http.delete(f"/admin/tax-rates/{rules.tax_rate_id}")
+    boss.http.delete(f"/admin/shipping-zones/{rules.zone_id}")
+
+
+def euros(text: str) -> int:
+    """``"€1,234.56"`` as minor units; a discount (its hidden "minus") below zero."""
+    found = re.search(r"([\d,]+)\.(\d{2})", text)
+    assert found is not None, f"no amount in {text!r}"
+    cents = int(found.group(1).replace(",", "")) * 100 + int(found.group(2))
+    return -cents if "minus" in text or "\u2212" in text else cents
+
+
+def breakdown(page: Any, box: str) -> list[tuple[str, str, int | None]]:
+    """The totals box ``#<box>-breakdown`` as (row kind, label, amount or None) rows."""
+    rows = []
+    for row in page.locator(f"#{box}-breakdown > div").all():
+        kind = (row.get_attribute("class") or "").split()[0].removeprefix("row-")
+        label = row.locator("dt").inner_text().strip()
+        shown = row.locator("dd").inner_text().strip()
+        rows.append((kind, label, euros(shown) if re.search(r"\d\.\d{2}", shown) else None))
+    return rows
+
+
+def adds_up(rows: list[tuple[str, str, int | None]]) -> bool:
+    """subtotal - discounts + shipping + tax == total, as the page shows them."""
+    parts = sum(amount or 0 for kind, _, amount in rows if kind != "total")
+    return parts == next(amount for kind, _, amount in rows if kind == "total")

@@ -9,10 +9,8 @@ order) and with a form showing its problems.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,20 +21,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKING = ("serious", "critical")
-
-
-def _people() -> Any:
-    name = "emporium_browser_people"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("people.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-people = _people()
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +38,6 @@ def axe_script() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return Path(done.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def boss(shop: Any) -> Iterator[Any]:
-    person = people.admin(shop)
-    yield person
-    person.http.close()
 
 
 def _blocking(page: Any, script: Path) -> list[str]:
@@ -116,7 +93,7 @@ def test_the_audit_catches_what_it_should(browser: Any, axe_script: Path) -> Non
 
 
 def test_the_shoppers_pages_have_no_serious_violation(
-    page: Any, shop: Any, boss: Any, audit: Callable[[Any, str], None]
+    page: Any, shop: Any, boss: Any, audit: Callable[[Any, str], None], people: Any
 ) -> None:
     product = people.make_product(boss, name="Accessible lamp")
     shopper = people.customer(shop)
@@ -145,7 +122,7 @@ def test_the_shoppers_pages_have_no_serious_violation(
 
 
 def test_the_admins_pages_have_no_serious_violation(
-    page: Any, boss: Any, shop: Any, audit: Callable[[Any, str], None]
+    page: Any, boss: Any, shop: Any, audit: Callable[[Any, str], None], people: Any
 ) -> None:
     product = people.make_product(boss, name="Accessible kettle")
     shopper = people.customer(shop)
@@ -171,3 +148,83 @@ def test_the_admins_pages_have_no_serious_violation(
         audit(page, "admin new product with problems")
     finally:
         shopper.http.close()
+
+
+def _fits_a_phone(page: Any, name: str, problems: list[str]) -> None:
+    """The page as it is, at 360 px wide: nothing scrolls sideways."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    if width > 360:
+        problems.append(f"{name} is {width} px wide at 360 px")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_the_checkout_pricing_pages_have_no_serious_violation(
+    page: Any,
+    new_page: Callable[..., Any],
+    shop: Any,
+    boss: Any,
+    people: Any,
+    audit: Callable[[Any, str], None],
+) -> None:
+    product = people.make_product(boss, name="Accessible clock", price=3000, image=False)
+    rules = people.pricing_rules(boss, "IE", str(product["id"]))
+    shopper = people.customer(shop)
+    narrow: list[str] = []
+    try:
+        people.sign_in(page, shopper, f"/products/{product['id']}")
+        page.goto(f"/products/{product['id']}")
+        page.get_by_role("button", name="Add to cart").click()
+        page.wait_for_url("**/cart")
+        page.get_by_label("Discount code").fill(rules.expired_code)
+        page.get_by_role("button", name="Apply code").click()
+        audit(page, "cart with a refused code")
+        page.get_by_label("Discount code").fill(rules.code)
+        page.get_by_role("button", name="Apply code").click()
+        audit(page, "cart with a code")
+        _fits_a_phone(page, "cart", narrow)
+        page.goto("/checkout")
+        audit(page, "checkout, address step")
+        if page.locator("#addr-new").count():
+            page.check("#addr-new")
+        page.get_by_label("Street and number").fill("1 Grafton Street")
+        page.get_by_label("Postal code").fill("D02 X285")
+        page.get_by_label("City").fill("Dublin")
+        page.get_by_label("Country").select_option("IE")
+        page.get_by_role("button", name="Use this address").click()
+        page.wait_for_selector("input[name=shipping]")
+        audit(page, "checkout, shipping step")
+        _fits_a_phone(page, "checkout", narrow)
+        page.get_by_role("button", name="Place order").click()  # no method chosen yet
+        audit(page, "checkout, a step missing")
+        page.locator("input[name=shipping]").first.check()
+        page.get_by_role("button", name="Use this shipping method").click()
+        page.wait_for_selector("#checkout-breakdown .row-tax")
+        page.get_by_role("button", name="Place order").click()
+        page.wait_for_url("**/orders/*")
+        audit(page, "order with its breakdown")
+        _fits_a_phone(page, "order", narrow)
+
+        admin = new_page()
+        people.sign_in(admin, boss, "/admin/")
+        for path, name in [
+            ("/admin/shipping-zones", "admin shipping zones"),
+            ("/admin/tax-rates", "admin tax rates"),
+            ("/admin/promotions", "admin promotions"),
+            (f"/admin/promotions/{rules.promotion_ids[0]}", "admin promotion"),
+        ]:
+            admin.goto(path)
+            audit(admin, name)
+            _fits_a_phone(admin, name, narrow)
+        admin.goto("/admin/shipping-zones")
+        admin.get_by_label("Price (rate 1)").fill("five")
+        admin.get_by_role("button", name="Create zone").click()
+        audit(admin, "admin new zone with problems")
+        admin.goto("/admin/promotions/new")
+        admin.get_by_role("button", name="Create promotion").click()
+        audit(admin, "admin new promotion with problems")
+        _fits_a_phone(admin, "admin new promotion", narrow)
+    finally:
+        people.remove_rules(boss, rules)
+        shopper.http.close()
+    assert not narrow, narrow

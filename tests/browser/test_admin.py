@@ -6,8 +6,6 @@ the storefront). The products and orders are the tests' own (``people.py``).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,29 +19,8 @@ pytestmark = pytest.mark.e2e
 LIVE = 45_000  # ms: an order's events through the saga (Kafka on the real stack)
 
 
-def _people() -> Any:
-    name = "emporium_browser_people"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("people.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-people = _people()
-
-
-@pytest.fixture(scope="module")
-def boss(shop: Any) -> Iterator[Any]:
-    person = people.admin(shop)
-    yield person
-    person.http.close()
-
-
 @pytest.fixture
-def someone(shop: Any) -> Iterator[Callable[..., Any]]:
+def someone(shop: Any, people: Any) -> Iterator[Callable[..., Any]]:
     """Registers new customers (their API clients closed after the test)."""
     made: list[Any] = []
 
@@ -57,12 +34,12 @@ def someone(shop: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def admin_page(page: Any, boss: Any) -> Any:
+def admin_page(page: Any, boss: Any, people: Any) -> Any:
     people.sign_in(page, boss, "/admin/")
     return page
 
 
-def _loaded(page: Any, selector: str) -> None:
+def _loaded(page: Any, selector: str, people: Any) -> None:
     """Every image ``selector`` finds has loaded with real pixels."""
     people.wait_until(
         page,
@@ -72,7 +49,7 @@ def _loaded(page: Any, selector: str) -> None:
 
 
 def test_an_admin_creates_a_product_uploads_an_image_and_the_shop_shows_it(
-    admin_page: Any, tmp_path: Path
+    admin_page: Any, tmp_path: Path, people: Any
 ) -> None:
     page = admin_page
     tag = uuid.uuid4().hex[:8]
@@ -90,17 +67,17 @@ def test_an_admin_creates_a_product_uploads_an_image_and_the_shop_shows_it(
     # The chosen file is previewed before it is sent.
     page.get_by_label("Add an image").set_input_files(people.jpeg(tmp_path))
     assert page.locator("#image-preview-box").is_visible()
-    _loaded(page, "#image-preview")
+    _loaded(page, "#image-preview", people)
     page.get_by_role("button", name="Upload image").click()
     page.wait_for_url(f"**/admin/products/{product_id}*")
     assert page.locator(".flash").inner_text() == "Image added."
     assert page.locator(".image-list img").count() == 1
-    _loaded(page, ".image-list img")
+    _loaded(page, ".image-list img", people)
 
     # The shop's product page shows it, loaded, with the price and the stock.
     page.goto(f"/products/{product_id}")
     assert page.locator("h1").inner_text() == f"Teapot {tag}"
-    _loaded(page, ".gallery img")
+    _loaded(page, ".gallery img", people)
     assert page.locator("#price").inner_text() == "€24.50"
     assert page.locator("#availability").inner_text().startswith("In stock")
 
@@ -114,7 +91,9 @@ def test_an_admin_creates_a_product_uploads_an_image_and_the_shop_shows_it(
     assert page.get_by_role("button", name="Add to cart").count() == 0
 
 
-def test_problems_are_told_beside_the_field_that_caused_them(admin_page: Any, boss: Any) -> None:
+def test_problems_are_told_beside_the_field_that_caused_them(
+    admin_page: Any, boss: Any, people: Any
+) -> None:
     page = admin_page
     taken = people.make_product(boss, name="Taken", image=False)
     page.goto("/admin/products/new")
@@ -148,7 +127,7 @@ def test_problems_are_told_beside_the_field_that_caused_them(admin_page: Any, bo
 
 
 def test_shipping_turns_the_shoppers_open_order_page_shipped_live(
-    admin_page: Any, new_page: Any, boss: Any, someone: Any
+    admin_page: Any, new_page: Any, boss: Any, someone: Any, people: Any
 ) -> None:
     product = people.make_product(boss, name="Kettle")
     shopper = someone()
@@ -196,7 +175,7 @@ def test_an_admin_finds_a_customer_and_disables_them(admin_page: Any, someone: A
     assert page.locator("#customer-role").inner_text() == "admin"
 
 
-def test_a_customer_cannot_open_the_admin(page: Any, someone: Any, boss: Any) -> None:
+def test_a_customer_cannot_open_the_admin(page: Any, someone: Any, boss: Any, people: Any) -> None:
     # Signed out: sent to sign in, and back to the admin after.
     page.goto("/admin/products")
     page.wait_for_url("**/signin?next=/admin/products")
@@ -222,7 +201,9 @@ def test_a_customer_cannot_open_the_admin(page: Any, someone: Any, boss: Any) ->
     assert after["availability"]["available"] == 20
 
 
-def test_an_admin_form_without_its_csrf_token_is_refused(admin_page: Any, boss: Any) -> None:
+def test_an_admin_form_without_its_csrf_token_is_refused(
+    admin_page: Any, boss: Any, people: Any
+) -> None:
     product = people.make_product(boss, name="Forged", image=False)
     page = admin_page
     page.goto(f"/admin/products/{product['id']}")

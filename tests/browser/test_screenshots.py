@@ -10,10 +10,7 @@ folder and only the widths are checked.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +20,6 @@ pytestmark = pytest.mark.e2e
 
 WIDTHS = {1280: 800, 390: 844}  # width -> height of the viewport photographed
 NARROWEST = 360
-
-
-def _people() -> Any:
-    name = "emporium_browser_people"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("people.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-people = _people()
-
-
-@pytest.fixture(scope="module")
-def boss(shop: Any) -> Iterator[Any]:
-    person = people.admin(shop)
-    yield person
-    person.http.close()
 
 
 @pytest.fixture
@@ -75,7 +51,7 @@ def _overflow(page: Any) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
-def _photograph(page: Any, folder: Path, name: str, problems: list[str]) -> None:
+def _photograph(page: Any, folder: Path, name: str, problems: list[str], people: Any) -> None:
     for width, height in (*WIDTHS.items(), (NARROWEST, 780)):
         page.set_viewport_size({"width": width, "height": height})
         page.evaluate("window.scrollTo(0, 0)")
@@ -89,7 +65,7 @@ def _photograph(page: Any, folder: Path, name: str, problems: list[str]) -> None
 
 
 def test_the_main_pages_fit_every_width_and_are_photographed(
-    new_page: Any, boss: Any, shop: Any, folder: Path
+    new_page: Any, boss: Any, shop: Any, folder: Path, people: Any
 ) -> None:
     problems: list[str] = []
     product = _demo_product(boss) or people.make_product(boss, name="Copper kettle")
@@ -101,26 +77,26 @@ def test_the_main_pages_fit_every_width_and_are_photographed(
         page = new_page()
         people.as_address(page, shopper)
         page.goto("/")
-        _photograph(page, folder, "home", problems)
+        _photograph(page, folder, "home", problems, people)
         categories = page.locator("a[href^='/categories/']")
         if categories.count():
             categories.first.click()
             page.wait_for_url("**/categories/*")
-            _photograph(page, folder, "category", problems)
+            _photograph(page, folder, "category", problems, people)
         people.sign_in(page, shopper)
         page.goto(f"/products/{product['id']}")
-        _photograph(page, folder, "product", problems)
+        _photograph(page, folder, "product", problems, people)
         page.get_by_role("button", name="Add to cart").click()
         page.wait_for_url("**/cart")
-        _photograph(page, folder, "cart", problems)
+        _photograph(page, folder, "cart", problems, people)
         page.goto("/checkout")
-        _photograph(page, folder, "checkout", problems)
+        _photograph(page, folder, "checkout", problems, people)
         page.goto(f"/orders/{order_id}")
-        _photograph(page, folder, "order", problems)
+        _photograph(page, folder, "order", problems, people)
 
         staff = new_page()
         people.sign_in(staff, boss, "/admin/")
-        _photograph(staff, folder, "admin", problems)
+        _photograph(staff, folder, "admin", problems, people)
         for path, name in [
             ("/admin/products", "admin-products"),
             (f"/admin/products/{product['id']}", "admin-product"),
@@ -129,7 +105,7 @@ def test_the_main_pages_fit_every_width_and_are_photographed(
             ("/admin/customers", "admin-customers"),
         ]:
             staff.goto(path)
-            _photograph(staff, folder, name, problems)
+            _photograph(staff, folder, name, problems, people)
     finally:
         shopper.http.close()
     assert not problems, "\n".join(problems)

@@ -12,6 +12,7 @@ from emporium.storefront.admin.common import (
     delete_and_go_back,
     feedback_of,
     items_of,
+    next_page_url,
     problem_status,
 )
 from emporium.storefront.admin.pricing_forms import (
@@ -29,23 +30,25 @@ from emporium.storefront.web import render
 __all__ = ["router"]
 
 router = APIRouter(prefix="/promotions")
+_PAGE = 50
 _NEW: dict[str, Any] = {"kind": "percentage", "currency": "EUR", "categories": []}
-
-
-async def _promotions(request: Request, api: Api, who: SignedIn) -> list[dict[str, Any]]:
-    found = await api.json(
-        "GET", "/admin/promotions", token=who.token, client_ip=client_ip(request)
-    )
-    return items_of(found)
 
 
 async def _promotion(
     request: Request, api: Api, who: SignedIn, promotion_id: str
 ) -> dict[str, Any] | None:
-    # The API lists promotions (there are few); one is found among them.
-    return next(
-        (p for p in await _promotions(request, api, who) if str(p.get("id")) == promotion_id), None
-    )
+    try:
+        found: dict[str, Any] = await api.json(
+            "GET",
+            path("admin", "promotions", promotion_id),
+            token=who.token,
+            client_ip=client_ip(request),
+        )
+    except ApiProblem as problem:
+        if problem.status in (404, 422):  # no such promotion, or not even an id
+            return None
+        raise
+    return found
 
 
 async def _form_page(
@@ -88,13 +91,28 @@ async def _submitted(request: Request) -> tuple[dict[str, Any], list[str]]:
 
 
 @router.get("", response_class=HTMLResponse)
-async def promotion_list(request: Request, who: AdminDep, api: ApiDep) -> HTMLResponse:
-    """Every promotion: automatic ones and codes, with their use."""
+async def promotion_list(
+    request: Request, who: AdminDep, api: ApiDep, cursor: str | None = None
+) -> HTMLResponse:
+    """The promotions, newest first: automatic ones and codes, with their use."""
+    params: dict[str, str | int] = {"limit": _PAGE}
+    if cursor:
+        params["cursor"] = cursor[:2048]
+    page = await api.json(
+        "GET", "/admin/promotions", token=who.token, client_ip=client_ip(request), params=params
+    )
     names = {c["id"]: c["name"] for c in await load_categories(api, request)}
     return render(
         request,
         "admin/promotions.html",
-        {"promotions": await _promotions(request, api, who), "category_names": names},
+        {
+            "promotions": items_of(page),
+            "category_names": names,
+            "next_url": next_page_url(
+                request.url, page.get("next_cursor") if isinstance(page, dict) else None
+            ),
+            "first_url": "/admin/promotions" if cursor else None,
+        },
     )
 
 
