@@ -14,6 +14,7 @@ from emporium.storefront.breakdown import (
     option_label,
     rate_percent,
     refusal_message,
+    tax_note,
 )
 from emporium.storefront.shop.codes import code_feedback
 from emporium.storefront.shop.steps import matching_address, steps_of
@@ -165,3 +166,17 @@ def test_the_carts_address_is_found_among_the_saved_ones() -> None:
     assert matching_address(ADDRESS, saved) == "a2"
     assert matching_address({**ADDRESS, "postal_code": "9999"}, saved) is None
     assert matching_address(None, saved) is None
+
+
+def test_tax_inclusive_prices_are_said_to_be_so_under_the_breakdown() -> None:
+    line = {"line_total": eur(5000)}
+    # EUR: the lines cost 50.00 as entered, the breakdown's subtotal is net (41.85).
+    inclusive = priced(items=[line])
+    assert tax_note(inclusive).startswith("Prices include tax")
+    # An order's lines: price x quantity.
+    order = priced(items=None, lines=[{"unit_price": eur(2500), "quantity": 2}])
+    assert tax_note(order).startswith("Prices include tax")
+    # Tax added on top (the subtotal is what was entered), or no tax at all: nothing to say.
+    assert tax_note(priced(items=[{"line_total": eur(4185)}])) == ""
+    assert tax_note(priced(items=[line], tax={"amount": eur(0), "lines": []})) == ""
+    assert tax_note({"items": [line], "total": eur(5000)}) == ""

@@ -116,13 +116,21 @@ def _register(page: Any) -> str:
 
 
 def _checkout(page: Any, card: str) -> str:
-    """On the checkout page: a new address, the test card ``card``; the order's id."""
-    if page.locator("#addr-new").count():
-        page.check("#addr-new")
-    page.get_by_label("Street and number").fill("1 Test Street")
-    page.get_by_label("Postal code").fill("10115")
-    page.get_by_label("City").fill("Berlin")
-    page.get_by_label("Country").select_option("DE")
+    """On the checkout page: a new address (unless the cart has one), the shipping method
+    if its country asks for one, the test card ``card``; the order's id."""
+    if page.locator("#chosen-address").count() == 0:
+        if page.locator("#addr-new").count():
+            page.check("#addr-new")
+        page.get_by_label("Street and number").fill("1 Test Street")
+        page.get_by_label("Postal code").fill("10115")
+        page.get_by_label("City").fill("Berlin")
+        page.get_by_label("Country").select_option("DE")
+        page.get_by_role("button", name="Use this address").click()
+        expect(page.locator("#chosen-address")).to_contain_text("Berlin")
+    if page.locator("input[name=shipping]").count():
+        page.locator("input[name=shipping]").first.check()
+        page.get_by_role("button", name="Use this shipping method").click()
+        expect(page.locator("#checkout-shipping")).not_to_contain_text("Choose")
     page.check(f"#card-{card}")
     page.get_by_role("button", name="Place order").click()
     page.wait_for_url("**/orders/*")

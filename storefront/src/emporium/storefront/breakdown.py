@@ -24,6 +24,7 @@ __all__ = [
     "option_label",
     "rate_percent",
     "refusal_message",
+    "tax_note",
 ]
 
 #: A refused (or dropped) code's ``reason`` in words for a shopper.
@@ -136,3 +137,37 @@ def option_label(option: Mapping[str, Any], money: Any) -> str:
     if isinstance(days, int) and days > 0:
         when = f", about {days} day" + ("s" if days != 1 else "")
     return f"{option.get('name') or 'Shipping'}: {amount}{when}"
+
+
+def _entered(priced: Mapping[str, Any]) -> int:
+    # What the lines cost as entered: a cart's line totals, an order's price x quantity.
+    total = 0
+    for line in priced.get("items") or priced.get("lines") or []:
+        if not isinstance(line, Mapping):
+            continue
+        if _money(line.get("line_total")) is not None:
+            total += int(line["line_total"]["amount"])
+        elif _money(line.get("unit_price")) is not None:
+            total += int(line["unit_price"]["amount"]) * int(line.get("quantity") or 0)
+    return total
+
+
+def tax_note(priced: Mapping[str, Any]) -> str:
+    """A sentence under the breakdown when the prices include the tax, else ``""``.
+
+    The API shows tax-inclusive prices' breakdown net of tax (subtotal, discounts and
+    shipping without it, the tax added back as its own lines), while the lines and the
+    shipping options show what was entered. The two read alike once said: the prices
+    include the tax when the subtotal is below what the lines cost as entered.
+    """
+    subtotal = _money(priced.get("subtotal"))
+    tax = priced.get("tax")
+    taxed = _money(tax.get("amount")) if isinstance(tax, Mapping) else None
+    if subtotal is None or taxed is None or int(taxed["amount"]) == 0:
+        return ""
+    if int(subtotal["amount"]) >= _entered(priced):
+        return ""
+    return (
+        "Prices include tax: the subtotal, discounts and shipping are shown here without it, "
+        "and the tax lines add it back."
+    )

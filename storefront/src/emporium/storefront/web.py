@@ -6,7 +6,7 @@ every form carries), ``flashes`` (one-shot messages), ``static(path)`` (a URL un
 ``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``; ``minor(1250, "EUR")`` the
 same), ``feedback`` (a ``Feedback`` of API problems, empty by default), and the price
 breakdown's words (``breakdown_rows``, ``notice_message``, ``option_label``,
-``rate_percent``: ``breakdown.py``).
+``rate_percent``, ``tax_note``: ``breakdown.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from emporium.storefront.breakdown import (
     notice_message,
     option_label,
     rate_percent,
+    tax_note,
 )
 from emporium.storefront.csrf import FIELD
 from emporium.storefront.problems import Feedback
@@ -72,6 +73,7 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     env.globals["breakdown_rows"] = breakdown_rows
     env.globals["notice_message"] = notice_message
     env.globals["rate_percent"] = rate_percent
+    env.globals["tax_note"] = tax_note
     env.globals["option_label"] = lambda option: option_label(option, money)
     return env
 
