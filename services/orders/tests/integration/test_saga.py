@@ -33,7 +33,7 @@ async def _payment(orders: Any, order_id: str) -> Payment:
 
 async def _cancelled_event(orders: Any, order_id: str) -> dict[str, Any]:
     [envelope] = [
-        e for e in orders.seen if e.key == order_id and e.type == "orders.OrderCancelled.v1"
+        e for e in orders.seen if e.key == order_id and e.type == "orders.OrderCancelled.v2"
     ]
     assert isinstance(envelope, Envelope)
     return envelope.data

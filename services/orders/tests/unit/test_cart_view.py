@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from emporium.orders.cart.service import PricedLine, render
+from emporium.orders.cart.lines import PricedLine
+from emporium.orders.cart.quote import Choices, Rules, build_quote
+from emporium.orders.cart.schemas import CartOut
+from emporium.orders.cart.service import render as render_quote
 from emporium.orders.models import CartItem, ProductCopy
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def render(lines: list[PricedLine]) -> CartOut:
+    """The cart with no pricing rules at all: it costs the sum of its available lines."""
+    return render_quote(
+        build_quote(lines, Choices(), Rules(), tax_inclusive=frozenset({"EUR"}), now=NOW)
+    )
 
 
 def _line(*, seen: int, price: int | None, quantity: int = 1, deleted: bool = False) -> PricedLine:

@@ -11,12 +11,20 @@ from emporium.contracts.base import EventData
 from emporium.contracts.topics import ORDERS_EVENTS
 
 __all__ = [
+    "BreakdownDiscount",
+    "BreakdownLine",
+    "BreakdownShipping",
+    "BreakdownTax",
     "OrderCancelled",
+    "OrderCancelledV2",
     "OrderConfirmed",
+    "OrderConfirmedV2",
     "OrderLine",
     "OrderPlaced",
+    "OrderPlacedV2",
     "OrderRejected",
     "OrderShipped",
+    "PriceBreakdown",
 ]
 
 
@@ -70,3 +78,93 @@ class OrderShipped(_OrdersEvent):
     event_name: ClassVar[str] = "OrderShipped"
     order_id: UUID
     customer_id: UUID
+
+
+# Version 2 of OrderPlaced, OrderConfirmed and OrderCancelled: each carries the order's price
+# breakdown as stored when it was placed (shipping, tax, discounts), and ``total_amount`` is
+# what the shopper pays: ``subtotal - discounts + shipping + tax``. Orders publishes only
+# these; consumers still read the v1 events that remain in the topic (their total is the
+# sum of the lines: no shipping, tax or discount).
+
+
+class BreakdownDiscount(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    code: str | None = Field(description="The code; null for an automatic promotion.")
+    name: str
+    amount: int = Field(ge=0)
+
+
+class BreakdownShipping(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    rate_id: UUID
+    name: str
+    amount: int = Field(ge=0, description="Net of tax when the currency is tax-inclusive.")
+
+
+class BreakdownTax(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: str
+    rate_bp: int = Field(ge=0, description="Basis points: 1900 is 19 %.")
+    amount: int = Field(ge=0)
+
+
+class BreakdownLine(BaseModel):
+    """One order line's share, in the order of the event's lines."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    product_id: UUID
+    entered_amount: int = Field(ge=0, description="Unit amount times quantity, as entered.")
+    discount_amount: int = Field(ge=0, description="Taken off the entered amount.")
+    tax_amount: int = Field(ge=0)
+    total_amount: int = Field(ge=0, description="What the line costs, tax included.")
+
+
+class PriceBreakdown(BaseModel):
+    """Minor units of ``currency``; ``subtotal - discounts + shipping + tax == total``.
+
+    In tax-inclusive currencies the figures are net of tax (the tax is the tax included).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    currency: str = Field(min_length=3, max_length=3)
+    tax_inclusive: bool
+    subtotal_amount: int = Field(ge=0)
+    discounts: list[BreakdownDiscount]
+    shipping: BreakdownShipping | None
+    tax_amount: int = Field(ge=0)
+    tax_lines: list[BreakdownTax]
+    total_amount: int = Field(ge=0)
+    lines: list[BreakdownLine]
+
+
+class OrderPlacedV2(_OrdersEvent):
+    event_name: ClassVar[str] = "OrderPlaced"
+    version: ClassVar[int] = 2
+    order_id: UUID
+    customer_id: UUID
+    lines: list[OrderLine]
+    total_amount: int = Field(description="What the shopper pays (the breakdown's total).")
+    currency: str = Field(min_length=3, max_length=3)
+    breakdown: PriceBreakdown
+
+
+class OrderConfirmedV2(_OrdersEvent):
+    event_name: ClassVar[str] = "OrderConfirmed"
+    version: ClassVar[int] = 2
+    order_id: UUID
+    customer_id: UUID
+    total_amount: int = Field(description="What the shopper paid (the breakdown's total).")
+    currency: str = Field(min_length=3, max_length=3)
+    breakdown: PriceBreakdown
+
+
+class OrderCancelledV2(_OrdersEvent):
+    event_name: ClassVar[str] = "OrderCancelled"
+    version: ClassVar[int] = 2
+    order_id: UUID
+    customer_id: UUID
+    reason: str
+    was_confirmed: bool
+    total_amount: int = Field(description="What the shopper pays (the breakdown's total).")
+    currency: str = Field(min_length=3, max_length=3)
+    breakdown: PriceBreakdown

@@ -7,6 +7,10 @@ handler are acknowledged and ignored (tolerant reader).
 A confirmed order adds one to its customer's order count and its total to their lifetime
 spend, and is remembered (``counted_order``); a cancellation subtracts exactly what was
 counted for that order, and nothing for an order never counted.
+
+Versions 1 and 2 of ``OrderConfirmed`` and ``OrderCancelled`` are both read. A v2 total is
+what the shopper paid (``subtotal - discounts + shipping + tax``, its breakdown's total); a
+v1 total was the lines' sum, which is all such an order cost.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.contracts.orders import OrderCancelled, OrderConfirmed
+from emporium.contracts.orders import (
+    OrderCancelled,
+    OrderCancelledV2,
+    OrderConfirmed,
+    OrderConfirmedV2,
+)
 from emporium.customers.models import CountedOrder, Customer
 from emporium.kit.consumer import Handler
 from emporium.kit.events import Envelope
@@ -26,8 +35,14 @@ __all__ = ["HANDLERS", "on_order_cancelled", "on_order_confirmed"]
 log = logging.getLogger(__name__)
 
 
+def _is_v2(envelope: Envelope) -> bool:
+    return envelope.type in (OrderConfirmedV2.type_name(), OrderCancelledV2.type_name())
+
+
 async def on_order_confirmed(session: AsyncSession, envelope: Envelope) -> None:
-    event = envelope.parse(OrderConfirmed)
+    event: OrderConfirmed | OrderConfirmedV2 = (
+        envelope.parse(OrderConfirmedV2) if _is_v2(envelope) else envelope.parse(OrderConfirmed)
+    )
     customer = await session.get(Customer, event.customer_id)
     if customer is None:
         log.warning("order %s confirmed for unknown customer %s", event.order_id, event.customer_id)
@@ -55,7 +70,9 @@ async def on_order_confirmed(session: AsyncSession, envelope: Envelope) -> None:
 
 
 async def on_order_cancelled(session: AsyncSession, envelope: Envelope) -> None:
-    event = envelope.parse(OrderCancelled)
+    event: OrderCancelled | OrderCancelledV2 = (
+        envelope.parse(OrderCancelledV2) if _is_v2(envelope) else envelope.parse(OrderCancelled)
+    )
     counted = await session.get(CountedOrder, event.order_id)
     if counted is None or not counted.counted:
         return  # never confirmed here: nothing was added, nothing to take back
@@ -68,5 +85,7 @@ async def on_order_cancelled(session: AsyncSession, envelope: Envelope) -> None:
 
 HANDLERS: Mapping[str, Handler] = {
     OrderConfirmed.type_name(): on_order_confirmed,
+    OrderConfirmedV2.type_name(): on_order_confirmed,
     OrderCancelled.type_name(): on_order_cancelled,
+    OrderCancelledV2.type_name(): on_order_cancelled,
 }

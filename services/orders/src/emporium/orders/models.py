@@ -1,9 +1,10 @@
 """The orders service's tables (its own metadata; the kit's outbox and inbox sit beside it).
 
 - ``product_copy``: the read model of catalog's products (event-carried state transfer);
-- ``cart`` / ``cart_item``: one durable cart per customer;
-- ``customer_order`` / ``order_line`` / ``order_status_change``: orders, their snapshot
-  lines and their status history;
+- ``cart`` / ``cart_item``: one durable cart per customer, with its shipping address,
+  chosen shipping rate and promotion code;
+- ``customer_order`` / ``order_line`` / ``order_status_change``: orders with the price
+  breakdown stored when placed, their snapshot lines and their status history;
 - ``payment``: the saga's payment step per order (what to charge or refund, retries);
 - ``simulated_charge`` / ``simulated_refund``: the simulated payment provider's own state.
 """
@@ -83,6 +84,14 @@ class Cart(Base):
 
     customer_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Where the cart ships (an ``Address`` as JSON): shipping options and tax follow it.
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: The chosen shipping rate; dropped (with a notice) once it is no longer offered.
+    shipping_rate_id: Mapped[UUID | None] = mapped_column(Uuid, default=None)
+    #: The promotion code applied (upper-case; at most one); dropped once it stops applying.
+    promotion_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Why a rate or a code was dropped ([{reason, detail}]): shown until the next change.
+    notices: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
 
 
 class CartItem(Base):
@@ -105,8 +114,17 @@ class CustomerOrder(Base):
     customer_id: Mapped[UUID] = mapped_column(Uuid, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: What the shopper pays: ``subtotal - discount + shipping + tax`` (the breakdown's total).
     total_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    #: The breakdown's figures, stored when the order is placed and never recomputed.
+    subtotal_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The whole breakdown (``pricing.Breakdown.to_json``); None for orders placed before
+    #: checkout pricing (their total is their subtotal).
+    breakdown: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     card_token: Mapped[str | None] = mapped_column(String(255), default=None)
     idempotency_key: Mapped[str] = mapped_column(String(255))
@@ -136,6 +154,9 @@ class OrderLine(Base):
     name: Mapped[str] = mapped_column(String(255))
     unit_amount: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
+    #: The line's share of the discounts (entered prices) and its tax, from the breakdown.
+    discount_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_amount: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OrderStatusChange(Base):

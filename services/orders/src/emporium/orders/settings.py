@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from emporium.contracts.topics import CATALOG_EVENTS, CUSTOMERS_EVENTS, ORDERS_EVENTS
@@ -49,6 +49,25 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
         "the charge is given up); keep it below payment_lease_seconds.",
     )
     sse_poll_seconds: float = Field(default=0.5, gt=0)
+    tax_inclusive_currencies: str = Field(
+        default="EUR,GBP",
+        description="Comma-separated ISO 4217 codes whose prices are entered tax included "
+        "(the tax is worked out of them); every other currency is entered without tax.",
+    )
+
+    @field_validator("tax_inclusive_currencies")
+    @classmethod
+    def _currency_codes(cls, value: str) -> str:
+        codes = [code.strip().upper() for code in value.split(",") if code.strip()]
+        bad = [code for code in codes if len(code) != 3 or not code.isalpha()]
+        if bad:
+            raise ValueError(f"not ISO 4217 currency codes: {', '.join(bad)}")
+        return ",".join(codes)
+
+    @property
+    def tax_inclusive(self) -> frozenset[str]:
+        """The currencies whose prices include tax."""
+        return frozenset(filter(None, self.tax_inclusive_currencies.split(",")))
 
     @property
     def catalog_topic(self) -> str:

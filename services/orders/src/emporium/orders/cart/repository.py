@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.kit.outbox import utcnow
 from emporium.orders.models import Cart, CartItem
 
-__all__ = ["clear", "items", "lock_cart", "remove_item"]
+__all__ = ["clear", "get_cart", "get_item", "items", "lock_cart", "remove_item"]
 
 _CART: Table = Cart.__table__  # type: ignore[assignment]
 
@@ -30,6 +30,15 @@ async def lock_cart(session: AsyncSession, customer_id: UUID) -> None:
     )
     await session.execute(
         select(Cart.customer_id).where(Cart.customer_id == customer_id).with_for_update()
+    )
+
+
+async def get_cart(session: AsyncSession, customer_id: UUID) -> Cart | None:
+    """The cart row as stored now (None: the customer never had a cart)."""
+    return await session.scalar(
+        select(Cart)
+        .where(Cart.customer_id == customer_id)
+        .execution_options(populate_existing=True)
     )
 
 

@@ -1,4 +1,4 @@
-"""The cart as the API shows it."""
+"""The cart as the API shows it, and what its endpoints take."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from emporium.orders.common import Money
+from emporium.orders.order.breakdown import PricedOut
+from emporium.orders.order.schemas import Address
 
-__all__ = ["CartItemOut", "CartOut", "QuantityIn"]
+__all__ = [
+    "CODE_PATTERN",
+    "CartItemOut",
+    "CartOut",
+    "CodeIn",
+    "NoticeOut",
+    "QuantityIn",
+    "ShippingMethodIn",
+    "ShippingOptionOut",
+]
+
+#: What a promotion code can be (the admin API's codes: letters, digits, ``-`` and ``_``).
+CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$"
 
 
 class QuantityIn(BaseModel):
@@ -17,11 +31,27 @@ class QuantityIn(BaseModel):
     quantity: int = Field(ge=1, le=99)
 
 
+class ShippingMethodIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "0196a5a2-0000-7000-8000-000000000001"}]}
+    )
+
+    id: UUID = Field(description="A shipping rate offered in `shipping_options`.")
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "WELCOME10"}]})
+
+    code: str = Field(
+        max_length=70, pattern=CODE_PATTERN, description="Matched case-insensitively."
+    )
+
+
 class CartItemOut(BaseModel):
     product_id: UUID
     name: str
     sku: str
-    unit_price: Money = Field(description="The current price.")
+    unit_price: Money = Field(description="The current price, as entered.")
     quantity: int
     line_total: Money
     available: bool = Field(description="False once catalog deleted the product: not orderable.")
@@ -29,6 +59,30 @@ class CartItemOut(BaseModel):
     previous_unit_price: Money | None = None
 
 
-class CartOut(BaseModel):
+class ShippingOptionOut(BaseModel):
+    id: UUID
+    name: str
+    amount: Money = Field(description="The rate as entered (tax included in inclusive currencies).")
+    estimated_days: int | None
+
+
+class NoticeOut(BaseModel):
+    reason: str = Field(
+        description="`shipping_method_unavailable`, or why a code was dropped (`expired`, "
+        "`not_started`, `used_up`, `not_eligible`, `min_subtotal`, `unknown`)."
+    )
+    detail: str
+
+
+class CartOut(PricedOut):
     items: list[CartItemOut]
-    total: Money = Field(description="Of the available items, at current prices.")
+    shipping_address: Address | None
+    shipping_options: list[ShippingOptionOut] = Field(
+        description="The rates offered for the address and contents (empty: no address, "
+        "or no zone ships there, which means no shipping charge)."
+    )
+    codes: list[str] = Field(description="The promotion code applied (at most one).")
+    notices: list[NoticeOut] = Field(
+        description="Why a chosen shipping method or a code was dropped; shown until the "
+        "cart next changes."
+    )

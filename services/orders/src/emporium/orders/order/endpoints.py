@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from emporium.kit.errors import problem_responses
+from emporium.orders.cart.service import CodeRefused
 from emporium.orders.common import Page, decode_cursor, encode_cursor
 from emporium.orders.dependencies import (
     CustomerDep,
@@ -17,7 +18,7 @@ from emporium.orders.dependencies import (
     SessionDep,
     SettingsDep,
 )
-from emporium.orders.order import repository, service
+from emporium.orders.order import checkout, repository, service
 from emporium.orders.order.schemas import CheckoutIn, OrderOut
 from emporium.orders.order.stream import MAX_EVENT_ID, status_events
 
@@ -52,6 +53,19 @@ IdempotencyKey = Annotated[
             "This Idempotency-Key already placed an order from a different request"
             " (the same request again returns that order, 202)",
         ),
+        (
+            checkout.ShippingMethodRequired,
+            "A shipping zone covers the address and no shipping method is chosen (or the"
+            " chosen one no longer applies)",
+        ),
+        (
+            checkout.ShippingAddressRequired,
+            "Neither the body nor the cart has a shipping address",
+        ),
+        (
+            CodeRefused,
+            "The cart's code no longer applies, or its usage limit was reached (`reason`)",
+        ),
     ),
 )
 async def place_order(
@@ -59,10 +73,13 @@ async def place_order(
     idempotency_key: IdempotencyKey,
     session: SessionDep,
     publisher: PublisherDep,
+    settings: SettingsDep,
     customer: CustomerDep,
 ) -> OrderOut:
-    """Order the cart: a pending order; the checkout goes on in the background."""
-    order = await service.place(session, publisher, customer.subject, idempotency_key, body)
+    """Order the cart, priced as it shows: a pending order; the checkout goes on after."""
+    order = await checkout.place(
+        session, publisher, customer.subject, idempotency_key, body, settings.tax_inclusive
+    )
     return (await service.render(session, [order]))[0]
 
 

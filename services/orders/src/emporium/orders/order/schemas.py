@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from emporium.orders.common import Money
+from emporium.orders.order.breakdown import PricedOut
 from emporium.orders.order.state import Status
 
 __all__ = ["Address", "CheckoutIn", "HistoryEntry", "OrderLineOut", "OrderOut", "PaymentIn"]
@@ -21,6 +22,12 @@ class Address(BaseModel):
     city: str = Field(min_length=1, max_length=100)
     postal_code: str = Field(min_length=1, max_length=20)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9]{1,3}$",
+        description="ISO 3166-2 subdivision without its country (`CA` of `US-CA`): regional "
+        "tax rates apply to it.",
+    )
 
 
 class PaymentIn(BaseModel):
@@ -38,11 +45,17 @@ _ADDRESS: JsonDict = {
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"shipping_address": _ADDRESS, "payment": {"card_token": "tok_visa"}}]
+            "examples": [
+                {"payment": {"card_token": "tok_visa"}},
+                {"shipping_address": _ADDRESS, "payment": {"card_token": "tok_visa"}},
+            ]
         }
     )
 
-    shipping_address: Address
+    shipping_address: Address | None = Field(
+        default=None,
+        description="Where to ship; omitted: the cart's (`PUT /cart/shipping-address`).",
+    )
     payment: PaymentIn
 
 
@@ -50,8 +63,11 @@ class OrderLineOut(BaseModel):
     product_id: UUID
     sku: str
     name: str
-    unit_price: Money
+    unit_price: Money = Field(description="As entered when the order was placed.")
     quantity: int
+    line_total: Money = Field(description="Unit price times quantity, as entered.")
+    discount: Money = Field(description="The line's share of the discounts (entered prices).")
+    tax: Money = Field(description="The line's tax (included in it when tax-inclusive).")
 
 
 class HistoryEntry(BaseModel):
@@ -60,7 +76,7 @@ class HistoryEntry(BaseModel):
     at: datetime
 
 
-class OrderOut(BaseModel):
+class OrderOut(PricedOut):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -76,9 +92,35 @@ class OrderOut(BaseModel):
                             "name": "Sencha, 100 g",
                             "unit_price": {"amount": 1290, "currency": "EUR"},
                             "quantity": 2,
+                            "line_total": {"amount": 2580, "currency": "EUR"},
+                            "discount": {"amount": 258, "currency": "EUR"},
+                            "tax": {"amount": 371, "currency": "EUR"},
                         }
                     ],
-                    "total": {"amount": 2580, "currency": "EUR"},
+                    "subtotal": {"amount": 2168, "currency": "EUR"},
+                    "discounts": [
+                        {
+                            "code": "WELCOME10",
+                            "name": "Welcome",
+                            "amount": {"amount": 217, "currency": "EUR"},
+                        }
+                    ],
+                    "shipping": {
+                        "id": "0196a5a2-0000-7000-8000-000000000001",
+                        "name": "Standard",
+                        "amount": {"amount": 412, "currency": "EUR"},
+                    },
+                    "tax": {
+                        "amount": {"amount": 449, "currency": "EUR"},
+                        "lines": [
+                            {
+                                "name": "VAT",
+                                "rate_bp": 1900,
+                                "amount": {"amount": 449, "currency": "EUR"},
+                            }
+                        ],
+                    },
+                    "total": {"amount": 2812, "currency": "EUR"},
                     "shipping_address": _ADDRESS,
                     "created_at": "2026-11-02T10:00:00Z",
                     "updated_at": "2026-11-02T10:00:02Z",
@@ -99,7 +141,6 @@ class OrderOut(BaseModel):
     )
     status_reason: str | None
     lines: list[OrderLineOut]
-    total: Money
     shipping_address: Address | None
     created_at: datetime
     updated_at: datetime

@@ -1,7 +1,9 @@
-"""Order rules: checkout, every status change (through the state machine), views.
+"""Order rules: every status change (through the state machine), views.
 
 ``apply`` is the only function that changes an order's status: it asks the state machine,
-records the history entry and stages the matching event in the same transaction.
+records the history entry, settles the order's promotion code (released when rejected or
+cancelled, redeemed when confirmed) and stages the matching event, all in one transaction.
+Placing an order is ``order.checkout``.
 """
 
 from __future__ import annotations
@@ -14,24 +16,13 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.contracts.orders import (
-    OrderCancelled,
-    OrderConfirmed,
-    OrderPlaced,
-    OrderRejected,
-    OrderShipped,
-)
-from emporium.contracts.orders import (
-    OrderLine as OrderLineEvent,
-)
 from emporium.kit.errors import Conflict, NotFound, problem_type
-from emporium.kit.ids import uuid7
 from emporium.kit.outbox import utcnow
-from emporium.orders.cart import repository as carts
-from emporium.orders.cart.service import priced_lines
 from emporium.orders.common import EventPublisher, Money
-from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange
+from emporium.orders.models import CustomerOrder, OrderStatusChange
 from emporium.orders.order import repository
+from emporium.orders.order.breakdown import breakdown_fields
+from emporium.orders.order.events import status_event, stored_breakdown
 from emporium.orders.order.schemas import (
     Address,
     CheckoutIn,
@@ -40,6 +31,7 @@ from emporium.orders.order.schemas import (
     OrderOut,
 )
 from emporium.orders.order.state import IllegalTransition, Status, Transition, Trigger, transition
+from emporium.orders.rules import redemptions
 from emporium.orders.saga.signals import PAYMENTS_DUE
 
 __all__ = [
@@ -50,8 +42,9 @@ __all__ = [
     "OrderNotFound",
     "apply",
     "cancel_by_customer",
-    "place",
+    "record",
     "render",
+    "request_hash",
     "ship",
 ]
 
@@ -91,7 +84,7 @@ def request_hash(body: CheckoutIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _record(
+async def record(
     session: AsyncSession, order: CustomerOrder, trigger: Trigger, reason: str | None
 ) -> None:
     session.add(
@@ -106,6 +99,15 @@ async def _record(
     )
 
 
+async def _settle_code(session: AsyncSession, order: CustomerOrder, step: Transition) -> None:
+    """The order's use of a limited code: given back once it is rejected or cancelled (in
+    this same transaction), kept for good once it is confirmed."""
+    if step.target in (Status.REJECTED, Status.CANCELLED):
+        await redemptions.release(session, order.id)
+    elif step.target is Status.CONFIRMED:
+        await redemptions.redeem(session, order.id)
+
+
 async def apply(
     session: AsyncSession,
     publisher: EventPublisher,
@@ -118,128 +120,16 @@ async def apply(
     order.status = step.target.value
     order.status_reason = reason
     order.updated_at = utcnow()
-    await _record(session, order, trigger, reason)
-    event = _event_for(order, step, reason)
-    await publisher.publish(session, event, key=order.id)
+    await record(session, order, trigger, reason)
+    await _settle_code(session, order, step)
+    legacy = order.breakdown is None and step.target in (Status.CONFIRMED, Status.CANCELLED)
+    lines = (await repository.lines(session, [order.id]))[order.id] if legacy else []
+    await publisher.publish(session, status_event(order, lines, step, reason), key=order.id)
     log.info(
         "order %s: %s -> %s (%s)", order.id, step.source, step.target, trigger,
         extra={"order_id": str(order.id), "reason": reason},
     )  # fmt: skip
     return step
-
-
-def _event_for(
-    order: CustomerOrder, step: Transition, reason: str | None
-) -> OrderConfirmed | OrderRejected | OrderCancelled | OrderShipped:
-    if step.target is Status.CONFIRMED:
-        return OrderConfirmed(
-            order_id=order.id,
-            customer_id=order.customer_id,
-            total_amount=order.total_amount,
-            currency=order.currency,
-        )
-    if step.target is Status.REJECTED:
-        return OrderRejected(order_id=order.id, customer_id=order.customer_id, reason=reason or "")
-    if step.target is Status.CANCELLED:
-        return OrderCancelled(
-            order_id=order.id,
-            customer_id=order.customer_id,
-            reason=reason or "",
-            was_confirmed=step.source is Status.CONFIRMED,
-            total_amount=order.total_amount,
-            currency=order.currency,
-        )
-    return OrderShipped(order_id=order.id, customer_id=order.customer_id)
-
-
-async def place(
-    session: AsyncSession,
-    publisher: EventPublisher,
-    customer_id: UUID,
-    key: str,
-    body: CheckoutIn,
-) -> CustomerOrder:
-    """Turn the cart into a pending order + ``OrderPlaced``; the same key gives the same order."""
-    digest = request_hash(body)
-    # The cart lock serialises the customer's checkouts: a second request with the same key
-    # waits here, then finds the first one's order below.
-    await carts.lock_cart(session, customer_id)
-    existing = await repository.by_key(session, customer_id, key)
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used for a different order request"
-            )
-        return existing
-    lines = await priced_lines(session, customer_id)
-    if not lines:
-        raise EmptyCart("add products to the cart before ordering")
-    unavailable = [str(line.item.product_id) for line in lines if not line.available]
-    if unavailable:
-        raise CartNotOrderable(
-            "some products are no longer sold; remove them from the cart", product_ids=unavailable
-        )
-    currencies = {line.product.currency for line in lines if line.product is not None}
-    if len(currencies) != 1:
-        raise CartNotOrderable("the cart mixes currencies")
-    now = utcnow()
-    order = CustomerOrder(
-        id=uuid7(),
-        customer_id=customer_id,
-        status=Status.PENDING.value,
-        status_reason=None,
-        total_amount=0,
-        currency=currencies.pop(),
-        shipping_address=body.shipping_address.model_dump(mode="json"),
-        card_token=body.payment.card_token,
-        idempotency_key=key,
-        request_hash=digest,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(order)
-    await session.flush()
-    event_lines: list[OrderLineEvent] = []
-    for position, line in enumerate(lines, start=1):
-        product = line.product
-        assert product is not None
-        session.add(
-            OrderLine(
-                order_id=order.id,
-                position=position,
-                product_id=product.id,
-                sku=product.sku,
-                name=product.name,
-                unit_amount=product.price_amount,
-                quantity=line.item.quantity,
-            )
-        )
-        order.total_amount += product.price_amount * line.item.quantity
-        event_lines.append(
-            OrderLineEvent(
-                product_id=product.id,
-                sku=product.sku,
-                quantity=line.item.quantity,
-                unit_amount=product.price_amount,
-            )
-        )
-    await _record(session, order, Trigger.PLACED, None)
-    placed = await publisher.publish(
-        session,
-        OrderPlaced(
-            order_id=order.id,
-            customer_id=customer_id,
-            lines=event_lines,
-            total_amount=order.total_amount,
-            currency=order.currency,
-        ),
-        key=order.id,
-    )
-    # The reservation deadline starts when this row is published (see saga/deadline.py).
-    order.placed_event_id = placed.id
-    await carts.clear(session, customer_id)
-    await session.flush()
-    return order
 
 
 async def owned(session: AsyncSession, order_id: UUID, customer_id: UUID) -> CustomerOrder:
@@ -306,11 +196,16 @@ async def ship(session: AsyncSession, publisher: EventPublisher, order_id: UUID)
 
 
 async def render(session: AsyncSession, orders: Sequence[CustomerOrder]) -> list[OrderOut]:
+    """The orders as the API shows them, each with the breakdown stored when it was placed."""
     ids = [o.id for o in orders]
     all_lines = await repository.lines(session, ids)
     all_history = await repository.history(session, ids)
     out: list[OrderOut] = []
     for order in orders:
+
+        def money(amount: int, currency: str = order.currency) -> Money:
+            return Money(amount=amount, currency=currency)
+
         out.append(
             OrderOut(
                 id=order.id,
@@ -322,12 +217,15 @@ async def render(session: AsyncSession, orders: Sequence[CustomerOrder]) -> list
                         product_id=line.product_id,
                         sku=line.sku,
                         name=line.name,
-                        unit_price=Money(amount=line.unit_amount, currency=order.currency),
+                        unit_price=money(line.unit_amount),
                         quantity=line.quantity,
+                        line_total=money(line.unit_amount * line.quantity),
+                        discount=money(line.discount_amount),
+                        tax=money(line.tax_amount),
                     )
                     for line in all_lines[order.id]
                 ],
-                total=Money(amount=order.total_amount, currency=order.currency),
+                **breakdown_fields(stored_breakdown(order)),
                 shipping_address=(
                     Address.model_validate(order.shipping_address)
                     if order.shipping_address
