@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +17,17 @@ from emporium.storefront.seed.credentials import (
     MissingCredentials,
     credentials_from_env,
 )
-from emporium.storefront.seed.data import CATEGORIES, ORDERS, PRODUCTS
+from emporium.storefront.seed.data import (
+    CATEGORIES,
+    DEMO_ADDRESS,
+    ORDERS,
+    PRODUCTS,
+    PROMOTIONS,
+    TAX_RATES,
+    ZONES,
+)
 from emporium.storefront.seed.images import SIZE, product_picture
+from emporium.storefront.seed.pricing import cheapest_option
 
 
 def test_about_fifty_products_in_eight_categories_each_with_some() -> None:
@@ -101,3 +112,50 @@ def test_past_the_rate_limit_the_seed_waits_as_long_as_it_is_told() -> None:
     assert retry_delay(httpx.Response(429, headers={"Retry-After": "3600"}), 0) == 30
     untold = httpx.Response(503)
     assert retry_delay(untold, 0) < retry_delay(untold, 3) <= 5
+
+
+def test_the_demo_customer_lives_where_the_demo_zone_and_tax_rate_are() -> None:
+    covered = {country for zone in ZONES for country in zone.countries}
+    assert DEMO_ADDRESS["country"] in covered
+    assert DEMO_ADDRESS["country"] in {tax.country for tax in TAX_RATES}
+    # Standard is one method of several rates: by weight, heavier, free from 50.00.
+    standard = [r for r in ZONES[0].rates if r.name == "Standard"]
+    assert len(standard) == 3
+    assert any(r.amount == 0 and r.min_subtotal == 5000 for r in standard)
+    assert any(r.max_weight_grams for r in standard)
+    assert 0 < min(p.weight_grams for p in PRODUCTS) < 2000 < max(p.weight_grams for p in PRODUCTS)
+
+
+def test_no_suite_against_make_dev_ships_to_the_seeded_countries() -> None:
+    # The seed runs before tests/e2e, tests/browser and schemathesis on `make dev`: a zone
+    # there makes a shipping method required and a tax rate changes totals, so the seeded
+    # countries must be none of those the suites' addresses use.
+    root = Path(__file__).resolve().parents[2]
+    used: set[str] = set()
+    for source in (root / "tests").rglob("*.py"):
+        used |= set(
+            re.findall(r"[\"']country[\"']\s*:\s*[\"']([A-Za-z]{2})[\"']", source.read_text())
+        )
+    seeded = {c for zone in ZONES for c in zone.countries} | {t.country for t in TAX_RATES}
+    assert "DE" in {c.upper() for c in used}  # the scan sees the suites' addresses
+    assert not seeded & {c.upper() for c in used}
+
+
+def test_the_automatic_promotion_is_scoped_to_a_seeded_category() -> None:
+    slugs = {c.slug for c in CATEGORIES}
+    automatic = [p for p in PROMOTIONS if p.code is None]
+    assert automatic
+    assert all(p.category in slugs for p in automatic)
+    codes = [p.code for p in PROMOTIONS if p.code]
+    assert codes == [c.upper() for c in codes]
+    assert "WELCOME10" in codes
+
+
+def test_the_seed_ships_by_the_cheapest_option() -> None:
+    options = [
+        {"id": "b", "amount": {"amount": 490, "currency": "EUR"}, "estimated_days": 3},
+        {"id": "a", "amount": {"amount": 1290, "currency": "EUR"}, "estimated_days": 1},
+        {"id": "c", "amount": {"amount": 490, "currency": "EUR"}, "estimated_days": 2},
+    ]
+    assert cheapest_option(options) == options[2]
+    assert cheapest_option([]) is None

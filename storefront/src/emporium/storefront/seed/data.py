@@ -1,4 +1,5 @@
-"""What the demo shop holds: categories, products, the demo customer's orders.
+"""What the demo shop holds: categories, products, the demo customer's orders, and the
+checkout's pricing rules (a shipping zone with its rates, a tax rate, two promotions).
 
 Plain data and pure functions, no I/O: the seed (``run.py``) compares this plan with what
 the API answers and creates only what is missing. Every product is found again by its SKU,
@@ -14,9 +15,16 @@ __all__ = [
     "DEMO_ADDRESS",
     "ORDERS",
     "PRODUCTS",
+    "PROMOTIONS",
+    "TAX_RATES",
+    "ZONES",
     "DemoCategory",
     "DemoOrder",
     "DemoProduct",
+    "DemoPromotion",
+    "DemoRate",
+    "DemoTaxRate",
+    "DemoZone",
 ]
 
 
@@ -36,6 +44,7 @@ class DemoProduct:
     on_hand: int
     description: str
     attributes: dict[str, str] = field(default_factory=dict)
+    weight_grams: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,8 @@ def _products() -> tuple[DemoProduct, ...]:
                         f"it can be searched, filtered, put in the cart and ordered."
                     ),
                     attributes={"material": detail},
+                    # 150 g to about 3 kg: the shipping zone's weight bands have work to do.
+                    weight_grams=150 + (number * 331) % 2900 // 10 * 10,
                 )
             )
     return tuple(products)
@@ -162,12 +173,78 @@ def _products() -> tuple[DemoProduct, ...]:
 
 PRODUCTS: tuple[DemoProduct, ...] = _products()
 
+#: The demo customer lives in Austria: the one country the demo's shipping zone and tax rate
+#: cover. The test suites that run against ``make dev`` after its seed ship to other
+#: countries (Germany, mostly), where no zone asks for a shipping method and no tax is added.
 DEMO_ADDRESS: dict[str, str] = {
-    "line1": "12 Example Street",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
+    "line1": "Praterstrasse 12",
+    "city": "Wien",
+    "postal_code": "1020",
+    "country": "AT",
 }
+
+
+@dataclass(frozen=True)
+class DemoRate:
+    name: str
+    amount: int  # minor units, EUR
+    min_subtotal: int | None = None
+    max_weight_grams: int | None = None
+    estimated_days: int | None = None
+
+
+@dataclass(frozen=True)
+class DemoZone:
+    name: str  # the zone is found again by its name
+    countries: tuple[str, ...]
+    rates: tuple[DemoRate, ...]
+
+
+@dataclass(frozen=True)
+class DemoTaxRate:
+    country: str  # found again by (country, region, tax class)
+    rate_bp: int
+    name: str
+    region: str | None = None
+    tax_class: str = "standard"
+
+
+@dataclass(frozen=True)
+class DemoPromotion:
+    name: str  # found again by its code, or (automatic) by its name
+    kind: str  # percentage | fixed
+    value: int
+    code: str | None = None
+    category: str | None = None  # a category slug: only its lines are discounted
+    per_customer_limit: int | None = None
+    min_subtotal: int | None = None
+
+
+#: Standard is one method of three rates (the cheapest that applies is offered): by weight up
+#: to 2 kg, heavier, and free from 50.00; Express is dearer and faster.
+ZONES: tuple[DemoZone, ...] = (
+    DemoZone(
+        "Austria",
+        ("AT",),
+        (
+            DemoRate("Standard", 490, max_weight_grams=2000, estimated_days=3),
+            DemoRate("Standard", 890, estimated_days=4),
+            DemoRate("Standard", 0, min_subtotal=5000, estimated_days=4),
+            DemoRate("Express", 1290, max_weight_grams=10_000, estimated_days=1),
+        ),
+    ),
+)
+#: EUR prices are entered tax-inclusive: the VAT is the part of the price the shop owes.
+TAX_RATES: tuple[DemoTaxRate, ...] = (DemoTaxRate("AT", 2000, "USt"),)
+#: The automatic one is scoped to a seeded category (only the demo products are in it), so
+#: no test's own products get a discount from it.
+PROMOTIONS: tuple[DemoPromotion, ...] = (
+    DemoPromotion("Books week: 10 % off books", "percentage", 10, category="books"),
+    DemoPromotion(
+        "Welcome: 10 % off", "percentage", 10, code="WELCOME10", per_customer_limit=1,
+        min_subtotal=2000,
+    ),
+)  # fmt: skip
 
 #: Oldest first. DEMO-007 is sold out (``_SOLD_OUT``), so the last order is rejected.
 ORDERS: tuple[DemoOrder, ...] = (
