@@ -152,20 +152,24 @@ async def test_an_admin_creates_changes_and_deletes_promotions(orders: Orders) -
     assert (changed.json()["value"], changed.json()["ends_at"]) == (750, None)
     assert changed.json()["code"] == "SPRING-5"
     assert changed.json()["updated_at"] >= promotion["updated_at"]
-    # A change that leaves it invalid as a whole names what is wrong; nothing changes.
+    # A change that would leave it invalid conflicts with it, naming what; nothing changes.
     invalid = _problem(
         await orders.client.patch(url, json={"kind": "percentage"}, headers=admin),
-        422,
-        "validation-error",
+        409,
+        "promotion-conflict",
     )
-    assert "currency" in invalid["errors"][0]["message"]
+    assert {e["field"] for e in invalid["errors"]} == {"body.value", "body.currency"}
     automatic = {"name": "Everything", "kind": "percentage", "value": 10}
     other = await orders.client.post("/admin/promotions", json=automatic, headers=admin)
     assert other.status_code == 201
     assert other.json()["code"] is None
     _problem(
-        await orders.client.patch(url, json={"code": None}, headers=admin), 422, "validation-error"
+        await orders.client.patch(url, json={"code": None}, headers=admin),
+        409,
+        "promotion-conflict",
     )  # limits without a code
+    kept = await orders.client.get(url, headers=admin)
+    assert kept.json() == changed.json()
     clash = await orders.client.patch(
         f"/admin/promotions/{other.json()['id']}", json={"code": "spring-5"}, headers=admin
     )
@@ -237,13 +241,22 @@ BAD_BODIES = [
     ),
     ("/admin/tax-rates", {"country": "IS", "rate_bp": 10001, "name": "VAT"}, "body.rate_bp"),
     ("/admin/tax-rates", {"country": "is", "rate_bp": 1, "name": "VAT"}, "body.country"),
-    ("/admin/promotions", {"name": "A", "kind": "percentage", "value": 101}, "body"),
-    ("/admin/promotions", {"name": "A", "kind": "fixed", "value": 100}, "body"),
-    ("/admin/promotions", {"name": "A", "kind": "bogus", "value": 1}, "body.kind"),
+    (
+        "/admin/promotions",
+        {"name": "A", "kind": "percentage", "value": 101},
+        "body.percentage.value",
+    ),
+    ("/admin/promotions", {"name": "A", "kind": "fixed", "value": 100}, "body.fixed.currency"),
+    (
+        "/admin/promotions",
+        {"name": "A", "kind": "fixed", "value": "100", "currency": "EUR"},
+        "body.fixed.value",
+    ),
+    ("/admin/promotions", {"name": "A", "kind": "bogus", "value": 1}, "body"),
     (
         "/admin/promotions",
         {"name": "A", "kind": "percentage", "value": 5, "code": "X", "usage_limit": 0},
-        "body.usage_limit",
+        "body.percentage.usage_limit",
     ),
     (
         "/admin/promotions",
@@ -254,12 +267,12 @@ BAD_BODIES = [
             "starts_at": "2026-02-01T00:00:00Z",
             "ends_at": "2026-01-01T00:00:00Z",
         },
-        "body",
+        "body.percentage",
     ),
     (
         "/admin/promotions",
         {"name": "A", "kind": "percentage", "value": 5, "starts_at": "2026-02-01T00:00:00"},
-        "body.starts_at",
+        "body.percentage.starts_at",
     ),
 ]
 

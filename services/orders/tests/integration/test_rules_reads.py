@@ -20,7 +20,7 @@ from emporium.kit.migrations import upgrade_to_head
 from emporium.kit.outbox import UTCDateTime
 from emporium.orders import pricing
 from emporium.orders.rules import repository, service
-from emporium.orders.rules.schemas import PromotionIn, ShippingZoneIn, TaxRateIn
+from emporium.orders.rules.schemas import PROMOTION_IN, ShippingZoneIn, TaxRateIn
 from emporium.orders.rules.tax import TableTaxProvider
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -38,7 +38,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 async def promotion(database: Database, **fields: Any) -> uuid.UUID:
     data = {"name": "Promo", "kind": "percentage", "value": 10} | fields
     async with database.session() as session:
-        return (await service.create_promotion(session, PromotionIn.model_validate(data))).id
+        return (await service.create_promotion(session, PROMOTION_IN.validate_python(data))).id
 
 
 async def tax(database: Database, **fields: Any) -> None:

@@ -156,12 +156,16 @@ async def get_promotion(promotion_id: UUID, session: SessionDep, _: AdminDep) ->
     "/promotions/{promotion_id}",
     response_model=PromotionOut,
     operation_id="updatePromotion",
-    responses=problem_responses(_NO_PROMOTION, _TAKEN),
+    responses=problem_responses(
+        _NO_PROMOTION,
+        _TAKEN,
+        (service.PromotionConflict, "The promotion would not be valid so changed: see `errors`"),
+    ),
 )
 async def update_promotion(
     promotion_id: UUID, change: PromotionUpdate, session: SessionDep, _: AdminDep
 ) -> PromotionOut:
-    """Change a promotion; the result must be valid as a whole (422 naming what is not)."""
+    """Change a promotion; the result must be valid as a whole (409 naming what is not)."""
     return service.promotion_out(await service.update_promotion(session, promotion_id, change))
 
 

@@ -3,25 +3,39 @@
 Every input is bounded here, so nothing reaches the database unchecked: names are 1-100
 printable characters, amounts whole minor units from 0 to 2**53 - 1 (exact in every JSON
 client), currencies ISO 4217 codes, countries assigned ISO 3166-1 alpha-2 codes (upper case),
-times carry a time zone. Rules across fields (a percentage is 1-100 and has no currency, a
-fixed amount has one, a window ends after it starts, limits need a code) are checked by
-``PromotionIn``, which a change (``PromotionUpdate``) is merged into and checked by again.
+times carry a time zone. Numbers are JSON integers (12 or 12.0, never "12" or true) and times
+strings, as the schema says. A promotion is one of two shapes by ``kind`` (a percentage of 1
+to 100 without a currency, a fixed amount with one), so the schema itself says that; what no
+schema can say (a window ends after it starts, only a code has usage limits) is checked by
+``check_promotion``, on a new promotion and on one a change (``PromotionUpdate``) would leave.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from emporium.orders.rules.countries import COUNTRY_CODES, country_code
 
 __all__ = [
     "MAX_AMOUNT",
+    "PROMOTION_IN",
     "AppliesTo",
+    "FixedPromotionIn",
+    "PercentagePromotionIn",
     "PromotionIn",
     "PromotionKind",
     "PromotionOut",
@@ -32,6 +46,7 @@ __all__ = [
     "ShippingZoneOut",
     "TaxRateIn",
     "TaxRateOut",
+    "check_promotion",
 ]
 
 #: The largest amount taken: JavaScript clients read larger JSON integers inexactly.
@@ -39,16 +54,30 @@ MAX_AMOUNT = 2**53 - 1
 #: Counts stored in 32-bit columns (usage limits).
 _MAX_COUNT = 2**31 - 1
 
-# Printable text with at least one character that is not white space (no look-arounds, so
-# that schema-driven generators can use the pattern).
-_TEXT = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+# Text without control characters and not blank (one character beyond ASCII space); no
+# look-arounds or class escapes, so that every regex engine and generator reads it alike.
+_TEXT = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _whole(value: Any) -> Any:
+    # A JSON Schema integer: 12 or 12.0, never true/false or "12" (refused by strict=True).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _time_text(value: Any) -> Any:
+    # The schema says a date-time string: a number is not taken as a Unix time.
+    if not isinstance(value, str | datetime):
+        raise ValueError("a date-time is an RFC 3339 string, like 2026-12-24T18:00:00Z")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
-        raise ValueError("the time is out of range once converted to UTC") from None
+    except OverflowError:  # within a day of year 1 or 9999: a bound of time, kept as one
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -56,7 +85,11 @@ def _unique(values: list[str]) -> list[str]:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=_TEXT)]
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Minor units (cents).")]
+# After the constraints' Field, so that they stay JSON Schema keywords (minimum, maximum).
+_WHOLE = BeforeValidator(_whole)
+Amount = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_AMOUNT, description="Minor units (cents)."), _WHOLE
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 Country = Annotated[
     str,
@@ -90,8 +123,15 @@ Code = Annotated[
     ),
     AfterValidator(str.upper),
 ]
-Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
-Limit = Annotated[int, Field(ge=1, le=_MAX_COUNT)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_utc)]
+Limit = Annotated[int, Field(strict=True, ge=1, le=_MAX_COUNT), _WHOLE]
+Grams = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT), _WHOLE]
+Days = Annotated[int, Field(strict=True, ge=0, le=365), _WHOLE]
+BasisPoints = Annotated[
+    int, Field(strict=True, ge=0, le=10000, description="Basis points: 1900 is 19 %."), _WHOLE
+]
+Percent = Annotated[int, Field(strict=True, ge=1, le=100), _WHOLE]
+Positive = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT), _WHOLE]
 PromotionKind = Literal["percentage", "fixed"]
 
 
@@ -102,10 +142,10 @@ class ShippingRateIn(BaseModel):
     min_subtotal: Amount | None = Field(
         default=None, description="Offered when the cart's subtotal is at least this."
     )
-    max_weight_grams: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = Field(
+    max_weight_grams: Grams | None = Field(
         default=None, description="Offered when the cart weighs at most this."
     )
-    estimated_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    estimated_days: Days | None = None
 
 
 _ZONE: JsonDict = {
@@ -158,7 +198,7 @@ class TaxRateIn(BaseModel):
     country: Country
     region: Region | None = Field(default=None, description="None: the whole country.")
     tax_class: TaxClass = "standard"
-    rate_bp: int = Field(ge=0, le=10000, description="Basis points: 1900 is 19 %.")
+    rate_bp: BasisPoints
     name: Name
 
 
@@ -190,17 +230,25 @@ _PROMOTION: JsonDict = {
 }
 
 
-class PromotionIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_PROMOTION]})
+def check_promotion(
+    *,
+    code: str | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    usage_limit: int | None,
+    per_customer_limit: int | None,
+) -> list[str]:
+    """What is wrong across a promotion's fields that no schema can say ([]: nothing)."""
+    problems: list[str] = []
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        problems.append("`ends_at` must be after `starts_at`")
+    if code is None and (usage_limit, per_customer_limit) != (None, None):
+        problems.append("usage limits count uses of a `code`: an automatic promotion has none")
+    return problems
 
+
+class _PromotionFields(BaseModel):
     name: Name
-    kind: PromotionKind
-    value: int = Field(
-        ge=1,
-        le=MAX_AMOUNT,
-        description="percentage: a whole percent, 1 to 100; fixed: minor units of `currency`.",
-    )
-    currency: Currency | None = Field(default=None, description="fixed only (and required).")
     code: Code | None = Field(default=None, description="None: automatic.")
     applies_to: AppliesTo | None = Field(default=None, description="None: the whole order.")
     starts_at: Instant | None = None
@@ -215,31 +263,51 @@ class PromotionIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems: list[str] = []
-        if self.kind == "percentage" and self.value > 100:
-            problems.append("a percentage `value` is a whole percent from 1 to 100")
-        if self.kind == "percentage" and self.currency is not None:
-            problems.append("a percentage takes no `currency`")
-        if self.kind == "fixed" and self.currency is None:
-            problems.append("a fixed amount needs the `currency` it is in")
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            problems.append("`ends_at` must be after `starts_at`")
-        if self.code is None and (self.usage_limit, self.per_customer_limit) != (None, None):
-            problems.append("usage limits count uses of a `code`: an automatic one has none")
+        problems = check_promotion(
+            code=self.code,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            usage_limit=self.usage_limit,
+            per_customer_limit=self.per_customer_limit,
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-class PromotionUpdate(BaseModel):
-    """Any fields of ``PromotionIn``; null clears an optional one. The promotion that
-    results must be valid as a whole."""
+class PercentagePromotionIn(_PromotionFields):
+    """A whole percent off each line it applies to."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"value": 15}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_PROMOTION]})
+
+    kind: Literal["percentage"]
+    value: Percent = Field(description="A whole percent, 1 to 100.")
+    currency: None = Field(default=None, description="A percentage is in no currency.")
+
+
+class FixedPromotionIn(_PromotionFields):
+    """An amount off the lines it applies to, for carts in its currency."""
+
+    kind: Literal["fixed"]
+    value: Positive = Field(description="Minor units of `currency`.")
+    currency: Currency
+
+
+#: ``POST /admin/promotions``' body: its ``kind`` says which shape.
+PromotionIn = Annotated[PercentagePromotionIn | FixedPromotionIn, Field(discriminator="kind")]
+#: Validates a ``PromotionIn`` from plain data.
+PROMOTION_IN: TypeAdapter[PercentagePromotionIn | FixedPromotionIn] = TypeAdapter(PromotionIn)
+
+
+class PromotionUpdate(BaseModel):
+    """Any fields of a ``PromotionIn``; null clears an optional one. The promotion that
+    results must be valid as a whole (409 otherwise: the change conflicts with it)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Welcome back"}]})
 
     name: Name | None = None
     kind: PromotionKind | None = None
-    value: int | None = Field(default=None, ge=1, le=MAX_AMOUNT)
+    value: Positive | None = None
     currency: Currency | None = None
     code: Code | None = None
     applies_to: AppliesTo | None = None

@@ -2,7 +2,9 @@
 
 A shipping zone is created with its rates and deleted with them; orders keep the breakdown
 they were placed with, so deleting a zone or a rate changes no order. A promotion is
-deleted softly (its redemptions keep pointing at it) and its code is freed for reuse.
+deleted softly (its redemptions keep pointing at it) and its code is freed for reuse. A change
+to a promotion is merged into it and the result checked as a new one would be: one that
+would leave it invalid conflicts with its current state (409, naming the fields at fault).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.kit.errors import Unprocessable, problem_type
+from emporium.kit.errors import Conflict, problem_type
 from emporium.kit.outbox import utcnow
 from emporium.orders.rules import repository
 from emporium.orders.rules.errors import (
@@ -28,8 +30,10 @@ from emporium.orders.rules.errors import (
 )
 from emporium.orders.rules.models import Promotion, ShippingRate, ShippingZone, TaxRate
 from emporium.orders.rules.schemas import (
+    PROMOTION_IN,
     AppliesTo,
-    PromotionIn,
+    FixedPromotionIn,
+    PercentagePromotionIn,
     PromotionOut,
     PromotionUpdate,
     ShippingZoneIn,
@@ -37,7 +41,7 @@ from emporium.orders.rules.schemas import (
 )
 
 __all__ = [
-    "InvalidPromotion",
+    "PromotionConflict",
     "create_promotion",
     "create_tax_rate",
     "create_zone",
@@ -51,11 +55,15 @@ __all__ = [
 ]
 
 
-class InvalidPromotion(Unprocessable):
-    """A change that would leave the promotion invalid (same shape as any invalid body)."""
+NewPromotion = PercentagePromotionIn | FixedPromotionIn
 
-    type = problem_type("validation-error")
-    title = "Invalid request"
+
+class PromotionConflict(Conflict):
+    """A change that would leave the promotion invalid; ``errors`` names the fields, as a
+    422 does (RFC 5789: a patch that cannot be applied to the resource's state is a 409)."""
+
+    type = problem_type("promotion-conflict")
+    title = "The change conflicts with the promotion"
 
 
 async def _flush(session: AsyncSession, conflict: Exception) -> None:
@@ -116,7 +124,7 @@ def _duplicate_code(code: str) -> DuplicateCode:
     return DuplicateCode(f"another promotion has the code {code!r}", code=code)
 
 
-def _fields(data: PromotionIn) -> dict[str, Any]:
+def _fields(data: NewPromotion) -> dict[str, Any]:
     applies_to = data.applies_to or AppliesTo()
     return {
         **data.model_dump(exclude={"applies_to"}),
@@ -125,7 +133,7 @@ def _fields(data: PromotionIn) -> dict[str, Any]:
     }
 
 
-async def create_promotion(session: AsyncSession, data: PromotionIn) -> Promotion:
+async def create_promotion(session: AsyncSession, data: NewPromotion) -> Promotion:
     if data.code is not None and await repository.live_code_holder(session, data.code):
         raise _duplicate_code(data.code)
     now = utcnow()
@@ -161,22 +169,29 @@ def _as_input(row: Promotion) -> dict[str, Any]:
     }
 
 
-def merged(current: dict[str, Any], change: PromotionUpdate) -> PromotionIn:
+def _untagged(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # An error in one shape of promotion is located under its kind: the field is what counts.
+    return loc[1:] if loc and loc[0] in ("percentage", "fixed") else loc
+
+
+def merged(current: dict[str, Any], change: PromotionUpdate) -> NewPromotion:
     """``current`` (a valid promotion's fields) with ``change`` applied, checked as a whole;
-    ``InvalidPromotion`` naming every field at fault if the result is not valid."""
+    ``PromotionConflict`` naming every field at fault if the result is not valid."""
     try:
-        return PromotionIn.model_validate({**current, **change.model_dump(exclude_unset=True)})
+        return PROMOTION_IN.validate_python({**current, **change.model_dump(exclude_unset=True)})
     except ValidationError as error:
         errors = [
             {
-                "field": ".".join(("body", *(str(part) for part in e["loc"]))),
+                "field": ".".join(("body", *(str(part) for part in _untagged(e["loc"])))),
                 "message": e["msg"],
                 "type": e["type"],
             }
             for e in error.errors()
         ]
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-        raise InvalidPromotion(f"Invalid: {fields}", errors=errors) from None
+        raise PromotionConflict(
+            f"the promotion would not be valid so changed: {fields}", errors=errors
+        ) from None
 
 
 async def update_promotion(
