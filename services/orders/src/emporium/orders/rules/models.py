@@ -117,6 +117,11 @@ class Promotion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    @property
+    def applies_to(self) -> dict[str, list[str]]:
+        """The lines it discounts, as the API shows them (both empty: every line)."""
+        return {"categories": list(self.categories), "products": list(self.products)}
+
 
 class PromotionRedemption(Base):
     """One order's hold on a limited code: ``reserved`` when the order is placed,

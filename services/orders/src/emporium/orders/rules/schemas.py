@@ -319,6 +319,8 @@ class PromotionUpdate(BaseModel):
 
 
 class PromotionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     kind: PromotionKind

@@ -219,23 +219,4 @@ async def delete_promotion(session: AsyncSession, promotion_id: UUID) -> None:
 
 
 def promotion_out(row: Promotion) -> PromotionOut:
-    return PromotionOut(
-        id=row.id,
-        name=row.name,
-        kind="fixed" if row.kind == "fixed" else "percentage",
-        value=row.value,
-        currency=row.currency,
-        code=row.code,
-        applies_to=AppliesTo(
-            categories=[UUID(c) for c in row.categories],
-            products=[UUID(p) for p in row.products],
-        ),
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        usage_limit=row.usage_limit,
-        per_customer_limit=row.per_customer_limit,
-        min_subtotal=row.min_subtotal,
-        used_count=row.used_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return PromotionOut.model_validate(row)
