@@ -20,6 +20,7 @@ from emporium.kit.migrations import upgrade_to_head
 from emporium.kit.outbox import UTCDateTime
 from emporium.orders import pricing
 from emporium.orders.rules import repository, service
+from emporium.orders.rules.errors import DuplicateCode, DuplicateTaxRate
 from emporium.orders.rules.schemas import PROMOTION_IN, ShippingZoneIn, TaxRateIn
 from emporium.orders.rules.tax import TableTaxProvider
 
@@ -194,3 +195,27 @@ async def test_the_database_itself_refuses_a_second_country_wide_rate(database: 
     with pytest.raises(IntegrityError):
         async with database.session() as session:
             await session.execute(insert, {"id": uuid.uuid4(), "now": NOW})
+
+
+async def test_admins_adding_one_rate_or_code_at_once_get_one_and_conflicts(
+    database: Database,
+) -> None:
+    async def add_rate() -> bool:
+        try:
+            await tax(database, country="ZA", rate_bp=1500, name="VAT")
+        except DuplicateTaxRate:
+            return False
+        return True
+
+    async def add_code() -> bool:
+        try:
+            await promotion(database, code="RACE")
+        except DuplicateCode:
+            return False
+        return True
+
+    rates = await asyncio.gather(*(add_rate() for _ in range(10)))
+    codes = await asyncio.gather(*(add_code() for _ in range(10)))
+    assert (rates.count(True), codes.count(True)) == (1, 1)
+    async with database.session() as session:
+        assert len(await TableTaxProvider(session).rates_for("ZA", None)) == 1
