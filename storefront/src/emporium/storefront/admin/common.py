@@ -3,6 +3,8 @@ a form's own messages as ``Feedback``, and the items of a listing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,11 +19,14 @@ from emporium.storefront.session import get_session
 
 __all__ = [
     "ApiDep",
+    "Sent",
     "delete_and_go_back",
     "feedback_of",
+    "form_values",
     "items_of",
     "next_page_url",
     "problem_status",
+    "send_form",
 ]
 
 ApiDep = Annotated[Api, Depends(get_api)]
@@ -76,3 +81,45 @@ async def delete_and_go_back(
             return RedirectResponse(back, status_code=303)
     session.flash(done)
     return RedirectResponse(back, status_code=303)
+
+
+async def form_values(request: Request) -> dict[str, Any]:
+    """The posted form's text fields, trimmed."""
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+@dataclass
+class Sent:
+    """A form's change sent to the API: its answer, or why it was not taken."""
+
+    feedback: Feedback  # empty: the API took it
+    status: int
+    answer: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.feedback
+
+
+async def send_form(
+    request: Request,
+    api: Api,
+    who: SignedIn,
+    result: FormResult,
+    *,
+    method: str,
+    url: str,
+    explain_problem: Callable[[ApiProblem], Feedback],
+) -> Sent:
+    """``result``'s body sent (``method url``) unless the form's own check stopped it (422);
+    the API's refusal put in words by ``explain_problem`` for the fields of the form."""
+    if not result.ok:
+        return Sent(feedback_of(result), 422)
+    try:
+        answer = await api.json(
+            method, url, token=who.token, client_ip=client_ip(request), json=result.body
+        )
+    except ApiProblem as problem:
+        return Sent(explain_problem(problem), problem_status(problem))
+    return Sent(Feedback(), 200, answer)

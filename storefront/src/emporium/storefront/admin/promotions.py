@@ -10,10 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from emporium.storefront.admin.common import (
     ApiDep,
     delete_and_go_back,
-    feedback_of,
     items_of,
     next_page_url,
-    problem_status,
+    send_form,
 )
 from emporium.storefront.admin.pricing_forms import (
     PROMOTION_FIELDS,
@@ -127,21 +126,13 @@ async def create_promotion(request: Request, who: AdminDep, api: ApiDep) -> Resp
     """Create the promotion."""
     values, categories = await _submitted(request)
     result = promotion_body(values, categories)
-    if not result.ok:
+    sent = await send_form(
+        request, api, who, result, method="POST", url="/admin/promotions",
+        explain_problem=_feedback,
+    )  # fmt: skip
+    if not sent.ok:
         return await _form_page(
-            request, api, values=values, feedback=feedback_of(result), status=422
-        )
-    try:
-        await api.call(
-            "POST",
-            "/admin/promotions",
-            token=who.token,
-            client_ip=client_ip(request),
-            json=result.body,
-        )
-    except ApiProblem as problem:
-        return await _form_page(
-            request, api, values=values, feedback=_feedback(problem), status=problem_status(problem)
+            request, api, values=values, feedback=sent.feedback, status=sent.status
         )
     get_session(request).flash(f"Created the promotion {result.body['name']}.")
     return RedirectResponse("/admin/promotions", status_code=303)
@@ -168,23 +159,14 @@ async def update_promotion(
         return render(request, "errors/not_found.html", status=404)
     values, categories = await _submitted(request)
     result = promotion_body(values, categories)
-    if not result.ok:
+    sent = await send_form(
+        request, api, who, result, method="PATCH",
+        url=path("admin", "promotions", promotion_id), explain_problem=_feedback,
+    )  # fmt: skip
+    if not sent.ok:
         return await _form_page(
-            request, api, values=values, promotion=promotion, feedback=feedback_of(result),
-            status=422,
-        )  # fmt: skip
-    try:
-        await api.call(
-            "PATCH",
-            path("admin", "promotions", promotion_id),
-            token=who.token,
-            client_ip=client_ip(request),
-            json=result.body,
-        )
-    except ApiProblem as problem:
-        return await _form_page(
-            request, api, values=values, promotion=promotion, feedback=_feedback(problem),
-            status=problem_status(problem),
+            request, api, values=values, promotion=promotion, feedback=sent.feedback,
+            status=sent.status,
         )  # fmt: skip
     get_session(request).flash(f"Saved the promotion {result.body['name']}.")
     return RedirectResponse("/admin/promotions", status_code=303)

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from emporium.storefront.admin.common import (
     ApiDep,
     delete_and_go_back,
-    feedback_of,
+    form_values,
     items_of,
-    problem_status,
+    send_form,
 )
 from emporium.storefront.admin.pricing_forms import RATE_ROWS, ZONE_FIELDS, rate_field, zone_body
 from emporium.storefront.api import Api, ApiProblem, path
@@ -78,27 +78,17 @@ async def zone_list(request: Request, who: AdminDep, api: ApiDep) -> HTMLRespons
 @router.post("", response_class=HTMLResponse)
 async def create_zone(request: Request, who: AdminDep, api: ApiDep) -> Response:
     """Create a zone with its rates."""
-    form = await request.form()
-    values = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+    values = await form_values(request)
     result, rows = zone_body(values)
-    if not result.ok:
+    sent = await send_form(
+        request, api, who, result, method="POST", url="/admin/shipping-zones",
+        explain_problem=lambda problem: zone_feedback(problem, rows),
+    )  # fmt: skip
+    if not sent.ok:
         return await _page(
-            request, api, who, values=values, feedback=feedback_of(result), status=422
+            request, api, who, values=values, feedback=sent.feedback, status=sent.status
         )
-    try:
-        zone = await api.json(
-            "POST",
-            "/admin/shipping-zones",
-            token=who.token,
-            client_ip=client_ip(request),
-            json=result.body,
-        )
-    except ApiProblem as problem:
-        feedback = zone_feedback(problem, rows)
-        return await _page(
-            request, api, who, values=values, feedback=feedback, status=problem_status(problem)
-        )
-    get_session(request).flash(f"Created the shipping zone {zone.get('name', '')}.")
+    get_session(request).flash(f"Created the shipping zone {result.body['name']}.")
     return RedirectResponse("/admin/shipping-zones", status_code=303)
 
 

@@ -8,9 +8,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from emporium.storefront.admin.common import (
     ApiDep,
     delete_and_go_back,
-    feedback_of,
+    form_values,
     items_of,
-    problem_status,
+    send_form,
 )
 from emporium.storefront.admin.pricing_forms import tax_rate_body
 from emporium.storefront.api import Api, ApiProblem, path
@@ -56,6 +56,17 @@ async def _page(
     )
 
 
+def _tax_feedback(problem: ApiProblem) -> Feedback:
+    if problem.kind == "duplicate-tax-rate":
+        feedback = Feedback()
+        feedback.add("country", "This country (and region) has a rate of this tax class already.")
+        return feedback
+    feedback = explain(problem, TAX_FIELDS)
+    if feedback.get("rate_bp"):  # the form asks for percent, the API for basis points
+        feedback.add("rate", feedback.messages.pop("rate_bp"))
+    return feedback
+
+
 @router.get("", response_class=HTMLResponse)
 async def tax_rate_list(request: Request, who: AdminDep, api: ApiDep) -> HTMLResponse:
     """The tax rates, and the form of a new one."""
@@ -65,34 +76,16 @@ async def tax_rate_list(request: Request, who: AdminDep, api: ApiDep) -> HTMLRes
 @router.post("", response_class=HTMLResponse)
 async def create_tax_rate(request: Request, who: AdminDep, api: ApiDep) -> Response:
     """Create a tax rate."""
-    form = await request.form()
-    values = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
-    result = tax_rate_body(values)
-    if not result.ok:
+    values = await form_values(request)
+    sent = await send_form(
+        request, api, who, tax_rate_body(values), method="POST", url="/admin/tax-rates",
+        explain_problem=_tax_feedback,
+    )  # fmt: skip
+    if not sent.ok:
         return await _page(
-            request, api, who, values=values, feedback=feedback_of(result), status=422
+            request, api, who, values=values, feedback=sent.feedback, status=sent.status
         )
-    try:
-        await api.call(
-            "POST",
-            "/admin/tax-rates",
-            token=who.token,
-            client_ip=client_ip(request),
-            json=result.body,
-        )
-    except ApiProblem as problem:
-        feedback = explain(problem, TAX_FIELDS)
-        if feedback.get("rate_bp"):
-            feedback.add("rate", feedback.messages.pop("rate_bp"))
-        if problem.kind == "duplicate-tax-rate":
-            feedback = Feedback()
-            feedback.add(
-                "country", "This country (and region) has a rate of this tax class already."
-            )
-        return await _page(
-            request, api, who, values=values, feedback=feedback, status=problem_status(problem)
-        )
-    get_session(request).flash(f"Created the tax rate {result.body['name']}.")
+    get_session(request).flash(f"Created the tax rate {values.get('name', '')}.")
     return RedirectResponse("/admin/tax-rates", status_code=303)
 
 
