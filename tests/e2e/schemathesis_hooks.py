@@ -7,11 +7,20 @@ which a product cursor belongs to), as the stateful phase's ``NextPage`` links s
 made-up one is dropped from the case, which is then what the schema says it is: valid.
 Negative cases are left alone (made-up and malformed cursors are the services' own tests:
 ``test_bad_numbers.py``).
+
+The checkout pricing rules (orders' ``/admin/shipping-zones``, ``/admin/tax-rates``,
+``/admin/promotions``) are global to the shop, and later suites share this platform: every
+positive case, in every phase, writes them only where no test shops (zones and tax rates for
+Antarctica, promotions on a product that does not exist). And a new promotion is sent as no
+schema can say it must be (orders' ``rules.schemas.check_promotion``): its window ends after
+it starts, and only a code has usage limits.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
+from datetime import datetime
 from typing import Any
 
 import schemathesis
@@ -52,3 +61,49 @@ def map_case(context: Any, case: Any) -> Any:
     if not given:
         case.query = {name: value for name, value in query.items() if name != _CURSOR}
     return case
+
+
+#: Where a fuzzed shipping zone or tax rate applies: no test ships to Antarctica.
+_NOWHERE = "AQ"
+
+
+def _consistent_promotion(body: dict[str, Any]) -> dict[str, Any]:
+    fixed = dict(body)
+    starts, ends = fixed.get("starts_at"), fixed.get("ends_at")
+    if isinstance(starts, str) and isinstance(ends, str):
+        try:
+            if datetime.fromisoformat(ends) <= datetime.fromisoformat(starts):
+                del fixed["ends_at"]
+        except (ValueError, TypeError):  # not a time Python reads: left as generated
+            pass
+    if fixed.get("code") is None:
+        fixed.pop("usage_limit", None)
+        fixed.pop("per_customer_limit", None)
+    return fixed
+
+
+def _out_of_the_way(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A pricing rule's body that changes no other test's cart."""
+    if path.endswith("/admin/shipping-zones"):
+        return {**body, "countries": [_NOWHERE]}
+    if path.endswith("/admin/tax-rates"):
+        return {**body, "country": _NOWHERE}
+    if "/admin/promotions" not in path:
+        return body
+    if method == "POST":
+        body = _consistent_promotion(body)
+    if method == "POST" or "applies_to" in body:
+        body = {**body, "applies_to": {"products": [str(uuid.uuid4())]}}
+    return body
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    """Every positive write of a pricing rule (examples and links too) as ``_out_of_the_way``
+    says."""
+    method = case.method.upper()
+    if method not in ("POST", "PATCH") or not isinstance(case.body, dict):
+        return
+    if case.meta is not None and not case.meta.generation.mode.is_positive:
+        return
+    case.body = _out_of_the_way(method, case.operation.path, case.body)

@@ -29,14 +29,18 @@ OpenAPI ``links`` of the merged document (register -> sign in -> refresh, create
 -> read, change, stock, cart -> check out -> read, cancel, ship the order, add an address ->
 change, delete it, a list's ``next_cursor`` -> its next page).
 
-Two things the schema cannot say, each handled for its operations only:
+Three things the schema cannot say, each handled for its operations only:
 
 - a pagination ``cursor`` is opaque (only one the API gave out is valid): the hooks in
   ``schemathesis_hooks.py`` (``SCHEMATHESIS_HOOKS``) drop a made-up cursor from positive
   cases and keep the ones received, which the ``NextPage`` links send; negative cases keep
   theirs (bad cursors are also each service's ``test_bad_numbers.py``);
 - an image upload's bytes must be an image (415 otherwise, documented): ``schemathesis.toml``
-  accepts 415 as an answer to positive data for that one operation.
+  accepts 415 as an answer to positive data for that one operation;
+- the checkout pricing rules are global to the shop and a promotion's window and limits
+  depend on each other: the hooks send positive writes of zones and tax rates for
+  Antarctica and promotions for a product that does not exist, with a window that ends
+  after it starts, so the later suites' carts are priced as they expect.
 
 No failure is tolerated: anything schemathesis finds fails the test with its own output
 (the runs are seeded: ``EMPORIUM_SCHEMATHESIS_SEED``).
