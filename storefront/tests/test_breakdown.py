@@ -71,7 +71,7 @@ def test_the_rows_follow_the_api_breakdown_in_its_order() -> None:
     ("address", "options", "note"),
     [
         (None, [], "Chosen at checkout"),
-        (ADDRESS, [{"id": "r1"}], "Choose a method at checkout"),
+        (ADDRESS, [{"id": "r1"}], "Not chosen yet"),
         (ADDRESS, [], "No charge"),  # no zone covers the country: no shipping charge
     ],
 )

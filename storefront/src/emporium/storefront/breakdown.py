@@ -70,7 +70,7 @@ def _shipping_row(cart: Mapping[str, Any]) -> Row:
         # No zone covers the country: the order ships without a shipping charge.
         return Row("shipping", "Shipping", note="No charge")
     if cart.get("shipping_address"):
-        return Row("shipping", "Shipping", note="Choose a method at checkout")
+        return Row("shipping", "Shipping", note="Not chosen yet")
     return Row("shipping", "Shipping", note="Chosen at checkout")
 
 
