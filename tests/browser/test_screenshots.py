@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from emporium.storefront.seed.data import DEMO_ADDRESS
+
 pytestmark = pytest.mark.e2e
 
 WIDTHS = {1280: 800, 390: 844}  # width -> height of the viewport photographed
@@ -89,6 +91,10 @@ def test_the_main_pages_fit_every_width_and_are_photographed(
         page.get_by_role("button", name="Add to cart").click()
         page.wait_for_url("**/cart")
         _photograph(page, folder, "cart", problems, people)
+        # The checkout at its shipping step: to the demo customer's address, which
+        # `make dev`'s seed prices (shipping methods, tax); elsewhere it has no charge.
+        shipped = shopper.http.put("/cart/shipping-address", json=DEMO_ADDRESS)
+        assert shipped.status_code == 200, shipped.text
         page.goto("/checkout")
         _photograph(page, folder, "checkout", problems, people)
         page.goto(f"/orders/{order_id}")
@@ -103,6 +109,8 @@ def test_the_main_pages_fit_every_width_and_are_photographed(
             ("/admin/orders?status=confirmed", "admin-orders"),
             (f"/admin/orders/{order_id}", "admin-order"),
             ("/admin/customers", "admin-customers"),
+            ("/admin/shipping-zones", "admin-shipping"),
+            ("/admin/promotions", "admin-promotions"),
         ]:
             staff.goto(path)
             _photograph(staff, folder, name, problems, people)
