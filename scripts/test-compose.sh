@@ -37,6 +37,7 @@ COMPOSE="$CACHE/compose-$COMPOSE_VERSION/docker-compose"
 SOCKET="$STATE/podman.sock"
 PROJECT=emporium # docker-compose.yml's name:
 REPORT="$STATE/report.txt"
+LOGS="$STATE/logs" # every container's log of the last run (collect_logs)
 UV="$(command -v uv 2>/dev/null || echo "python3 -m uv")"
 export EMPORIUM_CACHE="$CACHE" CONTAINERS_CONF="$STATE/containers.conf" UV_LINK_MODE=copy
 
@@ -165,20 +166,51 @@ stop_helpers() {
 
 compose() { "$COMPOSE" -f "$ROOT/docker-compose.yml" -p "$PROJECT" "$@"; }
 
+# Every container's whole log, with timestamps, one file per service in $LOGS (plus each
+# container's state and the engine's events), taken while the containers still exist: before
+# `compose down`, whichever way the run ends. Once per run.
+LOGS_TAKEN=0
+collect_logs() {
+  local service name
+  [ "$LOGS_TAKEN" = 0 ] || return 0
+  LOGS_TAKEN=1
+  mkdir -p "$LOGS"
+  for service in $(compose ps -a --format '{{.Service}}' 2>/dev/null | sort -u); do
+    compose logs --no-color --timestamps "$service" >"$LOGS/$service.log" 2>&1 || true
+  done
+  podman ps -a --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}}' \
+    2>/dev/null | sort | while read -r name; do
+    podman inspect --format "$name {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} health={{json .State.Health}}" \
+      "$name" 2>/dev/null | cut -c1-1500
+  done >"$LOGS/state.txt"
+  # Starts, deaths, restarts and health results, timestamped (exec sessions left out).
+  podman events --stream=false --since "$RUN_STARTED" \
+    --filter "label=com.docker.compose.project=$PROJECT" \
+    --format '{{.Time}} {{.Name}} {{.Status}} {{.HealthStatus}}' 2>/dev/null \
+    | grep -v -E ' exec(_died)? ' >"$LOGS/events.txt" || true
+}
+
+# On failure: where it went wrong, in the log itself (the whole story is in $LOGS).
+show_failure() {
+  local file
+  log "the containers' state (every container's whole log: $LOGS/<service>.log)"
+  cat "$LOGS/state.txt" >&2 2>/dev/null || true
+  # 5xx answers and warnings of the app containers, then the last lines of every log.
+  grep -h -E '"status":5[0-9][0-9]|"level":"(WARNING|ERROR|CRITICAL)"' "$LOGS"/*.log 2>/dev/null \
+    | tail -n 40 | cut -c1-400 >&2 || true
+  for file in "$LOGS"/*.log; do
+    [ -s "$file" ] || continue
+    tail -n 8 "$file" | cut -c1-400 >&2
+  done
+}
+
 inside_cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  collect_logs
   if [ "$status" -ne 0 ]; then
-    log "failed (status $status): the containers' state and last log lines follow"
-    compose ps -a >&2 2>/dev/null || true
-    podman ps -a --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}}' \
-      2>/dev/null | while read -r name; do
-      podman inspect --format "$name {{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} health={{json .State.Health}}" \
-        "$name" 2>/dev/null | cut -c1-1500
-    done >"$STATE/compose-state.txt"
-    cat "$STATE/compose-state.txt" >&2
-    compose logs --no-color --tail 30 >"$STATE/compose-logs.txt" 2>&1 || true
-    tail -n 200 "$STATE/compose-logs.txt" >&2 || true
+    log "failed (status $status)"
+    show_failure
   fi
   stop_helpers # the health ticker and the memory sampler first: nothing new is started
   compose down -v --remove-orphans -t 10 >/dev/null 2>&1 || true
@@ -242,12 +274,47 @@ sample_memory() {
   done
 }
 
+# The containers' resolver, fitted to the run's namespaces. podman gives each container the
+# network's aardvark-dns first, then the host's nameservers, which this network namespace
+# cannot reach. A query aardvark-dns (1.4, Debian's) leaves unanswered -- seen now and then,
+# for 5-10 s -- then cost the resolver's default 5 s timeout, and 5 s more at the unreachable
+# host server: a connection's lookup took 10 s (SeaweedFS's first write to its own volume
+# server, "lookup seaweedfs: i/o timeout"; a new database connection), and the gateway
+# answered 504. So, in the run's own mount namespace (the machine's file is left alone),
+# /etc/resolv.conf names a local address that refuses at once instead of the host's, with a
+# 1 s timeout and 3 attempts: podman copies both into every container's resolv.conf.
+NO_RESOLVER=192.0.2.53 # TEST-NET-1, never routed: on this namespace's loopback, nothing listens
+setup_resolver() {
+  ip addr add "$NO_RESOLVER/32" dev lo
+  printf '%s\n' "# Written by scripts/test-compose.sh for its run's namespaces (setup_resolver)." \
+    "nameserver $NO_RESOLVER" "options timeout:1 attempts:3" >"$STATE/resolv.conf"
+  mount --bind "$STATE/resolv.conf" /etc/resolv.conf
+}
+
+# An aardvark-dns left by a run that was killed (its network namespace gone) still owns the
+# engine's DNS configuration directory: podman would signal it instead of starting one here,
+# and no name would resolve. Ended by its pid, only when it is not in this namespace.
+stop_stale_aardvark() {
+  local dir=/run/containers/networks/aardvark-dns pid
+  pid="$(cat "$dir/aardvark.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 0
+  grep -q aardvark-dns "/proc/$pid/cmdline" 2>/dev/null || return 0
+  [ "$(readlink "/proc/$pid/ns/net")" != "$(readlink /proc/self/ns/net)" ] || return 0
+  log "ending a stale aardvark-dns (pid $pid) of an earlier run"
+  kill "$pid" 2>/dev/null || true
+  rm -f "$dir/aardvark.pid" "$dir/${PROJECT}_"*
+}
+
 inside() {
   local t0 t_up rc e2e_rc stack_rc peak_rss peak_cache
   trap inside_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   ip link set lo up
+  setup_resolver
+  stop_stale_aardvark
+  RUN_STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  rm -rf "$LOGS" "$STATE/compose-logs.txt" "$STATE/compose-state.txt"
   rm -f "$SOCKET"
   podman system service --time=0 "unix://$SOCKET" >"$STATE/podman-service.log" 2>&1 &
   SERVICE_PID=$!
@@ -296,6 +363,7 @@ inside() {
   peak_cache="$(cat /sys/fs/cgroup/memory/libpod_parent/memory.max_usage_in_bytes 2>/dev/null || echo 0)"
   report "peak memory of the stack: $((peak_rss / 1048576)) MiB resident (RSS of all its containers);" \
     "$((peak_cache / 1048576)) MiB with the page cache"
+  collect_logs # before down: a removed container has no log left to give
   t0="$(now)"
   compose down -v --remove-orphans -t 10 >"$STATE/compose-down.log" 2>&1 \
     || { tail -n 20 "$STATE/compose-down.log" >&2; die "docker compose down -v failed"; }
@@ -314,10 +382,17 @@ main() {
   fi
   [ "$(id -u)" = 0 ] || die "run as root (podman builds and runs the containers as root)"
   mkdir -p "$STATE"
+  # One run at a time: the project's name, the engine's storage and its DNS configuration
+  # are the machine's, whatever namespaces a run has.
+  # (A pid file, not flock: the engine's monitors would inherit the lock and outlive the run.)
+  if [ -s "$STATE/run.pid" ] && kill -0 "$(cat "$STATE/run.pid")" 2>/dev/null; then
+    die "another make test-compose is running (pid $(cat "$STATE/run.pid"))"
+  fi
+  echo "$$" >"$STATE/run.pid"
   : >"$REPORT"
   t0="$(now)"
   install_tools
-  trap 'remove_project' EXIT
+  trap 'remove_project; rm -f "$STATE/run.pid"' EXIT
   # The compose CLI's build (CPU) beside the stand-ins' (mostly downloads and unpacking).
   build_compose >"$STATE/compose-build.out" 2>&1 &
   local compose_pid=$!
@@ -334,13 +409,14 @@ main() {
   report "installs and builds: $(($(now) - t0)) s"
   # The run, in a network namespace of its own (see the header). In the background, so a
   # TERM or Ctrl-C here is passed on and the run cleans up after itself.
-  unshare --net -- bash "$ROOT/scripts/test-compose.sh" --inside &
+  unshare --net --mount -- bash "$ROOT/scripts/test-compose.sh" --inside &
   RUN_PID=$!
   trap 'kill -TERM "$RUN_PID" 2>/dev/null; wait "$RUN_PID"; remove_project; exit 143' TERM
   trap 'kill -INT "$RUN_PID" 2>/dev/null; wait "$RUN_PID"; remove_project; exit 130' INT
   wait "$RUN_PID" || status=$?
   trap - EXIT INT TERM
   remove_project
+  rm -f "$STATE/run.pid"
   report "make test-compose: $(($(now) - t0)) s in all ($([ "$status" = 0 ] && echo passed || echo FAILED))"
   return "$status"
 }
