@@ -138,7 +138,10 @@ def _original(image: Image.Image, fmt: str) -> tuple[Image.Image, bytes]:
             image.close()
             image = converted
         return image, _encode(image, "JPEG", quality=90, optimize=True)
-    return image, _encode(image, "PNG", optimize=True)
+    # zlib's default level, not optimize=True (level 9): on a 16 MP picture that is ~10x the
+    # time (70 s against 6 s measured on 2 busy cores) for a file ~10% smaller, and an upload
+    # must answer within the gateway's upstream timeout.
+    return image, _encode(image, "PNG", compress_level=6)
 
 
 def _webp_original(file: BinaryIO) -> bytes:
