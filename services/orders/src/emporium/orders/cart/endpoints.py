@@ -123,7 +123,7 @@ async def post_code(
 
 @router.delete("/codes/{code}", response_model=CartOut, operation_id="removeCartCode")
 async def delete_code(
-    code: Annotated[str, Path(max_length=70, pattern=CODE_PATTERN)],
+    code: Annotated[str, Path(max_length=64, pattern=CODE_PATTERN)],
     session: SessionDep,
     settings: SettingsDep,
     customer: CustomerDep,

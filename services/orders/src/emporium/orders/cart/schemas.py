@@ -22,7 +22,9 @@ __all__ = [
 ]
 
 #: What a promotion code can be (the admin API's codes: letters, digits, ``-`` and ``_``).
-CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+#: As typed: spaces around a pasted code are forgiven.
+_TYPED_CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$"
 
 
 class QuantityIn(BaseModel):
@@ -43,7 +45,7 @@ class CodeIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"code": "WELCOME10"}]})
 
     code: str = Field(
-        max_length=70, pattern=CODE_PATTERN, description="Matched case-insensitively."
+        max_length=70, pattern=_TYPED_CODE_PATTERN, description="Matched case-insensitively."
     )
 
 

@@ -322,10 +322,9 @@ async def apply_code(
     promotion, refusal = await code_refusal(
         session, customer_id, normalise_code(code), lines, utcnow()
     )
-    if refusal is not None or promotion is None:
-        reason = "unknown" if refusal is None else refusal.reason
-        detail = "no promotion has this code" if refusal is None else refusal.detail
-        raise CodeRefused(detail, reason=reason, field="body.code")
+    if refusal is not None:
+        raise CodeRefused(refusal.detail, reason=refusal.reason, field="body.code")
+    assert promotion is not None  # no promotion is refused as ``unknown``
     cart.promotion_code = promotion.code
     await session.flush()
     return await _shown(session, customer_id, tax_inclusive, locked=True)
