@@ -17,8 +17,12 @@ from sqlalchemy import func, select
 
 from emporium.contracts.catalog import ProductCreatedV2, StockReservationRejected, StockReserved
 from emporium.kit.events import Envelope
+from emporium.kit.testing.polling import eventually
+from emporium.orders.app import OUTBOX
+from emporium.orders.common import EventPublisher
 from emporium.orders.models import CustomerOrder
 from emporium.orders.rules.models import Promotion
+from emporium.orders.saga.sweeper import Sweeper
 
 #: The ``orders`` fixture (``tests/conftest.py``): the app on SQLite or PostgreSQL + Kafka.
 Orders = Any
@@ -458,3 +462,32 @@ async def test_a_code_of_one_use_goes_to_one_of_fifty_racing_checkouts_and_comes
     assert again.status_code == 202, again.text
     assert [d["code"] for d in again.json()["discounts"]] == ["ONCE"]
     assert await _used_count(orders, "ONCE") == 1
+
+
+async def test_an_order_the_sweeper_times_out_gives_its_code_back(orders: Orders) -> None:
+    customer = uuid.uuid4()
+    await _code(orders, "PATIENT", usage_limit=1)
+    await orders.add(customer, await _product(orders, price=1000), 1)
+    applied = await orders.client.post(
+        "/cart/codes", json={"code": "PATIENT"}, headers=orders.auth(customer)
+    )
+    assert applied.status_code == 200, applied.text
+    placed = await _place(orders, customer, shipping_address=PARIS)
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["id"]
+    assert await _used_count(orders, "PATIENT") == 1
+
+    # Catalog never answers: the sweeper cancels the order, and the code is free again. (The
+    # deadline runs once the relay has recorded OrderPlaced as published.)
+    sweeper = Sweeper(
+        orders.database, EventPublisher(OUTBOX, orders.settings.topic_prefix), timeout_seconds=60
+    )
+
+    async def swept() -> bool:
+        return await sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=1)) == 1
+
+    await eventually(swept, timeout=30)
+    cancelled = await orders.order(customer, order_id)
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["total"] == _eur(900)  # the breakdown stays as it was placed
+    assert await _used_count(orders, "PATIENT") == 0
