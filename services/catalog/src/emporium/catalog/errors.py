@@ -6,14 +6,20 @@ from emporium.kit.errors import Conflict, NotFound, ProblemError, Unprocessable,
 
 __all__ = [
     "CategoryNotFound",
+    "DuplicateCombination",
+    "DuplicateLocation",
     "DuplicateSku",
     "DuplicateSlug",
     "ImageNotFound",
     "ImageTooLarge",
     "InvalidCursor",
+    "InvalidOptions",
+    "LocationNotFound",
     "NotAnImage",
+    "NotSoldInCurrency",
     "ProductNotFound",
     "StockBelowReserved",
+    "VariantNotFound",
 ]
 
 
@@ -32,6 +38,16 @@ class ImageNotFound(NotFound):
     title = "Image not found"
 
 
+class VariantNotFound(NotFound):
+    type = problem_type("variant-not-found")
+    title = "Variant not found"
+
+
+class LocationNotFound(NotFound):
+    type = problem_type("location-not-found")
+    title = "Stock location not found"
+
+
 class DuplicateSku(Conflict):
     type = problem_type("duplicate-sku")
     title = "SKU already in use"
@@ -42,6 +58,18 @@ class DuplicateSlug(Conflict):
     title = "Slug already in use"
 
 
+class DuplicateCombination(Conflict):
+    """Two live variants of one product would have the same option values (by key)."""
+
+    type = problem_type("duplicate-option-combination")
+    title = "Duplicate option combination"
+
+
+class DuplicateLocation(Conflict):
+    type = problem_type("duplicate-location")
+    title = "Stock location code already in use"
+
+
 class StockBelowReserved(Conflict):
     type = problem_type("stock-below-reserved")
     title = "On hand below reserved"
@@ -50,6 +78,21 @@ class StockBelowReserved(Conflict):
 class InvalidCursor(Unprocessable):
     type = problem_type("invalid-cursor")
     title = "Invalid cursor"
+
+
+class InvalidOptions(Unprocessable):
+    """Options or option values that break a rule of ``variants.options`` (the problem's
+    ``field`` names the body path or query parameter at fault)."""
+
+    type = problem_type("invalid-options")
+    title = "Invalid options"
+
+
+class NotSoldInCurrency(Unprocessable):
+    """A variant without a price in the asked currency cannot be bought in it."""
+
+    type = problem_type("not-sold-in-currency")
+    title = "Not sold in this currency"
 
 
 class NotAnImage(ProblemError):
