@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -33,16 +34,28 @@ from emporium.kit.outbox import UTCDateTime, utcnow
 
 __all__ = [
     "ALL_METADATA",
+    "DEFAULT_LOCATION",
     "DEFAULT_TAX_CLASS",
     "Base",
     "Category",
     "OrderReservation",
     "Product",
     "ProductImage",
+    "ProductOption",
+    "ProductPrice",
+    "ReservationAllocation",
     "ReservationLine",
     "Stock",
+    "StockLevel",
+    "StockLocation",
+    "Variant",
+    "VariantOption",
+    "VariantPrice",
 ]
 
+
+#: The stock location every shop has from the start (migration 0006 creates it).
+DEFAULT_LOCATION = "default"
 
 #: The tax class of a product that names none (the class every shop's rates cover).
 DEFAULT_TAX_CLASS = "standard"
@@ -113,7 +126,8 @@ class Product(Base):
 
 
 class Stock(Base):
-    """Inventory of one product: ``available`` is ``on_hand - reserved``."""
+    """Inventory of one product before variants (migration 0006 copied it into
+    ``stock_level``; nothing reads or writes it since, it goes in a later contract step)."""
 
     __tablename__ = "stock"
 
@@ -150,7 +164,8 @@ class OrderReservation(Base):
 
 
 class ReservationLine(Base):
-    """Units of one product held for one order (released or committed as a whole)."""
+    """Units of one product held for one order before variants (copied into
+    ``reservation_allocation`` by migration 0006; no longer written or read)."""
 
     __tablename__ = "reservation_line"
 
@@ -158,6 +173,159 @@ class ReservationLine(Base):
         Uuid, ForeignKey("order_reservation.order_id", ondelete="CASCADE"), primary_key=True
     )
     product_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class StockLocation(Base):
+    """A place stock is kept (a warehouse); orders take units from the lowest ``priority``
+    first, ties by ``code`` (lower case, digits and ``-``: the same order in SQL's
+    ``COLLATE "C"`` and in Python, which the lock order relies on)."""
+
+    __tablename__ = "stock_location"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProductOption(Base):
+    """One option of a product (``size``: S, M, L) at ``position`` among its options;
+    ``name_key`` is ``variants.options.key(name)``, what names compare by."""
+
+    __tablename__ = "product_option"
+
+    product_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(200))
+    values: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (
+        UniqueConstraint("product_id", "name_key", name="uq_product_option_name_key"),
+    )
+
+
+class Variant(Base):
+    """One sellable thing of a product (a SKU); a product's first variant has the product's
+    id. ``combination_key`` is the JSON list of its option value keys in the product's
+    option order (``[]`` for a product without options); ``deleted_at`` set: soft-deleted."""
+
+    __tablename__ = "variant"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    product_id: Mapped[UUID] = mapped_column(Uuid, ForeignKey("product.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    combination_key: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        Index("uq_variant_sku_live", "sku", unique=True,
+              postgresql_where=_LIVE, sqlite_where=_LIVE),
+        Index("uq_variant_combination_live", "product_id", "combination_key", unique=True,
+              postgresql_where=_LIVE, sqlite_where=_LIVE),
+        Index("ix_variant_product_live", "product_id",
+              postgresql_where=_LIVE, sqlite_where=_LIVE),
+        CheckConstraint("weight_grams >= 0", name="weight_not_negative"),
+    )  # fmt: skip
+
+
+class VariantOption(Base):
+    """A live variant's value of one option, by key (what filters and facets read) and as
+    typed (what they show); ``product_id`` is copied so both indexes cover the listing."""
+
+    __tablename__ = "variant_option"
+
+    variant_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("variant.id", ondelete="CASCADE"), primary_key=True
+    )
+    name_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    product_id: Mapped[UUID] = mapped_column(Uuid)
+    value_key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str] = mapped_column(String(50))
+
+    __table_args__ = (
+        Index("ix_variant_option_term", "name_key", "value_key", "product_id"),
+        Index("ix_variant_option_product", "product_id", "name_key", "value_key"),
+    )
+
+
+class VariantPrice(Base):
+    """A variant's price in one currency (minor units); none in a currency: not sold in it."""
+
+    __tablename__ = "variant_price"
+
+    variant_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("variant.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+
+class ProductPrice(Base):
+    """The lowest live variant price of a product per currency, kept with the variants:
+    what the listing sorts and filters by in a currency other than the base one."""
+
+    __tablename__ = "product_price"
+
+    product_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_product_price_currency_amount", "currency", "amount", "product_id"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+
+class StockLevel(Base):
+    """A variant's units at one location: ``available`` is ``on_hand - reserved``.
+
+    ``variant_id`` has no foreign key: a reservation may outlive its variant and must
+    still release. Rows are locked in ``(variant_id, location_code)`` order, always."""
+
+    __tablename__ = "stock_level"
+
+    variant_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    location_code: Mapped[str] = mapped_column(
+        String(32), ForeignKey("stock_location.code", ondelete="RESTRICT"), primary_key=True
+    )
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class ReservationAllocation(Base):
+    """Units of one variant at one location held for one order (released or shipped with
+    the order; kept afterwards as its history)."""
+
+    __tablename__ = "reservation_allocation"
+
+    order_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("order_reservation.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    variant_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    location_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
 
 
