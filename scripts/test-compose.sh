@@ -16,14 +16,16 @@
 #    is the committed one, an image uploaded and read back through S3, a killed service
 #    restarted by its restart policy with no order lost); then `docker compose down -v`.
 # 4. Reports the times, the e2e figures and the stack's peak memory, in the log and in
-#    var/compose-test/report.txt.
+#    var/compose-test/report.txt; every container's whole log (timestamped), its state and
+#    the engine's events go to var/compose-test/logs/ (kept until the next run).
 #
 # Everything it started (containers, volumes, networks, the API service, its helpers) is
 # removed on exit, on failure and on Ctrl-C too. Exit status: 0 when every step passed.
 #
 # podman here: runc with the cgroupfs manager and no rlimits (the sandbox refuses rlimit
 # changes and crun's cgroup layout) -- written to var/compose-test/containers.conf and used
-# through CONTAINERS_CONF, the machine's own configuration is left alone. Without systemd,
+# through CONTAINERS_CONF, the machine's own configuration is left alone. The run also has a
+# mount namespace of its own, for the containers' resolver settings (see setup_resolver). Without systemd,
 # podman cannot schedule health checks: a ticker here runs `podman healthcheck run` for
 # every container with a check every few seconds instead (see tick_health).
 set -euo pipefail
