@@ -16,6 +16,7 @@ from httpx import Response
 from sqlalchemy import func, select
 
 from emporium.contracts.catalog import ProductCreatedV2, StockReservationRejected, StockReserved
+from emporium.contracts.customers import CustomerDeleted
 from emporium.kit.events import Envelope
 from emporium.kit.testing.polling import eventually
 from emporium.orders.app import OUTBOX
@@ -491,3 +492,23 @@ async def test_an_order_the_sweeper_times_out_gives_its_code_back(orders: Orders
     assert cancelled["status"] == "cancelled"
     assert cancelled["total"] == _eur(900)  # the breakdown stays as it was placed
     assert await _used_count(orders, "PATIENT") == 0
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_a_deleted_customer_s_cart_forgets_the_address(orders: Orders) -> None:
+    customer = uuid.uuid4()
+    await orders.add(customer, await _product(orders, price=1000), 1)
+    await _ok(await _put(orders, customer, "/cart/shipping-address", BERLIN))
+    await orders.publish(CustomerDeleted(customer_id=customer), customer, source="customers")
+
+    async def forgotten() -> bool:
+        cart = await _cart(orders, customer)
+        assert (cart["items"], cart["shipping_address"]) == ([], None), cart
+        return True
+
+    await eventually(forgotten, timeout=30)
+    # DELETE /cart forgets it as well.
+    await _ok(await _put(orders, customer, "/cart/shipping-address", BERLIN))
+    cleared = await orders.client.delete("/cart", headers=orders.auth(customer))
+    assert cleared.status_code == 204
+    assert (await _cart(orders, customer))["shipping_address"] is None

@@ -62,7 +62,7 @@ async def delete_item(
 
 @router.delete("", status_code=204, operation_id="clearCart")
 async def delete_cart(session: SessionDep, customer: CustomerDep) -> Response:
-    """Empty the cart (its shipping method and code too; the address stays)."""
+    """Empty the cart: its lines, shipping address, shipping method and code."""
     await service.clear(session, customer.subject)
     return Response(status_code=204)
 

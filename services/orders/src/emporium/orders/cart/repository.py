@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.kit.outbox import utcnow
 from emporium.orders.models import Cart, CartItem
 
-__all__ = ["clear", "get_cart", "get_item", "items", "lock_cart", "remove_item"]
+__all__ = ["clear", "empty", "get_cart", "get_item", "items", "lock_cart", "remove_item"]
 
 _CART: Table = Cart.__table__  # type: ignore[assignment]
 
@@ -63,5 +63,13 @@ async def remove_item(session: AsyncSession, customer_id: UUID, product_id: UUID
     )
 
 
-async def clear(session: AsyncSession, customer_id: UUID) -> None:
+async def empty(session: AsyncSession, customer_id: UUID) -> None:
+    """Take every line out of the cart (its address and choices stay)."""
     await session.execute(delete(CartItem).where(CartItem.customer_id == customer_id))
+
+
+async def clear(session: AsyncSession, customer_id: UUID) -> None:
+    """Forget the cart: its lines and its row (address, shipping method, code, notices), so
+    a deleted customer's address goes with it. The next change makes a new, empty one."""
+    await empty(session, customer_id)
+    await session.execute(delete(Cart).where(Cart.customer_id == customer_id))

@@ -342,8 +342,6 @@ async def remove_code(
 
 
 async def clear(session: AsyncSession, customer_id: UUID) -> None:
-    """Empty the cart: its lines, its shipping method and its code (the address stays)."""
-    cart = await _changing(session, customer_id)
-    cart.shipping_rate_id = None
-    cart.promotion_code = None
+    """Forget the cart: its lines, address, shipping method and code."""
+    await repository.lock_cart(session, customer_id)
     await repository.clear(session, customer_id)

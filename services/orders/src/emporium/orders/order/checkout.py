@@ -157,7 +157,7 @@ async def place(
     placed = await publisher.publish(session, placed_event(order, lines), key=order.id)
     # The reservation deadline starts when this row is published (see saga/deadline.py).
     order.placed_event_id = placed.id
-    await carts.clear(session, customer_id)
+    await carts.empty(session, customer_id)
     if cart is not None:
         # The code went with this order and the method was for these contents.
         cart.shipping_rate_id, cart.promotion_code, cart.notices = None, None, None
