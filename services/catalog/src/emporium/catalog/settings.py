@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from emporium.contracts.currencies import currency_code
 from emporium.kit.settings import (
     AuthSettings,
     BusSettings,
@@ -55,3 +56,11 @@ class Settings(
         description="Where browsers fetch images: the gateway routes it to this service's /media.",
     )
     listing_cache_seconds: int = Field(default=60, ge=1)
+    base_currency: str = Field(
+        default="EUR",
+        description="The shop's base currency (ISO 4217): every variant has a price in it, "
+        "a product's `price_amount`/`currency` are its lowest there, and the listing shows "
+        "it when no `currency` is asked.",
+    )
+
+    _base_currency = field_validator("base_currency")(currency_code)

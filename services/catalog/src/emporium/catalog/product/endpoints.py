@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from emporium.catalog.dependencies import AdminDep, CacheDep, SessionDep, SettingsDep
-from emporium.catalog.errors import CategoryNotFound, DuplicateSku, ProductNotFound
+from emporium.catalog.errors import (
+    CategoryNotFound,
+    DuplicateCombination,
+    DuplicateSku,
+    InvalidOptions,
+    ProductNotFound,
+)
 from emporium.catalog.invalidation import LISTING, product_family
 from emporium.catalog.product import service
 from emporium.catalog.product.cursor import MAX_INT64
@@ -19,13 +25,37 @@ from emporium.catalog.product.schemas import (
     ProductUpdate,
     Sort,
 )
+from emporium.contracts.currencies import currency_code
 from emporium.kit.cache import get_or_compute
-from emporium.kit.errors import problem_responses
+from emporium.kit.errors import Unprocessable, problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["products"])
 JSON = "application/json"
+
+
+def asked_currency(
+    settings: SettingsDep,
+    currency: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Za-z]{3}$",
+            description="ISO 4217: prices in it (default: the shop's base currency); a "
+            "variant without a price in it has `price` null.",
+        ),
+    ] = None,
+) -> str:
+    """The currency asked for, canonical (``usd`` is ``USD``); 422 if not ISO 4217."""
+    if currency is None:
+        return settings.base_currency
+    try:
+        return currency_code(currency)
+    except ValueError as error:
+        raise Unprocessable(str(error), field="query.currency") from None
+
+
+CurrencyDep = Annotated[str, Depends(asked_currency)]
 
 
 @router.get("/products", response_model=ProductPage, operation_id="listProducts")
@@ -52,7 +82,11 @@ async def list_products(
 
     async def compute() -> bytes:
         page = await service.list_products(
-            session, params, postgres=postgres, media_prefix=settings.media_url_prefix
+            session,
+            params,
+            postgres=postgres,
+            media_prefix=settings.media_url_prefix,
+            currency=settings.base_currency,
         )
         return page.model_dump_json().encode()
 
@@ -67,21 +101,29 @@ async def list_products(
 
 
 async def _product_json(
-    session: SessionDep, cache: CacheDep, settings: SettingsDep, product_id: UUID
+    session: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    product_id: UUID,
+    currency: str,
 ) -> bytes:
     async def compute() -> bytes:
-        product = await service.get_product(session, product_id, settings.media_url_prefix)
+        product = await service.get_product(
+            session, product_id, settings.media_url_prefix, currency
+        )
         return product.model_dump_json().encode()
 
     if cache is None:
         return await compute()
-    key = await cache.versioned(product_family(product_id), "detail")
+    key = await cache.versioned(product_family(product_id), f"detail:{currency}")
     return await get_or_compute(cache, key, compute, stale_ttl=30)
 
 
 _NO_PRODUCT = (ProductNotFound, "No product has this id (or it was deleted)")
 _NO_CATEGORY = (CategoryNotFound, "`category_id` names no category")
-_SKU_TAKEN = (DuplicateSku, "Another product has this SKU")
+_SKU_TAKEN = (DuplicateSku, "Another product or variant has this SKU")
+_BAD_OPTIONS = (InvalidOptions, "`options` break a rule (at most 3, names unique, ...)")
+_COMBINATION = (DuplicateCombination, "Two variants would have the same option values")
 
 
 @router.get(
@@ -91,10 +133,15 @@ _SKU_TAKEN = (DuplicateSku, "Another product has this SKU")
     responses=problem_responses(_NO_PRODUCT),
 )
 async def get_product(
-    product_id: UUID, session: SessionDep, cache: CacheDep, settings: SettingsDep
+    product_id: UUID,
+    session: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    currency: CurrencyDep,
 ) -> Response:
-    """One product; 404 if unknown or deleted."""
-    return Response(await _product_json(session, cache, settings, product_id), media_type=JSON)
+    """One product with its options and variants, priced in `currency`; 404 if unknown."""
+    body = await _product_json(session, cache, settings, product_id, currency)
+    return Response(body, media_type=JSON)
 
 
 @router.post(
@@ -102,21 +149,23 @@ async def get_product(
     response_model=Product,
     status_code=status.HTTP_201_CREATED,
     operation_id="createProduct",
-    responses=problem_responses(_NO_CATEGORY, _SKU_TAKEN),
+    responses=problem_responses(_NO_CATEGORY, _SKU_TAKEN, _BAD_OPTIONS),
 )
 async def create_product(
     data: ProductCreate, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> Product:
     """Create a product (admin); 409 if the SKU is taken."""
-    product = await service.create_product(session, data)
-    return await service.get_product(session, product.id, settings.media_url_prefix)
+    product = await service.create_product(session, data, settings.base_currency)
+    return await service.get_product(
+        session, product.id, settings.media_url_prefix, settings.base_currency
+    )
 
 
 @router.patch(
     "/admin/products/{product_id}",
     response_model=Product,
     operation_id="updateProduct",
-    responses=problem_responses(_NO_PRODUCT, _NO_CATEGORY, _SKU_TAKEN),
+    responses=problem_responses(_NO_PRODUCT, _NO_CATEGORY, _SKU_TAKEN, _COMBINATION, _BAD_OPTIONS),
 )
 async def update_product(
     product_id: UUID,
@@ -126,8 +175,10 @@ async def update_product(
     _: AdminDep,
 ) -> Product:
     """Change any of a product's fields (admin)."""
-    await service.update_product(session, product_id, data)
-    return await service.get_product(session, product_id, settings.media_url_prefix)
+    await service.update_product(session, product_id, data, settings.base_currency)
+    return await service.get_product(
+        session, product_id, settings.media_url_prefix, settings.base_currency
+    )
 
 
 @router.delete(

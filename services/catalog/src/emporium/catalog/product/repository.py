@@ -14,6 +14,7 @@ from sqlalchemy import (
     TextClause,
     Uuid,
     and_,
+    exists,
     literal,
     or_,
     select,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.catalog.models import Product, ProductImage, Stock
+from emporium.catalog.models import Product, ProductImage, StockLevel, Variant
 
 __all__ = [
     "SEARCH_VECTOR",
@@ -32,7 +33,6 @@ __all__ = [
     "listing_statement",
     "live_product",
     "sku_taken",
-    "stock_of",
 ]
 
 #: The full-text document of a product; the GIN index of migration 0002 is on this exact
@@ -84,7 +84,7 @@ def _search(q: str, postgres: bool) -> ColumnElement[bool] | TextClause:
     return and_(*conditions) if conditions else text("1 = 1")
 
 
-def _ordered(stmt: Select[Product, Stock], query: ListingQuery) -> Select[Product, Stock]:
+def _ordered(stmt: Select[Product], query: ListingQuery) -> Select[Product]:
     sort, after = query.sort, query.after
     if sort == "newest":  # ids are UUIDv7: their order is creation order
         if after is not None:
@@ -105,13 +105,9 @@ def _ordered(stmt: Select[Product, Stock], query: ListingQuery) -> Select[Produc
     return stmt.order_by(Product.price_amount, Product.id)
 
 
-def listing_statement(query: ListingQuery, *, postgres: bool) -> Select[Product, Stock]:
+def listing_statement(query: ListingQuery, *, postgres: bool) -> Select[Product]:
     """The SELECT of one page (``limit + 1`` rows: the extra one says a next page exists)."""
-    stmt = (
-        select(Product, Stock)
-        .outerjoin(Stock, Stock.product_id == Product.id)
-        .where(Product.deleted_at.is_(None))
-    )
+    stmt = select(Product).where(Product.deleted_at.is_(None))
     if query.category_ids is not None:
         stmt = stmt.where(Product.category_id.in_(query.category_ids))
     if query.q and postgres:
@@ -130,22 +126,22 @@ def listing_statement(query: ListingQuery, *, postgres: bool) -> Select[Product,
         stmt = stmt.where(Product.price_amount >= query.min_price)
     if query.max_price is not None:
         stmt = stmt.where(Product.price_amount <= query.max_price)
-    if query.in_stock is True:
-        stmt = stmt.where(Stock.on_hand - Stock.reserved > 0)
-    elif query.in_stock is False:
-        stmt = stmt.where(or_(Stock.product_id.is_(None), Stock.on_hand - Stock.reserved <= 0))
+    if query.in_stock is not None:
+        # In stock: some live variant has a unit available at some location.
+        stocked = exists().where(
+            Variant.product_id == Product.id,
+            Variant.deleted_at.is_(None),
+            StockLevel.variant_id == Variant.id,
+            StockLevel.on_hand > StockLevel.reserved,
+        )
+        stmt = stmt.where(stocked if query.in_stock else ~stocked)
     return _ordered(stmt, query).limit(query.limit + 1)
 
 
 async def list_products(
     session: AsyncSession, query: ListingQuery, *, postgres: bool
-) -> list[tuple[Product, Stock | None]]:
-    rows = await session.execute(listing_statement(query, postgres=postgres))
-    return [(row[0], row[1]) for row in rows.all()]
-
-
-async def stock_of(session: AsyncSession, product_id: UUID) -> Stock | None:
-    return await session.get(Stock, product_id)
+) -> list[Product]:
+    return list(await session.scalars(listing_statement(query, postgres=postgres)))
 
 
 async def images_of(

@@ -10,16 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from emporium.catalog.models import DEFAULT_TAX_CLASS
+from emporium.catalog.variants.schemas import OptionIn
 
 __all__ = [
     "MAX_WEIGHT_GRAMS",
     "Availability",
     "Image",
     "Money",
+    "Option",
     "Product",
     "ProductCreate",
     "ProductPage",
     "ProductUpdate",
+    "ProductVariant",
     "Sort",
 ]
 
@@ -76,6 +79,11 @@ MAX_WEIGHT_GRAMS = 1_000_000
 _WEIGHT = "The shipping weight in whole grams (0: weightless, e.g. a download)."
 _TAX_CLASS_PATTERN = r"^[a-z0-9_-]{1,32}$"
 _TAX_CLASS = "The tax class whose rates apply (`standard` unless set; e.g. `reduced`)."
+_OPTIONS = (
+    "The product's options (at most 3, each with 1 to 50 values, in the order pickers show "
+    "them). Existing variants take a new option's first value; given on a change, the list "
+    "replaces the options (409 if two variants would then have the same values)."
+)
 
 _PRODUCT_EXAMPLE: JsonDict = {
     "sku": "TEA-SENCHA-100",
@@ -103,6 +111,7 @@ class ProductCreate(BaseModel):
     tax_class: str = Field(
         default=DEFAULT_TAX_CLASS, pattern=_TAX_CLASS_PATTERN, description=_TAX_CLASS
     )
+    options: list[OptionIn] = Field(default_factory=list, max_length=3, description=_OPTIONS)
 
     _price = field_validator("price", mode="before")(_money)
     _weight = field_validator("weight_grams", mode="before")(_whole)
@@ -125,6 +134,7 @@ class ProductUpdate(BaseModel):
         default=None, strict=True, ge=0, le=MAX_WEIGHT_GRAMS, description=_WEIGHT
     )
     tax_class: str | None = Field(default=None, pattern=_TAX_CLASS_PATTERN, description=_TAX_CLASS)
+    options: list[OptionIn] | None = Field(default=None, max_length=3, description=_OPTIONS)
 
     _price = field_validator("price", mode="before")(_money)
     _weight = field_validator("weight_grams", mode="before")(_whole)
@@ -142,6 +152,22 @@ class Image(BaseModel):
 class Availability(BaseModel):
     in_stock: bool
     available: int
+
+
+class Option(BaseModel):
+    name: str
+    values: list[str]
+
+
+class ProductVariant(BaseModel):
+    """A variant as a shopper sees it: its price in the asked currency (null: not sold in
+    it, so not purchasable in it) and its units available over every location."""
+
+    id: UUID
+    sku: str
+    options: dict[str, str]
+    price: Money | None
+    availability: Availability
 
 
 class Product(BaseModel):
@@ -163,6 +189,16 @@ class Product(BaseModel):
                         }
                     ],
                     "availability": {"in_stock": True, "available": 25},
+                    "options": [],
+                    "variants": [
+                        {
+                            "id": "0196a5a0-7c1e-7000-8000-000000000001",
+                            "sku": "TEA-SENCHA-100",
+                            "options": {},
+                            "price": {"amount": 1290, "currency": "EUR"},
+                            "availability": {"in_stock": True, "available": 25},
+                        }
+                    ],
                     "created_at": "2026-11-02T09:30:00Z",
                     "updated_at": "2026-11-02T09:30:00Z",
                 }
@@ -174,13 +210,18 @@ class Product(BaseModel):
     sku: str
     name: str
     description: str
-    price: Money
+    price: Money | None = Field(
+        description="The lowest price of its variants in the asked currency (null: none is "
+        "sold in it)."
+    )
     category_id: UUID | None
     attributes: dict[str, Any]
     weight_grams: int = Field(description=_WEIGHT)
     tax_class: str = Field(description=_TAX_CLASS)
     images: list[Image]
-    availability: Availability
+    availability: Availability = Field(description="Summed over its variants.")
+    options: list[Option]
+    variants: list[ProductVariant]
     created_at: datetime
     updated_at: datetime
 

@@ -1,13 +1,17 @@
-"""Product rules: unique live SKU, known category, events through the outbox.
+"""Product rules: unique live SKU, known category, options, events through the outbox.
 
 Every change adds one to the product's ``version`` in its transaction (the row is locked),
 and the events of that change carry it as ``product_version`` (the v2 product events):
 consumers keep the highest version, whatever the clocks of the pods that wrote them.
+
+A product is sold as its variants (``variants.service``); its own SKU, weight and price are
+its first variant's (the one with the product's id), so a ``PATCH`` of them changes that
+variant too, and its ``price_amount`` is then the lowest of its variants' base prices.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -15,22 +19,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.catalog.category import repository as categories
 from emporium.catalog.category.service import subtree_ids
-from emporium.catalog.errors import CategoryNotFound, DuplicateSku, ProductNotFound
+from emporium.catalog.errors import (
+    CategoryNotFound,
+    DuplicateSku,
+    InvalidOptions,
+    ProductNotFound,
+)
 from emporium.catalog.invalidation import LISTING, mark_stale, product_family
 from emporium.catalog.models import Product as ProductRow
-from emporium.catalog.models import Stock
+from emporium.catalog.models import Variant as VariantRow
 from emporium.catalog.outbox import OUTBOX
 from emporium.catalog.product import repository
 from emporium.catalog.product.cursor import Cursor, decode_cursor, encode_cursor
+from emporium.catalog.product.events import product_state, publish_update
 from emporium.catalog.product.repository import ListingQuery
 from emporium.catalog.product.schemas import Product, ProductCreate, ProductPage, ProductUpdate
-from emporium.catalog.product.views import product_view
-from emporium.contracts.catalog import (
-    ProductCreatedV2,
-    ProductDeletedV2,
-    ProductPriceChangedV2,
-    ProductUpdatedV2,
-)
+from emporium.catalog.product.views import Details, product_view
+from emporium.catalog.variants import options as rules
+from emporium.catalog.variants import repository as variants
+from emporium.catalog.variants import service as variant_rules
+from emporium.catalog.variants.defaults import create_default_variant
+from emporium.catalog.variants.schemas import OptionIn
+from emporium.contracts.catalog import ProductCreatedV2, ProductDeletedV2
+from emporium.kit.errors import Unprocessable
 from emporium.kit.outbox import utcnow
 
 __all__ = [
@@ -39,6 +50,7 @@ __all__ = [
     "delete_product",
     "get_product",
     "list_products",
+    "product_views",
     "update_product",
 ]
 
@@ -46,6 +58,14 @@ __all__ = [
 async def _check_category(session: AsyncSession, category_id: UUID | None) -> None:
     if category_id is not None and await categories.by_id(session, category_id) is None:
         raise CategoryNotFound(f"no category {category_id}", field="category_id")
+
+
+async def _check_sku(session: AsyncSession, sku: str, product_id: UUID | None = None) -> None:
+    # A product's SKU is its first variant's: no other product or variant may have it.
+    if await repository.sku_taken(session, sku, other_than=product_id) or (
+        await variants.sku_taken(session, sku, other_than=product_id)
+    ):
+        raise DuplicateSku(f"a product already has the SKU {sku!r}", sku=sku)
 
 
 async def _flush_or_duplicate(session: AsyncSession, sku: str) -> None:
@@ -56,25 +76,29 @@ async def _flush_or_duplicate(session: AsyncSession, sku: str) -> None:
         raise DuplicateSku(f"a product already has the SKU {sku!r}", sku=sku) from None
 
 
-def _state(product: ProductRow) -> dict[str, Any]:
-    """The product as its created and updated events carry it: all orders prices it by."""
-    return {
-        "product_id": product.id,
-        "product_version": product.version,
-        "sku": product.sku,
-        "name": product.name,
-        "price_amount": product.price_amount,
-        "currency": product.currency,
-        "category_id": product.category_id,
-        "weight_grams": product.weight_grams,
-        "tax_class": product.tax_class,
-    }
+def _in_base(currency: str, base_currency: str) -> None:
+    if currency != base_currency:
+        raise Unprocessable(
+            f"a product's price is in the shop's base currency {base_currency}; "
+            "prices in other currencies are its variants'",
+            field="body.price.currency",
+        )
 
 
-async def create_product(session: AsyncSession, data: ProductCreate) -> ProductRow:
+def _options(given: Sequence[OptionIn]) -> tuple[rules.ProductOption, ...]:
+    try:
+        return OptionIn.check_all(list(given))
+    except rules.OptionError as error:
+        raise InvalidOptions(error.message, field="body." + error.field) from None
+
+
+async def create_product(
+    session: AsyncSession, data: ProductCreate, base_currency: str = "EUR"
+) -> ProductRow:
+    _in_base(data.price.currency, base_currency)
+    options = _options(data.options)
     await _check_category(session, data.category_id)
-    if await repository.sku_taken(session, data.sku):
-        raise DuplicateSku(f"a product already has the SKU {data.sku!r}", sku=data.sku)
+    await _check_sku(session, data.sku)
     product = ProductRow(
         sku=data.sku,
         name=data.name,
@@ -89,52 +113,63 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> ProductR
     )
     session.add(product)
     await _flush_or_duplicate(session, data.sku)
-    session.add(Stock(product_id=product.id, on_hand=0, reserved=0))
-    await session.flush()
-    await OUTBOX.add(session, ProductCreatedV2(**_state(product)), key=product.id)
+    await create_default_variant(session, product)
+    if options:
+        await variant_rules.set_options(session, product, options)
+    await OUTBOX.add(session, ProductCreatedV2(**product_state(product)), key=product.id)
     mark_stale(session, LISTING, product_family(product.id))
     return product
 
 
-async def update_product(session: AsyncSession, product_id: UUID, data: ProductUpdate) -> None:
+async def _carry_to_first_variant(
+    session: AsyncSession, product: ProductRow, data: ProductUpdate, base_currency: str
+) -> None:
+    """A changed SKU, weight or price of the product is its first variant's."""
+    first = await variants.live_variant(session, product.id)
+    if first is None:
+        if data.price is not None:
+            raise Unprocessable(
+                "the product's first variant was deleted: set prices on its variants",
+                field="body.price",
+            )
+        return
+    first.sku = product.sku
+    first.weight_grams = product.weight_grams
+    first.updated_at = utcnow()
+    if data.price is not None:
+        prices = (await variants.prices_of(session, [first.id]))[first.id]
+        prices[base_currency] = data.price.amount
+        await variants.replace_prices(session, first.id, prices)
+
+
+async def update_product(
+    session: AsyncSession, product_id: UUID, data: ProductUpdate, base_currency: str = "EUR"
+) -> None:
     product = await repository.live_product(session, product_id, lock=True)
     if product is None:
         raise ProductNotFound(f"no product {product_id}")
+    if data.price is not None:
+        _in_base(data.price.currency, base_currency)
+    options = None if data.options is None else _options(data.options)
     changes = data.model_dump(exclude_unset=True)
-    if changes.get("sku") is None:
-        changes.pop("sku", None)
     if "category_id" in changes:
         await _check_category(session, data.category_id)
     if data.sku is not None and data.sku != product.sku:
-        if await repository.sku_taken(session, data.sku, other_than=product.id):
-            raise DuplicateSku(f"a product already has the SKU {data.sku!r}", sku=data.sku)
+        await _check_sku(session, data.sku, product.id)
         product.sku = data.sku
-    old_amount, old_currency = product.price_amount, product.currency
+    old = (product.price_amount, product.currency)
     # An absent or null field is left as it is (none of these may be null).
     for name in ("name", "description", "attributes", "weight_grams", "tax_class"):
         if changes.get(name) is not None:
             setattr(product, name, changes[name])
     if "category_id" in changes:
         product.category_id = data.category_id
-    if data.price is not None:
-        product.price_amount, product.currency = data.price.amount, data.price.currency
-    product.updated_at = utcnow()
-    product.version += 1
+    await _carry_to_first_variant(session, product, data, base_currency)
+    if options is not None:
+        await variant_rules.set_options(session, product, options)
     await _flush_or_duplicate(session, product.sku)
-    await OUTBOX.add(session, ProductUpdatedV2(**_state(product)), key=product.id)
-    if (old_amount, old_currency) != (product.price_amount, product.currency):
-        await OUTBOX.add(
-            session,
-            ProductPriceChangedV2(
-                product_id=product.id,
-                product_version=product.version,
-                old_amount=old_amount,
-                new_amount=product.price_amount,
-                currency=product.currency,
-            ),
-            key=product.id,
-        )
-    mark_stale(session, LISTING, product_family(product.id))
+    await variant_rules.refresh_prices(session, product, base_currency)
+    await publish_update(session, product, old)
 
 
 async def delete_product(session: AsyncSession, product_id: UUID) -> None:
@@ -143,6 +178,9 @@ async def delete_product(session: AsyncSession, product_id: UUID) -> None:
         raise ProductNotFound(f"no product {product_id}")
     product.deleted_at = product.updated_at = utcnow()
     product.version += 1
+    await variants.soft_delete(
+        session, await variants.live_variants(session, [product.id]), product.deleted_at
+    )
     await session.flush()
     await OUTBOX.add(
         session,
@@ -152,13 +190,47 @@ async def delete_product(session: AsyncSession, product_id: UUID) -> None:
     mark_stale(session, LISTING, product_family(product.id))
 
 
-async def get_product(session: AsyncSession, product_id: UUID, media_prefix: str) -> Product:
+async def product_views(
+    session: AsyncSession, products: Sequence[ProductRow], currency: str, media_prefix: str
+) -> list[Product]:
+    """The answers of ``products`` in ``currency``, read in one query per kind of row."""
+    ids = [product.id for product in products]
+    live = await variants.live_variants(session, ids)
+    variant_ids = [variant.id for variant in live]
+    options = await variants.options_of(session, ids)
+    rows = await variants.option_rows(session, variant_ids)
+    prices = await variants.prices_of(session, variant_ids, currency)
+    available = await variants.available(session, variant_ids)
+    images = await repository.images_of(session, ids)
+    named = {vid: {k: (row.name, row.value) for k, row in rows[vid].items()} for vid in rows}
+    of_product: dict[UUID, list[VariantRow]] = {pid: [] for pid in ids}
+    for variant in live:
+        of_product[variant.product_id].append(variant)
+    return [
+        product_view(
+            product,
+            Details(
+                options=options[product.id],
+                variants=of_product[product.id],
+                variant_options=named,
+                prices=prices,
+                available=available,
+                images=images[product.id],
+            ),
+            currency,
+            media_prefix,
+        )
+        for product in products
+    ]
+
+
+async def get_product(
+    session: AsyncSession, product_id: UUID, media_prefix: str, currency: str = "EUR"
+) -> Product:
     product = await repository.live_product(session, product_id)
     if product is None:
         raise ProductNotFound(f"no product {product_id}")
-    stock = await repository.stock_of(session, product_id)
-    images = await repository.images_of(session, [product_id])
-    return product_view(product, stock, images[product_id], media_prefix)
+    return (await product_views(session, [product], currency, media_prefix))[0]
 
 
 class ListingParams:
@@ -193,7 +265,12 @@ class ListingParams:
 
 
 async def list_products(
-    session: AsyncSession, params: ListingParams, *, postgres: bool, media_prefix: str
+    session: AsyncSession,
+    params: ListingParams,
+    *,
+    postgres: bool,
+    media_prefix: str,
+    currency: str = "EUR",
 ) -> ProductPage:
     after = None
     if params.cursor:
@@ -216,11 +293,10 @@ async def list_products(
     )
     rows = await repository.list_products(session, query, postgres=postgres)
     page, more = rows[: params.limit], len(rows) > params.limit
-    images = await repository.images_of(session, [product.id for product, _ in page])
-    items = [product_view(p, s, images[p.id], media_prefix) for p, s in page]
+    items = await product_views(session, page, currency, media_prefix)
     next_cursor = None
     if more and page:
-        last = page[-1][0]
+        last = page[-1]
         value: str | int | None = None
         if params.sort == "name":
             value = last.name
