@@ -307,6 +307,26 @@ stop_stale_aardvark() {
   rm -f "$dir/aardvark.pid" "$dir/${PROJECT}_"*
 }
 
+# A Linux bridge whose address was never set takes the lowest address of its ports, so it
+# changes as containers join and leave (netavark 1.4 leaves it so). A container that learnt
+# the gateway's (10.210.0.1, aardvark-dns) address before, say, a migration container left
+# then sends to an address nobody has: its DNS queries vanish until its ARP entry expires,
+# 10-30 s (measured: SeaweedFS's lookup of its own name on the first upload, Kafka's at
+# start). So each bridge of this namespace gets its address set, to the one it has, the
+# moment it appears: the kernel keeps a set address.
+pin_bridge_addresses() {
+  declare -A pinned=()
+  local index name mac
+  ip -o monitor link 2>/dev/null | while read -r _; do
+    while read -r index name mac; do
+      [ -n "${pinned[$index]:-}" ] && continue
+      ip link set dev "$name" address "$mac" 2>/dev/null || continue
+      pinned[$index]=1
+      echo "$(date -u +%T.%N | cut -c1-12) $name $mac" >>"$LOGS/bridges.txt"
+    done < <(ip -o link show type bridge | sed -E 's/^([0-9]+): ([^:@]+)[:@].* link\/ether ([0-9a-f:]+).*/\1 \2 \3/')
+  done
+}
+
 inside() {
   local t0 t_up rc e2e_rc stack_rc peak_rss peak_cache
   trap inside_cleanup EXIT
@@ -317,6 +337,7 @@ inside() {
   stop_stale_aardvark
   RUN_STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   rm -rf "$LOGS" "$STATE/compose-logs.txt" "$STATE/compose-state.txt"
+  mkdir -p "$LOGS"
   rm -f "$SOCKET"
   podman system service --time=0 "unix://$SOCKET" >"$STATE/podman-service.log" 2>&1 &
   SERVICE_PID=$!
@@ -324,6 +345,8 @@ inside() {
   for _ in $(seq 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
   [ -S "$SOCKET" ] || die "podman system service did not start (log: $STATE/podman-service.log)"
   remove_project
+  pin_bridge_addresses &
+  HELPERS+=($!)
   tick_health &
   HELPERS+=($!)
   echo 0 >"$STATE/memory-peak"
