@@ -231,6 +231,6 @@ async def test_no_cancelled_order_keeps_money_and_confirmed_ones_are_charged_onc
                 )
             )
         expected = (
-            "orders.OrderCancelled.v1" if plan.later == "down" else "orders.OrderConfirmed.v1"
+            "orders.OrderCancelled.v2" if plan.later == "down" else "orders.OrderConfirmed.v2"
         )
         assert events == [expected], (plan, events)

@@ -34,7 +34,8 @@ export async function readProduct(base: string, productId: string): Promise<Prod
     return null;
   }
   const product = (await answer.json()) as Answer<"getProduct", 200>;
-  const cents: number = product.price.amount;
+  // null: the product is not sold in the asked currency.
+  const cents: number | null = product.price === null ? null : product.price.amount;
   const firstImage: string | undefined = product.images[0]?.thumbnail_url;
   console.log(product.name, cents, product.availability.in_stock, firstImage);
   return product;
@@ -73,6 +74,8 @@ export function explainConflict(problem: Answer<"placeOrder", 409>): string {
       return "Some products in your cart can no longer be ordered.";
     case "https://emporium.dev/problems/idempotency-key-reused":
       return "This checkout was already sent with other details; start it again.";
+    case "https://emporium.dev/problems/shipping-method-required":
+      return "Choose a shipping method for this address first.";
     default: {
       const unhandled: never = problem.type;
       return unhandled;

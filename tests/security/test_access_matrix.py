@@ -152,6 +152,27 @@ def _product(world: World, who: Who) -> dict[str, Any]:
     }
 
 
+def _zone(world: World, who: Who) -> dict[str, Any]:
+    return {
+        "name": f"Matrix {uuid.uuid4().hex[:8]}",
+        "countries": ["AQ"],
+        "rates": [{"name": "Standard", "amount": 500, "currency": "EUR"}],
+    }
+
+
+def _tax(world: World, who: Who) -> dict[str, Any]:
+    return {"country": "AQ", "rate_bp": 1000, "name": f"Matrix {uuid.uuid4().hex[:8]}"}
+
+
+def _promotion(world: World, who: Who) -> dict[str, Any]:
+    return {
+        "name": "Matrix",
+        "kind": "percentage",
+        "value": 5,
+        "code": f"MX{uuid.uuid4().hex[:10].upper()}",
+    }
+
+
 def _checkout(world: World, who: Who) -> dict[str, Any]:
     return {"shipping_address": ADDRESS, "payment": {"card_token": "tok_visa"}}
 
@@ -276,6 +297,17 @@ MATRIX: dict[str, Row] = {
         2, _with_item(call("DELETE", "/cart/items/{product}")), 200
     ),
     f"DELETE {A}/cart": customer(3, _with_item(call("DELETE", "/cart")), 204),
+    f"PUT {A}/cart/shipping-address": customer(
+        1, call("PUT", "/cart/shipping-address", json=lambda w, who: ADDRESS), 200
+    ),
+    f"GET {A}/cart/shipping-options": customer(0, call("GET", "/cart/shipping-options"), 200),
+    f"PUT {A}/cart/shipping-method": customer(
+        1, call("PUT", "/cart/shipping-method", json=lambda w, who: {"id": str(uuid.uuid4())}), 422
+    ),
+    f"POST {A}/cart/codes": customer(
+        1, call("POST", "/cart/codes", json=lambda w, who: {"code": "NO-SUCH-CODE"}), 422
+    ),
+    f"DELETE {A}/cart/codes/{{code}}": customer(1, call("DELETE", "/cart/codes/NO-SUCH-CODE"), 200),
     f"POST {A}/orders": customer(
         4, _with_item(call("POST", "/orders", json=_checkout, headers=_key)), 202
     ),
@@ -284,6 +316,35 @@ MATRIX: dict[str, Row] = {
     f"GET {A}/orders/{{order_id}}/events": owner_only(0, _events, 200),
     f"POST {A}/orders/{{order_id}}/cancel": owner_only(
         5, call("POST", "/orders/{order}/cancel"), 200
+    ),
+    # orders: the checkout's pricing rules (this suite's own platform: they price no other
+    # suite's carts)
+    f"POST {A}/admin/shipping-zones": admin_only(
+        0, call("POST", "/admin/shipping-zones", json=_zone), 201
+    ),
+    f"GET {A}/admin/shipping-zones": admin_only(0, call("GET", "/admin/shipping-zones"), 200),
+    f"DELETE {A}/admin/shipping-zones/{{zone_id}}": admin_only(
+        0, call("DELETE", f"/admin/shipping-zones/{uuid.uuid4()}"), 404
+    ),
+    f"POST {A}/admin/tax-rates": admin_only(0, call("POST", "/admin/tax-rates", json=_tax), 201),
+    f"GET {A}/admin/tax-rates": admin_only(0, call("GET", "/admin/tax-rates"), 200),
+    f"DELETE {A}/admin/tax-rates/{{tax_rate_id}}": admin_only(
+        0, call("DELETE", f"/admin/tax-rates/{uuid.uuid4()}"), 404
+    ),
+    f"POST {A}/admin/promotions": admin_only(
+        0, call("POST", "/admin/promotions", json=_promotion), 201
+    ),
+    f"GET {A}/admin/promotions": admin_only(0, call("GET", "/admin/promotions"), 200),
+    f"GET {A}/admin/promotions/{{promotion_id}}": admin_only(
+        0, call("GET", f"/admin/promotions/{uuid.uuid4()}"), 404
+    ),
+    f"PATCH {A}/admin/promotions/{{promotion_id}}": admin_only(
+        0,
+        call("PATCH", f"/admin/promotions/{uuid.uuid4()}", json=lambda w, who: {"name": "X"}),
+        404,
+    ),
+    f"DELETE {A}/admin/promotions/{{promotion_id}}": admin_only(
+        0, call("DELETE", f"/admin/promotions/{uuid.uuid4()}"), 404
     ),
     f"GET {A}/admin/orders": admin_only(0, call("GET", "/admin/orders"), 200),
     f"GET {A}/admin/orders/{{order_id}}": admin_only(0, call("GET", "/admin/orders/{order}"), 200),
