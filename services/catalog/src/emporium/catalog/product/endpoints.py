@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from emporium.catalog.dependencies import AdminDep, CacheDep, SessionDep, SettingsDep
 from emporium.catalog.errors import (
@@ -19,12 +19,14 @@ from emporium.catalog.invalidation import LISTING, product_family
 from emporium.catalog.product import service
 from emporium.catalog.product.cursor import MAX_INT64
 from emporium.catalog.product.schemas import (
+    ListingFacets,
     Product,
     ProductCreate,
     ProductPage,
     ProductUpdate,
     Sort,
 )
+from emporium.catalog.variants.options import OptionError, OptionFilters, parse_option_filters
 from emporium.contracts.currencies import currency_code
 from emporium.kit.cache import get_or_compute
 from emporium.kit.errors import Unprocessable, problem_responses
@@ -58,11 +60,34 @@ def asked_currency(
 CurrencyDep = Annotated[str, Depends(asked_currency)]
 
 
-@router.get("/products", response_model=ProductPage, operation_id="listProducts")
+def option_filters(request: Request) -> OptionFilters:
+    """The query's ``option.<name>=<value>`` pairs in canonical form; 422 naming a bad one."""
+    try:
+        return parse_option_filters(request.query_params.multi_items())
+    except OptionError as error:
+        raise InvalidOptions(error.message, field=f"query.{error.field}") from None
+
+
+_OPTION_FILTERS = (
+    "Also `option.<name>=<value>` (repeatable; e.g. `option.size=M&option.colour=red`): "
+    "products with a variant that has one of the asked values of every named option "
+    "(names and values compared case-insensitively)."
+)
+
+
+@router.get(
+    "/products",
+    response_model=ProductPage,
+    operation_id="listProducts",
+    description="Products, filtered and sorted, one page at a time (`next_cursor` for the "
+    "next), with `facets` counted over the whole filtered result. " + _OPTION_FILTERS,
+)
 async def list_products(
     session: SessionDep,
     cache: CacheDep,
     settings: SettingsDep,
+    currency: CurrencyDep,
+    options: Annotated[OptionFilters, Depends(option_filters)],
     category: Annotated[str | None, Query(max_length=120)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     min_price: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
@@ -73,20 +98,36 @@ async def list_products(
     # Room for a name cursor of 200 non-ASCII characters (JSON-escaped, then base64).
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
-    """Products, filtered and sorted, one page at a time (``next_cursor`` for the next)."""
     params = service.ListingParams(
         category=category, q=q, min_price=min_price, max_price=max_price,
-        in_stock=in_stock, sort=sort, limit=limit, cursor=cursor,
+        in_stock=in_stock, sort=sort, limit=limit, cursor=cursor, currency=currency,
+        options=options,
     )  # fmt: skip
     postgres = session.get_bind().dialect.name == "postgresql"
+    base = settings.base_currency
+
+    async def compute_facets() -> bytes:
+        facets = await service.listing_facets(
+            session, params, postgres=postgres, base_currency=base
+        )
+        return facets.model_dump_json().encode()
 
     async def compute() -> bytes:
+        if cache is None:
+            facets_json = await compute_facets()
+        else:
+            # Facets depend on the filter only: every page and sort of it shares them.
+            key = await cache.versioned(LISTING, params.facets_key())
+            facets_json = await get_or_compute(
+                cache, key, compute_facets, ttl=settings.listing_cache_seconds, stale_ttl=30
+            )
         page = await service.list_products(
             session,
             params,
             postgres=postgres,
             media_prefix=settings.media_url_prefix,
-            currency=settings.base_currency,
+            facets=ListingFacets.model_validate_json(facets_json),
+            base_currency=base,
         )
         return page.model_dump_json().encode()
 

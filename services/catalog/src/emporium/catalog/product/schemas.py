@@ -15,7 +15,9 @@ from emporium.catalog.variants.schemas import OptionIn
 __all__ = [
     "MAX_WEIGHT_GRAMS",
     "Availability",
+    "CategoryFacet",
     "Image",
+    "ListingFacets",
     "Money",
     "Option",
     "Product",
@@ -24,6 +26,7 @@ __all__ = [
     "ProductUpdate",
     "ProductVariant",
     "Sort",
+    "ValueFacet",
 ]
 
 Sort = Literal["name", "price", "-price", "newest"]
@@ -226,6 +229,26 @@ class Product(BaseModel):
     updated_at: datetime
 
 
+class CategoryFacet(BaseModel):
+    id: UUID
+    slug: str
+    count: int
+
+
+class ValueFacet(BaseModel):
+    value: str
+    count: int
+
+
+class ListingFacets(BaseModel):
+    """Counted over the whole filtered result, not the page: products per category (its
+    own, not its ancestors) and per option value (once per product, by key)."""
+
+    categories: list[CategoryFacet]
+    options: dict[str, list[ValueFacet]]
+
+
 class ProductPage(BaseModel):
     items: list[Product]
     next_cursor: str | None
+    facets: ListingFacets

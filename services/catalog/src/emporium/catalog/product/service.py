@@ -29,11 +29,17 @@ from emporium.catalog.invalidation import LISTING, mark_stale, product_family
 from emporium.catalog.models import Product as ProductRow
 from emporium.catalog.models import Variant as VariantRow
 from emporium.catalog.outbox import OUTBOX
-from emporium.catalog.product import repository
+from emporium.catalog.product import facets_sql, repository
 from emporium.catalog.product.cursor import Cursor, decode_cursor, encode_cursor
 from emporium.catalog.product.events import product_state, publish_update
 from emporium.catalog.product.repository import ListingQuery
-from emporium.catalog.product.schemas import Product, ProductCreate, ProductPage, ProductUpdate
+from emporium.catalog.product.schemas import (
+    ListingFacets,
+    Product,
+    ProductCreate,
+    ProductPage,
+    ProductUpdate,
+)
 from emporium.catalog.product.views import Details, product_view
 from emporium.catalog.variants import options as rules
 from emporium.catalog.variants import repository as variants
@@ -50,6 +56,7 @@ __all__ = [
     "delete_product",
     "get_product",
     "list_products",
+    "listing_facets",
     "product_views",
     "update_product",
 ]
@@ -234,7 +241,8 @@ async def get_product(
 
 
 class ListingParams:
-    """The query of ``GET /products`` (validated by the endpoint)."""
+    """The query of ``GET /products`` (validated by the endpoint; ``currency`` canonical,
+    ``options`` parsed once by ``parse_option_filters``)."""
 
     def __init__(
         self,
@@ -247,6 +255,8 @@ class ListingParams:
         sort: str,
         limit: int,
         cursor: str | None,
+        currency: str = "EUR",
+        options: rules.OptionFilters | None = None,
     ) -> None:
         self.category = category
         self.q = q.strip() if q else None
@@ -256,22 +266,24 @@ class ListingParams:
         self.sort = sort
         self.limit = limit
         self.cursor = cursor
+        self.currency = currency
+        self.options = options or rules.OptionFilters()
 
-    def cache_key(self) -> str:
+    def facets_key(self) -> str:
+        """What the facets depend on: every page and sort of one filter shares them."""
         return repr(
-            (self.category, self.q, self.min_price, self.max_price, self.in_stock, self.sort,
-             self.limit, self.cursor)
+            ("facets", self.category, self.q, self.min_price, self.max_price, self.in_stock,
+             self.currency, sorted((n, sorted(v)) for n, v in self.options.items()))
         )  # fmt: skip
 
+    def cache_key(self) -> str:
+        return repr((self.facets_key(), self.sort, self.limit, self.cursor))
 
-async def list_products(
-    session: AsyncSession,
-    params: ListingParams,
-    *,
-    postgres: bool,
-    media_prefix: str,
-    currency: str = "EUR",
-) -> ProductPage:
+
+async def _listing_query(
+    session: AsyncSession, params: ListingParams, base_currency: str
+) -> ListingQuery | None:
+    """The listing's query (None: the category names nothing, so nothing matches)."""
     after = None
     if params.cursor:
         cursor = decode_cursor(params.cursor, params.sort)
@@ -280,8 +292,8 @@ async def list_products(
     if params.category:
         category_ids = await subtree_ids(session, params.category)
         if not category_ids:
-            return ProductPage(items=[], next_cursor=None)
-    query = ListingQuery(
+            return None
+    return ListingQuery(
         category_ids=category_ids,
         q=params.q or None,
         min_price=params.min_price,
@@ -290,10 +302,36 @@ async def list_products(
         sort=params.sort,
         after=after,
         limit=params.limit,
+        currency=None if params.currency == base_currency else params.currency,
+        options=params.options,
     )
+
+
+async def listing_facets(
+    session: AsyncSession, params: ListingParams, *, postgres: bool, base_currency: str
+) -> ListingFacets:
+    query = await _listing_query(session, params, base_currency)
+    if query is None:
+        return ListingFacets(categories=[], options={})
+    facets = await facets_sql.listing_facets(session, query, postgres=postgres)
+    return ListingFacets.model_validate(facets.to_api())
+
+
+async def list_products(
+    session: AsyncSession,
+    params: ListingParams,
+    *,
+    postgres: bool,
+    media_prefix: str,
+    facets: ListingFacets,
+    base_currency: str = "EUR",
+) -> ProductPage:
+    query = await _listing_query(session, params, base_currency)
+    if query is None:
+        return ProductPage(items=[], next_cursor=None, facets=facets)
     rows = await repository.list_products(session, query, postgres=postgres)
     page, more = rows[: params.limit], len(rows) > params.limit
-    items = await product_views(session, page, currency, media_prefix)
+    items = await product_views(session, page, params.currency, media_prefix)
     next_cursor = None
     if more and page:
         last = page[-1]
@@ -301,6 +339,8 @@ async def list_products(
         if params.sort == "name":
             value = last.name
         elif params.sort in ("price", "-price"):
-            value = last.price_amount
+            # The price sorted by: the product's own, or its lowest in the asked currency.
+            price = items[-1].price
+            value = last.price_amount if query.currency is None or price is None else price.amount
         next_cursor = encode_cursor(Cursor(sort=params.sort, value=value, last_id=last.id))
-    return ProductPage(items=items, next_cursor=next_cursor)
+    return ProductPage(items=items, next_cursor=next_cursor, facets=facets)
