@@ -213,7 +213,19 @@ class Gateway:
                 trace=current_context(),
                 drop=drop,
             )
-            answer = await upstream.send(method, path, headers, body, query=query, stream=stream)
+            answer = await upstream.send(
+                method,
+                path,
+                headers,
+                body,
+                query=query,
+                stream=stream,
+                timeout=(
+                    self.settings.upload_timeout_seconds
+                    if body is not None and _is_upload(request)
+                    else None
+                ),
+            )
         redirect = internal_redirect(
             answer.status, answer.headers.get("location"), upstream=upstream.base, path=path
         )
@@ -316,6 +328,10 @@ def _lease_seconds(settings: Settings) -> float:
 
 def _bucket(path: str) -> str:
     return "auth" if path == "/auth" or path.startswith("/auth/") else "api"
+
+
+def _is_upload(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
 def _has_body(request: Request) -> bool:

@@ -33,6 +33,9 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     upstream_timeouts: dict[str, float] = Field(
         default_factory=dict, description='Per service, e.g. {"orders": 10}.'
     )
+    # An upload's answer comes once the service has decoded and re-encoded it (a large PNG
+    # takes seconds on a busy small machine): the wait after its body is sent, per call.
+    upload_timeout_seconds: float = Field(default=30.0, gt=0)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_retries: int = Field(
         default=2, ge=0, description="Extra attempts of idempotent calls on connect errors."

@@ -200,9 +200,11 @@ class Upstream:
         *,
         query: str = "",
         stream: bool = False,
+        timeout: float | None = None,
     ) -> aiohttp.ClientResponse:
         """Send the request to the encoded ``path`` and ``query``; return the answer once its
         headers are in (body unread). ``stream``: an event stream, from the streams' pool.
+        ``timeout`` replaces the service's own for this call (an upload's answer).
 
         Raises ``UpstreamUnavailable`` (503: down, refused, breaker open), ``UpstreamBusy``
         (503: no free connection in time), ``UpstreamTimeout`` (504) or ``BadGateway`` (502).
@@ -215,7 +217,9 @@ class Upstream:
         except Busy as busy:
             raise self._busy(busy.waited) from None
         try:
-            response = await self._send(method, path, headers, body, query, stream)
+            response = await self._send(
+                method, path, headers, body, query, stream, timeout or self.timeout
+            )
         except BaseException:
             admission.release()
             raise
@@ -243,6 +247,7 @@ class Upstream:
         body: Body | None,
         query: str,
         stream: bool,
+        timeout: float,
     ) -> aiohttp.ClientResponse:
         attempts = 1 + (self.retries if method in IDEMPOTENT else 0)
         url = self.url(path, query)
@@ -252,9 +257,9 @@ class Upstream:
             if attempt:
                 self._refuse_if_open()
             try:
-                async with asyncio.timeout(self.timeout) as deadline:
+                async with asyncio.timeout(timeout) as deadline:
                     if body is not None:
-                        body.on_progress = _extend(deadline, self.timeout)
+                        body.on_progress = _extend(deadline, timeout)
                     response = await session.request(
                         method,
                         url,
@@ -269,7 +274,7 @@ class Upstream:
                     attempt + 1 < attempts
                     and (body is None or not body.started)
                     # Retries share the one timeout: a blackholed host must not multiply it.
-                    and time.monotonic() - begun < self.timeout
+                    and time.monotonic() - begun < timeout
                 )
                 log.warning(
                     "%s: cannot connect (%s)%s",
@@ -289,11 +294,11 @@ class Upstream:
             except TimeoutError:
                 self._failed("timeout")
                 log.warning(
-                    "%s: no answer within %g s", self.name, self.timeout,
+                    "%s: no answer within %g s", self.name, timeout,
                     extra={"upstream": self.name},
                 )  # fmt: skip
                 raise UpstreamTimeout(
-                    f"the {self.name} service did not answer within {self.timeout:g} s",
+                    f"the {self.name} service did not answer within {timeout:g} s",
                     upstream=self.name,
                 ) from None
             except aiohttp.ClientError as error:
