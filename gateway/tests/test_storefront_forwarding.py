@@ -24,6 +24,12 @@ def _fake_storefront(seen: list[dict[str, Any]]) -> FastAPI:
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
+    @app.post("/admin/products/{product_id}/images")
+    async def upload(product_id: str, request: Request) -> Response:
+        await request.body()
+        await asyncio.sleep(0.5)  # the API storing the image: longer than the timeout below
+        return Response(status_code=303, headers={"Location": f"/admin/products/{product_id}"})
+
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def anything(path: str, request: Request) -> Response:
         body = await request.body()
@@ -116,6 +122,20 @@ async def test_an_event_stream_may_pause_longer_than_the_timeout(gateway: Gatewa
         answer = await gw.client.get("/orders/1/events")
         assert answer.status_code == 200
         assert answer.text.count("event: status") == 2
+    finally:
+        await servers.stop()
+
+
+async def test_an_upload_page_may_answer_later_than_the_timeout(gateway: GatewayFactory) -> None:
+    gw, _, servers = await _with_storefront(
+        gateway, upstream_timeout_seconds=0.2, upload_timeout_seconds=5.0
+    )
+    try:
+        picture = {"file": ("p.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 1024, "image/png")}
+        sent = await gw.client.post("/admin/products/1/images", files=picture)
+        assert sent.status_code == 303
+        slow_form = await gw.client.post("/admin/products/1/images", data={"a": "b"})
+        assert slow_form.status_code == 504  # not an upload: the storefront's own 0.2 s
     finally:
         await servers.stop()
 

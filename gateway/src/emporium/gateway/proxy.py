@@ -30,6 +30,7 @@ from starlette.responses import Response, StreamingResponse
 
 from emporium.gateway.answers import MemoryAnswers, RedisAnswers
 from emporium.gateway.auth import VerifiedTokens, authorize
+from emporium.gateway.bodies import has_body, is_upload
 from emporium.gateway.client import Client, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
 from emporium.gateway.front import Ask, Front, MemoryFront, RedisFront
@@ -198,7 +199,7 @@ class Gateway:
     ) -> aiohttp.ClientResponse:
         upstream = self.upstreams[route.upstream]
         method = request.method
-        body = Body(request.stream()) if _has_body(request) else None
+        body = Body(request.stream()) if has_body(request) else None
         with _TRACER.start_as_current_span(
             f"{method} {route.upstream}",
             kind=SpanKind.CLIENT,
@@ -222,7 +223,7 @@ class Gateway:
                 stream=stream,
                 timeout=(
                     self.settings.upload_timeout_seconds
-                    if body is not None and _is_upload(request)
+                    if body is not None and is_upload(request)
                     else None
                 ),
             )
@@ -328,17 +329,6 @@ def _lease_seconds(settings: Settings) -> float:
 
 def _bucket(path: str) -> str:
     return "auth" if path == "/auth" or path.startswith("/auth/") else "api"
-
-
-def _is_upload(request: Request) -> bool:
-    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
-
-
-def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return "transfer-encoding" in request.headers
 
 
 async def proxy(request: Request) -> Response:

@@ -28,6 +28,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
+from emporium.gateway.bodies import has_body, is_upload
 from emporium.gateway.client import resolve_client
 from emporium.gateway.errors import RouteNotFound, UpstreamTimeout, UpstreamUnavailable
 from emporium.gateway.headers import request_headers, response_headers
@@ -70,6 +71,7 @@ class Storefront:
                 f"GATEWAY_STOREFRONT_URL must be http(s)://host[:port][/path], not {self.base}"
             )
         self.timeout = settings.timeout_of("storefront")
+        self.upload_timeout = settings.upload_timeout_seconds
         self.trusted = settings.trusted_networks()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -113,9 +115,11 @@ class Storefront:
             trace=current_context(),
         )
         url = storefront_url(self.base, target.encoded_path(), target.encoded_query())
-        body = request.stream() if _has_body(request) else None
+        body = request.stream() if has_body(request) else None
+        # An upload's page answers once the API has stored the image (see settings).
+        timeout = self.upload_timeout if body is not None and is_upload(request) else self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 answer = await self.session.request(
                     request.method,
                     url,
@@ -161,13 +165,6 @@ async def _relay(answer: aiohttp.ClientResponse, timeout: float | None) -> Async
         raise
     finally:
         answer.close()
-
-
-def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return "transfer-encoding" in request.headers
 
 
 router = APIRouter(include_in_schema=False)
