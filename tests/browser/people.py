@@ -35,6 +35,7 @@ __all__ = [
     "euros",
     "jpeg",
     "make_product",
+    "make_tee",
     "place_order",
     "pricing_rules",
     "remove_rules",
@@ -137,6 +138,51 @@ def make_product(
         )
         assert upload.status_code == 201, upload.text
     _known_to_orders(boss, str(product["id"]))
+    return product
+
+
+def make_tee(boss: Person, *, name: str = "Variant tee") -> dict[str, Any]:
+    """A T-shirt in sizes S/M/L and colours red/blue with three variants, stocked at the
+    ``default`` location: S/red (the first, €19.00, 10 on hand), M/red (€24.00, 4) and
+    L/blue (€21.00, sold out). The product as the shop sees it, variants by ``Size/colour``
+    under ``by_options``."""
+    tag = uuid.uuid4().hex[:8]
+    created = boss.http.post(
+        "/admin/products",
+        json={
+            "sku": f"BRT-{tag}-S-RED",
+            "name": f"{name} {tag}",
+            "description": "Made by the variant browser tests.",
+            "price": {"amount": 1900, "currency": "EUR"},
+            "options": [
+                {"name": "Size", "values": ["S", "M", "L"]},
+                {"name": "Colour", "values": ["red", "blue"]},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    product_id = str(created.json()["id"])
+    stocks = {product_id: 10}
+    for size, colour, amount, on_hand in (("M", "red", 2400, 4), ("L", "blue", 2100, 0)):
+        added = boss.http.post(
+            f"/admin/products/{product_id}/variants",
+            json={
+                "sku": f"BRT-{tag}-{size}-{colour.upper()}",
+                "options": {"Size": size, "Colour": colour},
+                "prices": [{"amount": amount, "currency": "EUR"}],
+            },
+        )
+        assert added.status_code == 201, added.text
+        stocks[str(added.json()["id"])] = on_hand
+    for variant_id, on_hand in stocks.items():
+        put = boss.http.put(
+            f"/admin/variants/{variant_id}/stock/default", json={"on_hand": on_hand}
+        )
+        assert put.status_code == 200, put.text
+    product: dict[str, Any] = boss.http.get(f"/products/{product_id}").json()
+    product["by_options"] = {
+        f"{v['options']['Size']}/{v['options']['Colour']}": v for v in product["variants"]
+    }
     return product
 
 

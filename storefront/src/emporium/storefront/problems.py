@@ -50,6 +50,18 @@ _KNOWN: dict[str, tuple[str, str]] = {
     "forbidden": (FORM, "You are not allowed to do that."),
     "duplicate-sku": ("sku", "Another product already has this SKU."),
     "duplicate-slug": ("slug", "Another category already has this slug."),
+    "duplicate-option-combination": ("options", "Another variant already has these options."),
+    "invalid-options": ("options", "These options are not accepted"),
+    "last-variant": (FORM, "A product keeps at least one variant: this is its last one."),
+    "too-many-variants": (FORM, "This product has as many variants as a product can have."),
+    "variant-not-found": (FORM, "This variant is no longer sold."),
+    "duplicate-location": ("code", "Another stock location already has this code."),
+    "location-not-found": (FORM, "There is no such stock location."),
+    "not-sold-in-currency": (
+        FORM,
+        "This product is not sold in your cart's currency. Choose another product or "
+        "empty the cart first.",
+    ),
     "unsupported-image": ("file", "That file is not a JPEG, PNG or WebP image."),
     "image-too-large": ("file", "That image is too large."),
     "content-too-large": ("file", "That file is too large."),
@@ -131,8 +143,10 @@ def explain(problem: ApiProblem, fields: Iterable[str] = ()) -> Feedback:
     known = _KNOWN.get(problem.kind)
     if known is not None:
         name, message = known
-        if problem.kind == "illegal-status-change" and problem.detail:
+        if problem.kind in ("illegal-status-change", "invalid-options") and problem.detail:
             message = f"{message} ({problem.detail})"
+        if problem.kind == "invalid-options":
+            message += "."
         put(name, message)
         return feedback
     if problem.errors:

@@ -35,9 +35,20 @@ class Settings(ServiceSettings, AuthSettings):
         description="Refresh the access token when it expires within this many seconds.",
     )
     page_size: int = Field(default=12, ge=1, le=100)
+    currencies: str = Field(
+        default="EUR,USD,GBP",
+        pattern=r"^[A-Z]{3}(,[A-Z]{3})*$",
+        description="The currencies the admin prices variants in, the shop's base currency "
+        "(the catalog's EMPORIUM_CATALOG_BASE_CURRENCY) first; its price is required.",
+    )
     admin_enabled: bool = Field(
         default=True, description="Serve the admin at /admin/ (off: a shop-only replica)."
     )
+
+    @property
+    def currency_list(self) -> list[str]:
+        """``currencies`` as a list, the base currency first."""
+        return self.currencies.split(",")
 
     @property
     def secure_cookies(self) -> bool:

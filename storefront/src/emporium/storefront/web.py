@@ -6,7 +6,8 @@ every form carries), ``flashes`` (one-shot messages), ``static(path)`` (a URL un
 ``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``; ``minor(1250, "EUR")`` the
 same), ``feedback`` (a ``Feedback`` of API problems, empty by default), and the price
 breakdown's words (``breakdown_rows``, ``notice_message``, ``option_label``,
-``rate_percent``, ``tax_note``: ``breakdown.py``).
+``rate_percent``, ``tax_note``: ``breakdown.py``), and a variant's words
+(``options_label``: ``Size M, Colour red``; ``option_query``: its product page's query).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from emporium.storefront.breakdown import (
 from emporium.storefront.csrf import FIELD
 from emporium.storefront.problems import Feedback
 from emporium.storefront.session import get_session
+from emporium.storefront.variants import option_query, options_label
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "minor", "money", "render"]
 
@@ -75,6 +77,8 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     env.globals["rate_percent"] = rate_percent
     env.globals["tax_note"] = tax_note
     env.globals["option_label"] = lambda option: option_label(option, money)
+    env.globals["options_label"] = options_label
+    env.globals["option_query"] = option_query
     return env
 
 

@@ -1,4 +1,5 @@
-"""The admin (``/admin/``): products, orders, customers and the checkout's pricing rules
+"""The admin (``/admin/``): products (with options, variants and stock per location),
+stock locations, orders, customers and the checkout's pricing rules
 (shipping zones, tax rates, promotions), for the ``admin`` role only.
 
 Every page depends on ``AdminDep``: a signed-out visitor is sent to sign in, a customer gets
@@ -15,11 +16,13 @@ from fastapi.responses import HTMLResponse
 from emporium.storefront.admin import (
     customers,
     dashboard,
+    locations,
     orders,
     products,
     promotions,
     shipping,
     taxes,
+    variants,
 )
 
 __all__ = ["router"]
@@ -29,5 +32,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 # ``/admin`` answers like ``/admin/`` instead of redirecting to it: the gateway passes on the
 # canonical path, without the trailing slash, so a redirect would only come back.
 router.add_api_route("", dashboard.dashboard, methods=["GET"], response_class=HTMLResponse)
-for _module in (dashboard, products, orders, customers, shipping, taxes, promotions):
+for _module in (
+    dashboard, products, variants, locations, orders, customers, shipping, taxes, promotions
+):  # fmt: skip
     router.include_router(_module.router)

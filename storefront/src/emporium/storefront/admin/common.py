@@ -1,5 +1,5 @@
-"""What the admin's pages share: the API dependency, problem status, pagination links,
-a form's own messages as ``Feedback``, and the items of a listing."""
+"""What the admin's pages share: the API dependency, the currencies priced in, problem
+status, pagination links, a form's own messages as ``Feedback``, and the items of a listing."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import URL
 
+from emporium.kit.app import get_resources
 from emporium.storefront.admin.forms import FormResult
 from emporium.storefront.api import Api, ApiProblem, get_api
 from emporium.storefront.auth import SignedIn, client_ip
 from emporium.storefront.problems import Feedback, explain
 from emporium.storefront.session import get_session
+from emporium.storefront.settings import Settings
 
 __all__ = [
     "ApiDep",
     "Sent",
+    "currencies",
     "delete_and_go_back",
     "feedback_of",
     "form_values",
@@ -30,6 +33,13 @@ __all__ = [
 ]
 
 ApiDep = Annotated[Api, Depends(get_api)]
+
+
+def currencies(request: Request) -> list[str]:
+    """The currencies the admin prices in, the base first (``STOREFRONT_CURRENCIES``)."""
+    settings = get_resources(request).settings
+    assert isinstance(settings, Settings)
+    return settings.currency_list
 
 
 def problem_status(problem: ApiProblem) -> int:

@@ -9,15 +9,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from emporium.storefront.admin.common import ApiDep, feedback_of, next_page_url, problem_status
+from emporium.storefront.admin.common import (
+    ApiDep,
+    currencies,
+    feedback_of,
+    next_page_url,
+    problem_status,
+)
 from emporium.storefront.admin.forms import format_amount, product_body, stock_body
+from emporium.storefront.admin.variant_forms import options_rows
 from emporium.storefront.api import Api, ApiProblem, path
 from emporium.storefront.auth import AdminDep, SignedIn, client_ip
 from emporium.storefront.problems import Feedback, explain
 from emporium.storefront.session import get_session
 from emporium.storefront.web import render
 
-__all__ = ["category_options", "load_categories", "router"]
+__all__ = ["category_options", "edit_page", "load_categories", "load_product", "router"]
 
 router = APIRouter(prefix="/products")
 
@@ -47,7 +54,7 @@ def category_options(categories: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted(labelled, key=lambda option: option[1].lower())
 
 
-async def _product(api: Api, request: Request, product_id: str) -> dict[str, Any]:
+async def load_product(api: Api, request: Request, product_id: str) -> dict[str, Any]:
     found: dict[str, Any] = await api.json(
         "GET", path("products", product_id), client_ip=client_ip(request)
     )
@@ -158,15 +165,20 @@ async def create_product(request: Request, who: AdminDep, api: ApiDep) -> Respon
     return RedirectResponse(f"/admin/products/{product['id']}", status_code=303)
 
 
-async def _edit_page(
+async def edit_page(
     request: Request,
     api: Api,
     product: dict[str, Any],
     *,
     values: dict[str, str] | None = None,
+    options_values: dict[str, str] | None = None,
+    variant_values: dict[str, str] | None = None,
     status: int = 200,
     **feedback: Feedback,
 ) -> HTMLResponse:
+    """The product's page: details, options, variants, stock, images; ``values`` and the
+    others are what was typed into a form shown again with ``feedback`` beside it."""
+    options = product.get("options") or []
     return render(
         request,
         "admin/product_edit.html",
@@ -182,6 +194,12 @@ async def _edit_page(
                 "on_hand", str((product.get("availability") or {}).get("available", 0))
             ),
             "image_types": ", ".join(IMAGE_TYPES),
+            "options_rows": options_rows(options),
+            "options_values": options_values,
+            "options_feedback": feedback.get("options", Feedback()),
+            "variant_values": variant_values or {},
+            "variant_feedback": feedback.get("variant", Feedback()),
+            "currencies": currencies(request),
         },
         status=status,
     )
@@ -192,17 +210,17 @@ async def edit_product(
     request: Request, product_id: str, who: AdminDep, api: ApiDep
 ) -> HTMLResponse:
     """One product: its details, stock and images."""
-    return await _edit_page(request, api, await _product(api, request, product_id))
+    return await edit_page(request, api, await load_product(api, request, product_id))
 
 
 @router.post("/{product_id}", response_class=HTMLResponse)
 async def update_product(request: Request, product_id: str, who: AdminDep, api: ApiDep) -> Response:
     """Save the product's details."""
     values = _fields(await request.form())
-    product = await _product(api, request, product_id)
+    product = await load_product(api, request, product_id)
     result = product_body(values, partial=True)
     if not result.ok:
-        return await _edit_page(
+        return await edit_page(
             request, api, product, values=values, details=feedback_of(result), status=422
         )
     try:
@@ -215,7 +233,7 @@ async def update_product(request: Request, product_id: str, who: AdminDep, api: 
         )
     except ApiProblem as problem:
         feedback = explain(problem, PRODUCT_FIELDS)
-        return await _edit_page(
+        return await edit_page(
             request, api, product, values=values, details=feedback, status=problem_status(problem)
         )
     get_session(request).flash("Saved the product's details.")
@@ -228,8 +246,8 @@ async def set_stock(request: Request, product_id: str, who: AdminDep, api: ApiDe
     values = _fields(await request.form())
     result = stock_body(values)
     if not result.ok:
-        product = await _product(api, request, product_id)
-        return await _edit_page(
+        product = await load_product(api, request, product_id)
+        return await edit_page(
             request, api, product, values={**_form_values(product), **values},
             stock=feedback_of(result), status=422,
         )  # fmt: skip
@@ -242,8 +260,8 @@ async def set_stock(request: Request, product_id: str, who: AdminDep, api: ApiDe
             json=result.body,
         )
     except ApiProblem as problem:
-        product = await _product(api, request, product_id)
-        return await _edit_page(
+        product = await load_product(api, request, product_id)
+        return await edit_page(
             request, api, product, values={**_form_values(product), **values},
             stock=explain(problem, ("on_hand",)), status=problem_status(problem),
         )  # fmt: skip
@@ -277,8 +295,8 @@ async def upload_image(request: Request, product_id: str, who: AdminDep, api: Ap
         else:
             get_session(request).flash("Image added.")
             return RedirectResponse(f"/admin/products/{product_id}#images", status_code=303)
-    product = await _product(api, request, product_id)
-    return await _edit_page(request, api, product, image=feedback, status=status)
+    product = await load_product(api, request, product_id)
+    return await edit_page(request, api, product, image=feedback, status=status)
 
 
 @router.post("/{product_id}/images/{image_id}/delete", response_class=HTMLResponse)
@@ -295,11 +313,11 @@ async def delete_image(
 async def delete_product(request: Request, product_id: str, who: AdminDep, api: ApiDep) -> Response:
     """Take the product out of the shop (orders keep their copy)."""
     values = _fields(await request.form())
-    product = await _product(api, request, product_id)
+    product = await load_product(api, request, product_id)
     if values.get("confirm_sku", "").strip() != product["sku"]:
         feedback = Feedback()
         feedback.add("confirm_sku", f"Type the SKU {product['sku']} to confirm.")
-        return await _edit_page(request, api, product, delete=feedback, status=422)
+        return await edit_page(request, api, product, delete=feedback, status=422)
     await _delete(api, request, who, path("admin", "products", product_id))
     get_session(request).flash(f"Deleted {product['name']} ({product['sku']}).")
     return RedirectResponse("/admin/products", status_code=303)

@@ -1,7 +1,7 @@
 """A visitor's cart before they sign in, kept in the session cookie (pure, no I/O).
 
 The API's cart belongs to a customer, but a shopper may fill a cart first and register at
-checkout. Until then the lines (product id -> quantity) live in the sealed session; on
+checkout. Until then the lines (variant id -> quantity) live in the sealed session; on
 sign-in they are added to the customer's API cart (``merged_quantity``) and forgotten.
 Bounded, so the cookie stays small: ``MAX_LINES`` products, 1-99 of each (the API's range).
 """
@@ -15,6 +15,7 @@ __all__ = [
     "MAX_LINES",
     "MAX_QUANTITY",
     "add",
+    "is_id",
     "lines_of",
     "merged_quantity",
     "parse_quantity",
@@ -24,6 +25,11 @@ __all__ = [
 MAX_LINES = 30
 MAX_QUANTITY = 99
 _ID = re.compile(r"^[0-9A-Fa-f-]{32,36}$")
+
+
+def is_id(text: str) -> bool:
+    """``text`` looks like a product's or variant's id (a UUID)."""
+    return bool(_ID.match(text))
 
 
 def parse_quantity(text: str, *, allow_zero: bool = False) -> int:

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from emporium.storefront import variants
 from emporium.storefront.api import Api, ApiProblem, get_api, path
 from emporium.storefront.auth import client_ip
 from emporium.storefront.shop.listing import SORTS, parse_listing
+from emporium.storefront.variants import asked_currency, with_variants
 from emporium.storefront.web import render
 
 __all__ = ["router", "srcset"]
@@ -105,17 +107,34 @@ async def category_page(slug: str, request: Request, api: ApiDep) -> HTMLRespons
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
 async def product_page(product_id: str, request: Request, api: ApiDep) -> HTMLResponse:
-    """A product: its images in their sizes, price, availability, and adding to the cart."""
+    """A product: its images, option pickers, the chosen variant's price and availability,
+    and adding that variant to the cart."""
+    currency = asked_currency(request.query_params.get("currency", ""))
+    params = {"currency": currency} if currency else None
     try:
-        product = await api.json("GET", path("products", product_id), client_ip=client_ip(request))
+        product = await api.json(
+            "GET", path("products", product_id), params=params, client_ip=client_ip(request)
+        )
     except ApiProblem as error:
         if error.status in (400, 404, 422):
             return _not_found(request, "product")
         raise
     categories = await _categories(api, request)
     category = next((c for c in categories if c["id"] == product.get("category_id")), None)
+    options = [o for o in product.get("options") or [] if isinstance(o, dict)]
+    chosen = variants.chosen_options(request.query_params.multi_items(), options)
+    variant = variants.choose_variant(with_variants(product), chosen)
     return render(
         request,
         "shop/product.html",
-        {"product": product, "category": category, "srcset": srcset},
+        {
+            "product": product,
+            "category": category,
+            "srcset": srcset,
+            "variant": variant,
+            # The pickers show the variant's own values (those not chosen yet filled in).
+            "selected": dict(variant["options"]) if variant else chosen,
+            "currency": currency,
+            "options_label": variants.options_label,
+        },
     )
