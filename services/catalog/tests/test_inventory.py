@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import select
 
 from emporium.catalog.handlers import HANDLERS
-from emporium.catalog.models import OrderReservation, Stock
+from emporium.catalog.models import DEFAULT_LOCATION, OrderReservation, StockLevel
 from emporium.catalog.testing import Catalog, running_catalog
 from emporium.contracts.base import EventData
 from emporium.contracts.catalog import StockReservationRejected
@@ -63,8 +63,9 @@ async def stock_of(catalog: Catalog, product_id: str) -> dict[str, Any]:
 
 
 async def levels(catalog: Catalog, product_id: str) -> tuple[int, int]:
+    """The product's stock: its default variant's (same id) at the default location."""
     async with catalog.database.session() as session:
-        stock = await session.get(Stock, UUID(product_id))
+        stock = await session.get(StockLevel, (UUID(product_id), DEFAULT_LOCATION))
         assert stock is not None
         return stock.on_hand, stock.reserved
 

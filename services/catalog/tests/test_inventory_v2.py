@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import select
 
 from emporium.catalog.handlers import HANDLERS
-from emporium.catalog.models import OrderReservation, Stock
+from emporium.catalog.models import DEFAULT_LOCATION, OrderReservation, StockLevel
 from emporium.catalog.testing import running_catalog
 from emporium.contracts.orders import (
     BreakdownLine,
@@ -72,7 +72,11 @@ async def test_a_v2_order_reserves_and_its_v2_cancellation_releases(
                 status = await session.scalar(
                     select(OrderReservation.status).where(OrderReservation.order_id == order_id)
                 )
-                held = await session.scalar(select(Stock.reserved).where(Stock.product_id == pid))
+                held = await session.scalar(
+                    select(StockLevel.reserved).where(
+                        StockLevel.variant_id == pid, StockLevel.location_code == DEFAULT_LOCATION
+                    )
+                )
             return str(status), int(held or 0)
 
         for event, expected in ((placed, ("reserved", 2)), (cancelled, ("released", 0))):

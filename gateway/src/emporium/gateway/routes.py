@@ -60,6 +60,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/media", "catalog", "anonymous", methods=_GET),
     Route("/admin/categories", "catalog", "admin", invalidates="catalog"),
     Route("/admin/products", "catalog", "admin", invalidates="catalog"),
+    # catalog: variants and their stock, stock locations (stock shows in product pages)
+    Route("/admin/variants", "catalog", "admin", invalidates="catalog"),
+    Route("/admin/locations", "catalog", "admin", invalidates="catalog"),
     # orders
     Route("/cart", "orders", "customer"),
     Route("/orders", "orders", "customer"),

@@ -15,7 +15,9 @@ variant's id is the product's, the ids in carts, old events and reservations nee
 rewrite.
 
 ``stock`` and ``reservation_line`` stay as they were (read by nothing after this release)
-until a later contract step drops them; the downgrade drops the new tables only.
+until a later contract step drops them; the downgrade drops the new tables only, so
+stock set and reservations made since the upgrade are lost by it (the old tables hold the
+state of the upgrade's time; this release writes only the new ones).
 
 Revision ID: 0006
 Revises: 0005

@@ -2,7 +2,9 @@
 commit on ``OrderShipped``. Each runs in the consumer's transaction with the inbox.
 
 Versions 1 and 2 of ``OrderPlaced`` and ``OrderCancelled`` are read alike: version 2 adds the
-price breakdown, which stock does not need."""
+price breakdown, which stock does not need. A line's variant is its ``variant_id`` or, on
+lines without one, its ``product_id`` (a product's default variant has the product's id,
+so the lines of events older than variants still name the right stock)."""
 
 from __future__ import annotations
 

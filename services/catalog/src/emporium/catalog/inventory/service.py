@@ -1,26 +1,45 @@
-"""Inventory rules: admins set ``on_hand``; orders reserve all their lines or none,
-release them when cancelled and take them off the shelf when shipped.
+"""Inventory rules: admins set ``on_hand`` per variant and location; orders reserve every
+line or none, across each variant's locations in priority order
+(``variants.allocation.allocate``), give the units back where they were taken when
+cancelled, and take them off those shelves when shipped.
 
 Every order operation is idempotent through the per-order ``OrderReservation`` row: a
 second ``OrderPlaced`` for an order already decided does nothing, a release or a commit
 only acts on an order that is still ``reserved``, and a cancellation that arrives before
 any reservation leaves a ``cancelled`` tombstone so that a late ``OrderPlaced`` is refused.
+
+Locks: the order row first, then the stock rows of the order's variants in ``(variant_id,
+location_code)`` order, in every transaction (so none can deadlock with another).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.catalog.errors import ProductNotFound, StockBelowReserved
+from emporium.catalog.errors import (
+    DuplicateLocation,
+    LocationNotFound,
+    ProductNotFound,
+    StockBelowReserved,
+    VariantNotFound,
+)
 from emporium.catalog.invalidation import LISTING, mark_stale, product_family
 from emporium.catalog.inventory import repository
-from emporium.catalog.models import OrderReservation, ReservationLine, Stock
+from emporium.catalog.inventory.repository import Totals
+from emporium.catalog.models import (
+    DEFAULT_LOCATION,
+    OrderReservation,
+    ReservationAllocation,
+    StockLevel,
+    StockLocation,
+)
 from emporium.catalog.outbox import OUTBOX
 from emporium.catalog.product import repository as products
+from emporium.catalog.variants import allocation
 from emporium.contracts.catalog import (
     ShortLine,
     StockChanged,
@@ -30,47 +49,139 @@ from emporium.contracts.catalog import (
 from emporium.contracts.orders import OrderLine
 from emporium.kit.outbox import utcnow
 
-__all__ = ["commit_order", "release_order", "reserve_order", "set_on_hand"]
+__all__ = [
+    "commit_order",
+    "create_location",
+    "release_order",
+    "reserve_order",
+    "set_on_hand",
+    "set_variant_on_hand",
+    "stock_of_variant",
+    "variant_of",
+]
 
 
-async def _changed(session: AsyncSession, stocks: Iterable[Stock]) -> None:
+def variant_of(line: OrderLine) -> UUID:
+    """The variant an order line is for: its ``variant_id``, or for lines without one (old
+    events, products without options) its ``product_id``, the product's default variant."""
+    variant_id: UUID | None = getattr(line, "variant_id", None)
+    return variant_id or line.product_id
+
+
+async def _changed(session: AsyncSession, levels: Iterable[StockLevel]) -> None:
+    """Stamp the rows, publish each touched product's stock summed over its variants and
+    locations (``StockChanged`` v1 is per product) and mark the cached pages stale."""
     now = utcnow()
-    for stock in stocks:
-        stock.updated_at = now
+    variant_ids = set()
+    for level in levels:
+        level.updated_at = now
+        variant_ids.add(level.variant_id)
+    await session.flush()
+    owners = await repository.product_of(session, variant_ids)
+    product_ids = sorted({owners.get(vid, vid) for vid in variant_ids})
+    totals = await repository.product_availability(session, product_ids)
+    for product_id in product_ids:
+        total = totals.get(product_id, Totals(0, 0))
         await OUTBOX.add(
             session,
             StockChanged(
-                product_id=stock.product_id,
-                on_hand=stock.on_hand,
-                reserved=stock.reserved,
-                available=stock.available,
+                product_id=product_id,
+                on_hand=total.on_hand,
+                reserved=total.reserved,
+                available=total.available,
             ),
-            key=stock.product_id,
+            key=product_id,
         )
-        mark_stale(session, product_family(stock.product_id))
+        mark_stale(session, product_family(product_id))
     mark_stale(session, LISTING)
 
 
-async def set_on_hand(session: AsyncSession, product_id: UUID, on_hand: int) -> Stock:
-    """Set the units on the shelf; 409 if fewer than are reserved for orders."""
-    stock = (await repository.lock_stock(session, [product_id])).get(product_id)
-    if stock is None:
-        if await products.live_product(session, product_id) is None:
-            raise ProductNotFound(f"no product {product_id}")
-        stock = Stock(product_id=product_id, on_hand=0, reserved=0)
-        session.add(stock)
-    if on_hand < stock.reserved:
+async def set_variant_on_hand(
+    session: AsyncSession, variant_id: UUID, location_code: str, on_hand: int
+) -> StockLevel:
+    """Set a variant's units on the shelf at a location; 404 for an unknown (or deleted)
+    variant or location, 409 if fewer than are reserved there for orders."""
+    if await repository.location(session, location_code) is None:
+        raise LocationNotFound(f"no stock location {location_code!r}", location=location_code)
+    if await repository.live_variant(session, variant_id) is None:
+        raise VariantNotFound(f"no variant {variant_id}")
+    return await _set(session, variant_id, location_code, on_hand)
+
+
+async def set_on_hand(session: AsyncSession, product_id: UUID, on_hand: int) -> Totals:
+    """``PUT /admin/products/{id}/stock``: the units of the product's default variant at
+    the ``default`` location; answers the product's units summed over every location."""
+    if await products.live_product(session, product_id) is None:
+        raise ProductNotFound(f"no product {product_id}")
+    await _set(session, product_id, DEFAULT_LOCATION, on_hand)
+    totals = await repository.product_availability(session, [product_id])
+    return totals.get(product_id, Totals(0, 0))
+
+
+async def _set(
+    session: AsyncSession, variant_id: UUID, location_code: str, on_hand: int
+) -> StockLevel:
+    level = await repository.lock_level(session, variant_id, location_code)
+    if on_hand < level.reserved:
         raise StockBelowReserved(
-            f"{stock.reserved} units are reserved for orders; on_hand cannot go below that",
-            reserved=stock.reserved,
+            f"{level.reserved} units are reserved for orders at {location_code!r}; "
+            "on_hand cannot go below that",
+            reserved=level.reserved,
         )
-    stock.on_hand = on_hand
-    await session.flush()
-    await _changed(session, [stock])
-    return stock
+    level.on_hand = on_hand
+    await _changed(session, [level])
+    return level
 
 
-async def reserve_order(session: AsyncSession, order_id: UUID, lines: list[OrderLine]) -> bool:
+async def create_location(
+    session: AsyncSession, code: str, name: str, priority: int
+) -> StockLocation:
+    """A new stock location (no stock yet); 409 if the code is taken."""
+    taken = DuplicateLocation(f"a stock location has the code {code!r}", code=code)
+    if await repository.location(session, code) is not None:
+        raise taken
+    created = StockLocation(code=code, name=name, priority=priority)
+    session.add(created)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:  # a concurrent request created it first
+        raise taken from None
+    return created
+
+
+async def stock_of_variant(
+    session: AsyncSession, variant_id: UUID
+) -> list[tuple[StockLocation, Totals]]:
+    """A live variant's units at every location (zero where it has no row), in the order
+    orders take from the locations; 404 for an unknown or deleted variant."""
+    if await repository.live_variant(session, variant_id) is None:
+        raise VariantNotFound(f"no variant {variant_id}")
+    levels = await repository.levels_of(session, variant_id)
+    return [
+        (place, levels.get(place.code, Totals(0, 0)))
+        for place in await repository.locations(session)
+    ]
+
+
+def _stock(
+    locked: dict[UUID, list[repository.LockedLevel]],
+) -> dict[UUID, list[allocation.LocationStock]]:
+    return {
+        variant_id: [
+            allocation.LocationStock(
+                location=row.level.location_code,
+                priority=row.priority,
+                on_hand=row.level.on_hand,
+                reserved=row.level.reserved,
+            )
+            for row in rows
+        ]
+        for variant_id, rows in locked.items()
+    }
+
+
+async def reserve_order(session: AsyncSession, order_id: UUID, lines: Sequence[OrderLine]) -> bool:
     """Reserve every line of the order or none; publishes the outcome. True if reserved."""
     if await repository.lock_order(session, order_id) is not None:
         return False  # decided before (or cancelled first): nothing more to do
@@ -78,30 +189,38 @@ async def reserve_order(session: AsyncSession, order_id: UUID, lines: list[Order
     session.add(record)
     await session.flush()  # the primary key serialises two deliveries of one order
 
-    wanted = Counter[UUID]()
-    for line in lines:
-        wanted[line.product_id] += line.quantity
-    stocks = await repository.lock_stock(session, wanted)
-    short = [
-        ShortLine(product_id=pid, requested=qty, available=max(stocks[pid].available, 0))
-        if pid in stocks
-        else ShortLine(product_id=pid, requested=qty, available=0)
-        for pid, qty in sorted(wanted.items())
-        if pid not in stocks or stocks[pid].available < qty
-    ]
-    if short:
+    wanted = allocation.wanted((variant_of(line), line.quantity) for line in lines)
+    locked = await repository.lock_stock(session, wanted, live_only=True)
+    decision = allocation.allocate(wanted.items(), _stock(locked))
+    if isinstance(decision, allocation.Rejection):
         record.status = "rejected"
+        short = [
+            ShortLine(product_id=s.variant_id, requested=s.requested, available=s.available)
+            for s in decision.shortfalls
+        ]
         await OUTBOX.add(
             session, StockReservationRejected(order_id=order_id, short_lines=short), key=order_id
         )
         return False
-    for pid, qty in sorted(wanted.items()):
-        stocks[pid].reserved += qty
-        session.add(ReservationLine(order_id=order_id, product_id=pid, quantity=qty))
+    rows = {
+        (row.level.variant_id, row.level.location_code): row.level
+        for variant_rows in locked.values()
+        for row in variant_rows
+    }
+    for (variant_id, location_code), quantity in decision.quantities.items():
+        rows[(variant_id, location_code)].reserved += quantity
+        session.add(
+            ReservationAllocation(
+                order_id=order_id,
+                variant_id=variant_id,
+                location_code=location_code,
+                quantity=quantity,
+            )
+        )
     record.status = "reserved"
     await session.flush()
     await OUTBOX.add(session, StockReserved(order_id=order_id), key=order_id)
-    await _changed(session, [stocks[pid] for pid in sorted(wanted)])
+    await _changed(session, [rows[key] for key in decision.quantities])
     return True
 
 
@@ -114,19 +233,26 @@ async def _settle(session: AsyncSession, order_id: UUID, *, ship: bool) -> bool:
         return False
     if record.status != "reserved":
         return False
-    lines = await repository.lines_of(session, order_id)
-    stocks = await repository.lock_any_stock(session, [line.product_id for line in lines])
-    for line in lines:
-        stock = stocks.get(line.product_id)
-        if stock is None:
-            continue
-        stock.reserved -= line.quantity
+    held = await repository.allocations_of(session, order_id)
+    locked = await repository.lock_stock(session, [a.variant_id for a in held], live_only=False)
+    rows = {
+        (row.level.variant_id, row.level.location_code): row.level
+        for variant_rows in locked.values()
+        for row in variant_rows
+    }
+    touched: list[StockLevel] = []
+    for part in held:  # each location's part goes back to (or leaves) that location
+        level = rows.get((part.variant_id, part.location_code))
+        if level is None:
+            continue  # no row to give back to (never removed: kept for safety)
+        level.reserved -= part.quantity
         if ship:
-            stock.on_hand -= line.quantity
+            level.on_hand -= part.quantity
+        touched.append(level)
     record.status = "committed" if ship else "released"
     record.updated_at = utcnow()
     await session.flush()
-    await _changed(session, stocks.values())
+    await _changed(session, touched)
     return True
 
 
