@@ -6,7 +6,6 @@ meaning what they meant before variants; see decision 1 of ``docs/variants-desig
 
 from __future__ import annotations
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.catalog.models import (
@@ -18,7 +17,7 @@ from emporium.catalog.models import (
     VariantPrice,
 )
 
-__all__ = ["create_default_variant", "sync_default_variant"]
+__all__ = ["NO_OPTIONS", "create_default_variant"]
 
 #: The combination key of a variant of a product without options (no values).
 NO_OPTIONS = "[]"
@@ -42,33 +41,10 @@ async def create_default_variant(session: AsyncSession, product: Product) -> Non
         )
     )
     await session.flush()  # the variant before the rows that name it (foreign keys)
-    _add_prices(session, product)
+    amount, currency = product.price_amount, product.currency
+    session.add(VariantPrice(variant_id=product.id, currency=currency, amount=amount))
+    session.add(ProductPrice(product_id=product.id, currency=currency, amount=amount))
     session.add(
         StockLevel(variant_id=product.id, location_code=DEFAULT_LOCATION, on_hand=0, reserved=0)
     )
     await session.flush()
-
-
-async def sync_default_variant(session: AsyncSession, product: Product) -> None:
-    """Carry a changed SKU, weight, price or deletion of a product *without options* to its
-    default variant and prices (``PATCH``/``DELETE /admin/products/{id}``), in the caller's
-    transaction; a product whose variant is missing gets one."""
-    variant = await session.get(Variant, product.id)
-    if variant is None:
-        await create_default_variant(session, product)
-        return
-    variant.sku = product.sku
-    variant.weight_grams = product.weight_grams
-    variant.updated_at = product.updated_at
-    variant.deleted_at = product.deleted_at
-    # One price, the product's: a currency change must not leave the old one behind.
-    await session.execute(delete(VariantPrice).where(VariantPrice.variant_id == product.id))
-    await session.execute(delete(ProductPrice).where(ProductPrice.product_id == product.id))
-    _add_prices(session, product)
-    await session.flush()
-
-
-def _add_prices(session: AsyncSession, product: Product) -> None:
-    amount, currency = product.price_amount, product.currency
-    session.add(VariantPrice(variant_id=product.id, currency=currency, amount=amount))
-    session.add(ProductPrice(product_id=product.id, currency=currency, amount=amount))
