@@ -14,6 +14,7 @@ from emporium.catalog.media.endpoints import router as media
 from emporium.catalog.outbox import OUTBOX
 from emporium.catalog.product.endpoints import router as products
 from emporium.catalog.settings import Settings
+from emporium.catalog.variants.endpoints import router as variants
 from emporium.contracts.topics import ORDERS_EVENTS
 from emporium.kit.app import LifespanHook, Resources, create_app
 from emporium.kit.auth.dependencies import verifier_hook
@@ -56,7 +57,7 @@ def create_service_app(
         settings=settings,
         title="Emporium catalog",
         description="Categories, products, inventory and product images.",
-        routers=[categories, products, inventory, media],
+        routers=[categories, products, variants, inventory, media],
         workers=_workers,
         lifespan_hooks=hooks,
         **overrides,
