@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from emporium.storefront.shop import basket
 from emporium.storefront.shop.forms import safe_next
-from emporium.storefront.shop.listing import parse_listing, parse_price
+from emporium.storefront.shop.listing import facet_view, parse_listing, parse_price
 
 
 def test_prices_are_typed_in_euros_and_sent_in_cents() -> None:
@@ -49,3 +51,32 @@ def test_the_anonymous_cart_is_bounded() -> None:
     assert basket.set_quantity(lines, pid, 0) == {}
     assert basket.merged_quantity(98, 5) == 99
     assert basket.lines_of({"../x": 1, pid: 500}) == {}
+
+
+def test_option_filters_pass_on_and_facet_links_toggle_one_keeping_the_rest() -> None:
+    pairs = [("q", "tee"), ("option.size", "M"), ("option.size", "L"), ("option.colour", "red")]
+    listing = parse_listing(dict(pairs), pairs)
+    assert listing.options == [("colour", "red"), ("size", "L"), ("size", "M")]
+    assert ("option.size", "M") in listing.api_params(12)
+    assert listing.has_option("Size", "m")
+    assert parse_qsl(listing.option_query("size", "M")) == [
+        ("q", "tee"), ("option.colour", "red"), ("option.size", "L")
+    ]  # fmt: skip
+    assert ("option.colour", "blue") in parse_qsl(listing.option_query("colour", "blue"))
+    assert ("category", "shirts") in parse_qsl(listing.category_query("shirts"))
+    assert ("option.size", "M") in parse_qsl(listing.page_query(cursor="abc", page=2))
+
+
+def test_facets_are_named_and_none_means_no_block() -> None:
+    categories = [{"id": "c1", "name": "Shirts", "slug": "shirts"}]
+    view = facet_view(
+        {"categories": [{"id": "c1", "slug": "shirts", "count": 3}],
+         "options": {"size": [{"value": "M", "count": 2}], "fit": []}},
+        categories,
+    )  # fmt: skip
+    assert view == {
+        "categories": [{"slug": "shirts", "name": "Shirts", "count": 3}],
+        "options": [("size", [("M", 2)])],
+    }
+    assert facet_view({}, categories) == {}
+    assert facet_view({"categories": [], "options": {}}, categories) == {}

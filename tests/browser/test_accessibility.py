@@ -229,3 +229,52 @@ def test_the_checkout_pricing_pages_have_no_serious_violation(
         people.remove_rules(boss, rules)
         shopper.http.close()
     assert not narrow, narrow
+
+
+def test_the_variant_pages_have_no_serious_violation(
+    page: Any,
+    new_page: Callable[..., Any],
+    boss: Any,
+    people: Any,
+    audit: Callable[[Any, str], None],
+) -> None:
+    tee = people.make_tee(boss, name="Accessible tee")
+    narrow: list[str] = []
+    page.goto(f"/products/{tee['id']}")
+    audit(page, "product with options")
+    _fits_a_phone(page, "product with options", narrow)
+    page.get_by_label("Size").select_option("L")
+    page.get_by_label("Colour").select_option("blue")
+    expect(page.locator("#availability")).to_have_text("Sold out")
+    audit(page, "product, a sold-out variant chosen")
+    page.get_by_label("Size").select_option("M")
+    page.get_by_label("Colour").select_option("red")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url("**/cart")
+    audit(page, "cart with a variant")
+    _fits_a_phone(page, "cart with a variant", narrow)
+    page.goto(f"/search?q={tee['name'].split()[-1]}")
+    audit(page, "search with facets")
+    _fits_a_phone(page, "search with facets", narrow)
+
+    admin = new_page()
+    people.sign_in(admin, boss, "/admin/")
+    variant = tee["by_options"]["M/red"]["id"]
+    for path, name in [
+        (f"/admin/products/{tee['id']}", "admin product with variants"),
+        (f"/admin/products/{tee['id']}/variants/{variant}", "admin variant and its stock"),
+        ("/admin/locations", "admin stock locations"),
+    ]:
+        admin.goto(path)
+        audit(admin, name)
+        _fits_a_phone(admin, name, narrow)
+    admin.goto(f"/admin/products/{tee['id']}")
+    form = admin.locator("#new-variant")
+    form.get_by_label("SKU").fill(tee["by_options"]["M/red"]["sku"])
+    form.get_by_label("Price (EUR)").fill("nine")
+    form.get_by_role("button", name="Add variant").click()
+    audit(admin, "admin new variant with problems")
+    admin.goto("/admin/locations")
+    admin.get_by_role("button", name="Add location").click()
+    audit(admin, "admin new location with problems")
+    assert not narrow, narrow

@@ -20,8 +20,19 @@ def test_no_page_breaks_the_policy(page: Any, boss: Any, people: Any) -> None:
     assert "frame-ancestors 'none'" in policy
     for path in ("/search?q=a", "/cart", "/signin", "/register"):
         assert page.goto(path).ok, path
+    # A product with options: the pickers' htmx swap, facets in the listing, its cart line.
+    tee = people.make_tee(boss, name="Policy tee")
+    assert page.goto(f"/products/{tee['id']}").ok
+    page.get_by_label("Size").select_option("M")
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url("**/cart")
+    assert page.goto(f"/search?q={tee['name'].split()[-1]}").ok
     people.sign_in(page, boss, "/admin/")
     for path in (
+        f"/admin/products/{tee['id']}",
+        f"/admin/products/{tee['id']}/variants/{tee['id']}",
+        "/admin/locations",
         "/admin/products",
         "/admin/shipping-zones",
         "/admin/tax-rates",

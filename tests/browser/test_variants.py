@@ -132,3 +132,28 @@ def test_the_admin_adds_a_variant_and_stocks_it_at_two_locations(
 def _variant_id(boss: Any, tee: dict[str, Any], sku: str) -> str:
     product = boss.http.get(f"/products/{tee['id']}").json()
     return str(next(v["id"] for v in product["variants"] if v["sku"] == sku))
+
+
+def test_the_listing_counts_option_values_and_filters_by_them(
+    page: Any, boss: Any, people: Any
+) -> None:
+    word = f"facet{uuid.uuid4().hex[:8]}"
+    first = people.make_tee(boss, name=f"Tee {word} one")
+    second = people.make_tee(boss, name=f"Tee {word} two")
+    gone = boss.http.delete(f"/admin/variants/{second['by_options']['L/blue']['id']}")
+    assert gone.status_code == 204, gone.text
+
+    page.goto(f"/search?q={word}")
+    facets = page.locator("nav.facets")
+    expect(page.locator("#results .card")).to_have_count(2)
+    expect(facets.get_by_role("link", name=re.compile(r"^M \(2\)"))).to_be_visible()
+    large = facets.get_by_role("link", name=re.compile(r"^L \(1\)"))
+    large.click()
+    page.wait_for_url(re.compile(r"option\.Size=L"))
+    expect(page.locator("#results .card")).to_have_count(1)
+    expect(page.locator("#results")).to_contain_text(first["name"])
+    assert f"q={word}" in page.url  # the other filters stay
+    chosen = facets.get_by_role("link", name=re.compile(r"^L \(1\).*chosen: remove"))
+    expect(chosen).to_have_attribute("aria-current", "true")
+    chosen.click()
+    expect(page.locator("#results .card")).to_have_count(2)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from emporium.storefront import variants
 from emporium.storefront.api import Api, ApiProblem, get_api, path
 from emporium.storefront.auth import client_ip
-from emporium.storefront.shop.listing import SORTS, parse_listing
+from emporium.storefront.shop.listing import SORTS, facet_view, parse_listing
 from emporium.storefront.variants import asked_currency, with_variants
 from emporium.storefront.web import render
 
@@ -57,16 +57,18 @@ async def _listing_page(
     query = dict(request.query_params)
     if category is not None:
         query["category"] = str(category["slug"])
-    listing = parse_listing(query)
+    listing = parse_listing(query, request.query_params.multi_items())
     categories = await _categories(api, request)
     products: list[dict[str, Any]] = []
     next_cursor = None
+    facets: dict[str, Any] = {}
     problem = None
     try:
         answer = await api.json(
             "GET", "/products", params=listing.api_params(_PAGE_SIZE), client_ip=client_ip(request)
         )
         products, next_cursor = answer.get("items", []), answer.get("next_cursor")
+        facets = answer.get("facets") or {}
     except ApiProblem as error:
         if error.status >= 500 or error.status == 429:
             raise
@@ -84,6 +86,7 @@ async def _listing_page(
             "categories": categories,
             "products": products,
             "next_cursor": next_cursor,
+            "facets": facet_view(facets, categories),
             "sorts": SORTS,
             "errors": {**listing.errors, **(feedback.messages if feedback else {})},
         },

@@ -3,16 +3,32 @@
 Pure: ``parse_listing(query)`` turns the page's query string into a ``Listing`` (bad values
 become messages, never a 500), and ``Listing.api_params()`` gives ``GET /products``'s.
 Prices are typed in the shop's units (``12.50``) and sent in minor units (``1250``).
+Option filters are the API's own ``option.<name>=<value>`` (repeatable: several values of
+one name are any of them, several names all of them), passed on as they are; the facets'
+links toggle one of them (``option_query``) or the category (``category_query``) and keep
+every other filter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["SORTS", "Listing", "parse_listing", "parse_price"]
+__all__ = [
+    "MAX_OPTION_FILTERS",
+    "SORTS",
+    "Listing",
+    "facet_view",
+    "parse_listing",
+    "parse_price",
+]
+
+#: Option filters a page passes on (the API has at most 3 options per product, 50 values).
+MAX_OPTION_FILTERS = 20
+_OPTION = "option."
 
 #: The API's sort keys and how the page names them.
 SORTS: dict[str, str] = {
@@ -50,6 +66,7 @@ class Listing:
     sort: str = "name"
     cursor: str = ""
     page: int = 1
+    options: list[tuple[str, str]] = field(default_factory=list)  # (name, value), sorted
     raw: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -67,26 +84,69 @@ class Listing:
             params.append(("in_stock", "true"))
         if self.cursor:
             params.append(("cursor", self.cursor))
+        params.extend((_OPTION + name, value) for name, value in self.options)
         return params
+
+    def has_option(self, name: str, value: str) -> bool:
+        return (name.casefold(), value.casefold()) in {
+            (n.casefold(), v.casefold()) for n, v in self.options
+        }
+
+    def _query(self, values: dict[str, str], options: Iterable[tuple[str, str]]) -> str:
+        pairs = list(values.items())
+        pairs.extend((_OPTION + name, value) for name, value in options)
+        return urlencode(pairs)
+
+    def option_query(self, name: str, value: str) -> str:
+        """This listing's first page with the option value added, or taken away if on."""
+        if self.has_option(name, value):
+            kept = [
+                (n, v)
+                for n, v in self.options
+                if (n.casefold(), v.casefold()) != (name.casefold(), value.casefold())
+            ]
+        else:
+            kept = sorted([*self.options, (name, value)])
+        return self._query(self._kept(), kept)
+
+    def category_query(self, slug: str) -> str:
+        """This listing's first page in the category (none if it is the one chosen)."""
+        values = self._kept()
+        if values.get("category") == slug:
+            values.pop("category")
+        else:
+            values["category"] = slug
+        return self._query(values, self.options)
+
+    def _kept(self) -> dict[str, str]:
+        return {k: v for k, v in self.raw.items() if k not in ("cursor", "page") and v}
 
     def page_query(self, **changes: str | int | None) -> str:
         """This listing's query string with ``changes`` (None removes a field)."""
-        values: dict[str, str] = {
-            k: v for k, v in self.raw.items() if k not in ("cursor", "page") and v
-        }
+        values = self._kept()
         for key, value in changes.items():
             if value is None or value == "":
                 values.pop(key, None)
             else:
                 values[key] = str(value)
-        return urlencode(values)
+        return self._query(values, self.options)
 
 
-def parse_listing(query: Mapping[str, str]) -> Listing:
-    """The listing the page's query asks for; bad fields get a message and are dropped."""
+def _option_filters(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for key, value in pairs:
+        name, value = key[len(_OPTION) :].strip(), value.strip()
+        if key.startswith(_OPTION) and 0 < len(name) <= 50 and 0 < len(value) <= 50:
+            found.add((name, value))
+    return sorted(found)[:MAX_OPTION_FILTERS]
+
+
+def parse_listing(query: Mapping[str, str], pairs: Iterable[tuple[str, str]] = ()) -> Listing:
+    """The listing the page's query asks for (``pairs``: all of it, repeated keys too, for
+    the option filters); bad fields get a message and are dropped."""
     names = ("q", "category", "min_price", "max_price", "in_stock", "sort", "cursor", "page")
     raw = {name: str(query.get(name, "")) for name in names}
-    listing = Listing(raw=raw)
+    listing = Listing(raw=raw, options=_option_filters(pairs))
     listing.q = raw["q"].strip()[:200]
     listing.category = raw["category"].strip()[:120]
     for name in ("min_price", "max_price"):
@@ -108,3 +168,26 @@ def parse_listing(query: Mapping[str, str]) -> Listing:
     if not listing.cursor:
         listing.page = 1
     return listing
+
+
+def facet_view(
+    facets: Mapping[str, Any], categories: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The API's ``facets`` as the page lists them: categories by name with their counts,
+    and each option's values with theirs; ``{}`` when the answer has none (the page then
+    shows no facet block)."""
+    names = {str(c.get("id")): str(c.get("name")) for c in categories}
+    found_categories = [
+        {"slug": str(c["slug"]), "name": names.get(str(c.get("id")), str(c["slug"])),
+         "count": int(c.get("count", 0))}
+        for c in facets.get("categories") or []
+        if isinstance(c, Mapping) and c.get("slug")
+    ]  # fmt: skip
+    options = [
+        (str(name), [(str(v["value"]), int(v.get("count", 0))) for v in values if "value" in v])
+        for name, values in (facets.get("options") or {}).items()
+        if isinstance(values, list) and values
+    ]
+    if not found_categories and not options:
+        return {}
+    return {"categories": found_categories, "options": options}
