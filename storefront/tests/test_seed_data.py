@@ -28,6 +28,7 @@ from emporium.storefront.seed.data import (
 )
 from emporium.storefront.seed.images import SIZE, product_picture
 from emporium.storefront.seed.pricing import cheapest_option
+from emporium.storefront.seed.variants import LOCATION, VARIANT_PRODUCTS
 
 
 def test_about_fifty_products_in_eight_categories_each_with_some() -> None:
@@ -159,3 +160,21 @@ def test_the_seed_ships_by_the_cheapest_option() -> None:
     ]
     assert cheapest_option(options) == options[2]
     assert cheapest_option([]) is None
+
+
+def test_the_variant_products_are_apart_and_complete() -> None:
+    skus = {p.sku for p in PRODUCTS}
+    all_variants = [v.sku for demo in VARIANT_PRODUCTS for v in demo.variants]
+    assert len(all_variants) == len(set(all_variants))
+    assert not skus & set(all_variants)  # the single-SKU demo products stay as they were
+    for demo in VARIANT_PRODUCTS:
+        names = [name for name, _ in demo.options]
+        combinations = {tuple(v.options[n] for n in names) for v in demo.variants}
+        assert len(combinations) == len(demo.variants)  # no two variants alike
+        for variant in demo.variants:
+            assert set(variant.options) == set(names)
+            assert all(variant.options[n] in dict(demo.options)[n] for n in names)
+            assert set(variant.stock) <= {"default", LOCATION[0]}
+        # The first variant is made with the product: it has each option's first value.
+        assert demo.variants[0].options == {n: values[0] for n, values in demo.options}
+    assert LOCATION[2] > 0  # ships after the default location

@@ -23,6 +23,7 @@ import pytest
 
 from emporium.storefront.seed import credentials_from_env, seed
 from emporium.storefront.seed.data import CATEGORIES, ORDERS, PRODUCTS
+from emporium.storefront.seed.variants import LOCATION, VARIANT_PRODUCTS
 
 pytestmark = pytest.mark.e2e
 
@@ -94,13 +95,17 @@ def test_the_first_make_dev_seeds_the_demo_shop(first_start: tuple[str, str]) ->
     assert f"{len(PRODUCTS)} products, {len(PRODUCTS)} images" in output
     with httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
         products = {p["sku"]: p for p in _all_products(http)}
-        assert set(products) == {p.sku for p in PRODUCTS}
+        assert set(products) == {p.sku for p in (*PRODUCTS, *VARIANT_PRODUCTS)}
         assert all(len(p["images"]) == 1 for p in products.values())
         picture = http.get(products["DEMO-001"]["images"][0]["url"].removeprefix("/api/v1"))
         assert picture.status_code == 200
         assert picture.headers["content-type"] == "image/webp"
         sold_out = {sku for sku, p in products.items() if not p["availability"]["in_stock"]}
         assert sold_out == {p.sku for p in PRODUCTS if p.on_hand == 0}
+        for demo in VARIANT_PRODUCTS:  # every variant, its stock summed over the locations
+            shown = http.get(f"/products/{products[demo.sku]['id']}").json()
+            available = {v["sku"]: v["availability"]["available"] for v in shown["variants"]}
+            assert available == {v.sku: sum(v.stock.values()) for v in demo.variants}
         slugs = {c["slug"] for c in http.get("/categories").json()}
         assert slugs == {c.slug for c in CATEGORIES}
 
@@ -117,7 +122,12 @@ def test_seeding_again_changes_nothing(first_start: tuple[str, str]) -> None:
     url, _ = first_start
     with httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
         before = {p["sku"]: (p["id"], p["availability"]) for p in _all_products(http)}
+        tee = before[VARIANT_PRODUCTS[0].sku][0]
+        variants_before = http.get(f"/products/{tee}").json()["variants"]
         report = asyncio.run(seed(url, credentials_from_env(url), say=lambda _: None))
         after = {p["sku"]: (p["id"], p["availability"]) for p in _all_products(http)}
+        variants_after = http.get(f"/products/{tee}").json()["variants"]
     assert not report.changed, str(report)
     assert after == before
+    assert variants_after == variants_before
+    assert LOCATION[0] == "vienna"

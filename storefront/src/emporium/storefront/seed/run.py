@@ -2,10 +2,10 @@
 
 Categories are found by slug, products by SKU, the demo customer by email and its orders by
 their Idempotency-Keys, shipping zones by name, tax rates by country, region and tax class,
-promotions by code (an automatic one by name): a second run finds everything and changes
-nothing. A run cut short
-(Ctrl-C, a service restart) is finished by the next one: a product without an image is
-completed (stock, then image, so an image means the product is complete).
+promotions by code (an automatic one by name), the products with variants and the second
+stock location as ``variants.py`` says: a second run finds everything and changes nothing.
+A run cut short (Ctrl-C, a service restart) is finished by the next one: a product without
+an image is completed (stock, then image, so an image means the product is complete).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from emporium.storefront.seed.data import (
 )
 from emporium.storefront.seed.images import product_picture
 from emporium.storefront.seed.pricing import seed_pricing, ship_the_cart
+from emporium.storefront.seed.variants import VARIANT_PRODUCTS, seed_variants
 
 __all__ = ["SeedError", "SeedReport", "catalog_is_empty", "seed"]
 
@@ -55,6 +56,9 @@ class SeedReport:
     shipping_zones: int = 0
     tax_rates: int = 0
     promotions: int = 0
+    locations: int = 0
+    variant_products: int = 0
+    variants: int = 0
 
     @property
     def changed(self) -> bool:
@@ -120,6 +124,12 @@ async def _pass(
         report.shipping_zones += pricing.shipping_zones
         report.tax_rates += pricing.tax_rates
         report.promotions += pricing.promotions
+        listed = {p["sku"]: p async for p in admin.pages("/products", {"sort": "newest"})}
+        extra = await seed_variants(admin, category_ids, listed)
+        report.locations += extra.locations
+        report.variant_products += extra.variant_products
+        report.variants += extra.variants
+        say(f"[seed] variants: {len(VARIANT_PRODUCTS)} products with options, stock at vienna")
         shopper = Api(client)
         await _customer(shopper, credentials.demo, report)
         await _orders(shopper, admin, products, report, timeout=timeout)
