@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from emporium.catalog.listing_facets import FacetRow, count_facets
 from emporium.catalog.testing import Catalog
-from emporium.catalog.variants.endpoints import router as variant_routes
 from emporium.catalog.variants.options import OptionFilters, key, parse_option_filters
 
 NAMES = ["size", "Size", "colour", "material"]
@@ -58,14 +56,6 @@ filters = st.lists(
     st.tuples(st.sampled_from([f"option.{n}" for n in NAMES]), st.sampled_from(VALUES)),
     max_size=3,
 )
-
-
-@pytest.fixture(autouse=True)
-def _variant_routes(catalog: Catalog) -> None:
-    # Until app.py mounts the variant router (its owner's change), mount it here.
-    paths = {getattr(route, "path", "") for route in catalog.app.routes}
-    if "/admin/variants/{variant_id}" not in paths:
-        catalog.app.include_router(variant_routes)
 
 
 async def _categories(catalog: Catalog) -> dict[str, str]:

@@ -6,24 +6,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-import pytest
 from sqlalchemy import select
 
 from emporium.catalog.models import DEFAULT_LOCATION, Product, ProductPrice, StockLevel
 from emporium.catalog.testing import Catalog
-from emporium.catalog.variants.endpoints import router as variant_routes
 from emporium.kit.events import Envelope
 from emporium.kit.outbox import OutboxMessage
-
-
-@pytest.fixture(autouse=True)
-def _variant_routes(catalog: Catalog) -> None:
-    # Until app.py mounts the variant router (its owner's change), mount it here.
-    if not any(
-        getattr(r, "path", "") == "/admin/variants/{variant_id}" for r in catalog.app.routes
-    ):
-        catalog.app.include_router(variant_routes)
-
 
 SHIRT_OPTIONS = [
     {"name": "Size", "values": ["S", "M", "L"]},

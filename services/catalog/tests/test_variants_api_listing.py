@@ -5,19 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from emporium.catalog.testing import Catalog
-from emporium.catalog.variants.endpoints import router as variant_routes
-
-
-@pytest.fixture(autouse=True)
-def _variant_routes(catalog: Catalog) -> None:
-    # Until app.py mounts the variant router (its owner's change), mount it here.
-    paths = {getattr(route, "path", "") for route in catalog.app.routes}
-    if "/admin/variants/{variant_id}" not in paths:
-        catalog.app.include_router(variant_routes)
-
 
 OPTIONS = [{"name": "size", "values": ["S", "M"]}, {"name": "Colour", "values": ["red", "blue"]}]
 
