@@ -152,6 +152,18 @@ def _product(world: World, who: Who) -> dict[str, Any]:
     }
 
 
+def _variant(world: World, who: Who) -> dict[str, Any]:
+    return {
+        "sku": f"MXV-{uuid.uuid4().hex[:10]}",
+        "options": {},
+        "prices": [{"amount": 500, "currency": "EUR"}],
+    }
+
+
+def _location(world: World, who: Who) -> dict[str, Any]:
+    return {"code": f"mx-{uuid.uuid4().hex[:8]}", "name": "Matrix", "priority": 5}
+
+
 def _zone(world: World, who: Who) -> dict[str, Any]:
     return {
         "name": f"Matrix {uuid.uuid4().hex[:8]}",
@@ -316,6 +328,32 @@ MATRIX: dict[str, Row] = {
     f"GET {A}/orders/{{order_id}}/events": owner_only(0, _events, 200),
     f"POST {A}/orders/{{order_id}}/cancel": owner_only(
         5, call("POST", "/orders/{order}/cancel"), 200
+    ),
+    # catalog: variants and stock locations (made-up ids: the admin's answer is their 404)
+    f"POST {A}/admin/products/{{product_id}}/variants": admin_only(
+        0, call("POST", f"/admin/products/{uuid.uuid4()}/variants", json=_variant), 404
+    ),
+    f"PATCH {A}/admin/variants/{{variant_id}}": admin_only(
+        0, call("PATCH", f"/admin/variants/{uuid.uuid4()}", json=lambda w, who: {"sku": "MX"}), 404
+    ),
+    f"DELETE {A}/admin/variants/{{variant_id}}": admin_only(
+        0, call("DELETE", f"/admin/variants/{uuid.uuid4()}"), 404
+    ),
+    f"GET {A}/admin/locations": admin_only(0, call("GET", "/admin/locations"), 200),
+    f"POST {A}/admin/locations": admin_only(
+        0, call("POST", "/admin/locations", json=_location), 201
+    ),
+    f"PUT {A}/admin/variants/{{variant_id}}/stock/{{location_code}}": admin_only(
+        0,
+        call(
+            "PUT",
+            f"/admin/variants/{uuid.uuid4()}/stock/default",
+            json=lambda w, who: {"on_hand": 1},
+        ),
+        404,
+    ),
+    f"GET {A}/admin/variants/{{variant_id}}/stock": admin_only(
+        0, call("GET", f"/admin/variants/{uuid.uuid4()}/stock"), 404
     ),
     # orders: the checkout's pricing rules (this suite's own platform: they price no other
     # suite's carts)
