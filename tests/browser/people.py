@@ -34,6 +34,7 @@ __all__ = [
     "customer",
     "euros",
     "jpeg",
+    "known_to_orders",
     "make_product",
     "make_tee",
     "place_order",
@@ -137,7 +138,7 @@ def make_product(
             files={"file": ("p.jpg", jpeg_bytes(), "image/jpeg")},
         )
         assert upload.status_code == 201, upload.text
-    _known_to_orders(boss, str(product["id"]))
+    known_to_orders(boss, str(product["id"]))
     return product
 
 
@@ -192,9 +193,9 @@ def jpeg_bytes() -> bytes:
     return out.getvalue()
 
 
-def _known_to_orders(person: Person, product_id: str) -> None:
-    # The orders service hears of a product from the catalog's events: a cart line for it
-    # answers 404 until then.
+def known_to_orders(person: Person, product_id: str) -> None:
+    """Wait until the orders service knows the product or variant (it hears of them from
+    the catalog's events: a cart line for one answers 404 until then)."""
     deadline = time.monotonic() + 60
     while True:
         put = person.http.put(f"/cart/items/{product_id}", json={"quantity": 1})
@@ -207,7 +208,7 @@ def _known_to_orders(person: Person, product_id: str) -> None:
 
 def place_order(shopper: Person, product_id: str, *, card: str = "tok_visa") -> str:
     """The shopper orders one of the product through the API; the order's id."""
-    _known_to_orders(shopper, product_id)
+    known_to_orders(shopper, product_id)
     put = shopper.http.put(f"/cart/items/{product_id}", json={"quantity": 1})
     assert put.status_code == 200, put.text
     placed = shopper.http.post(

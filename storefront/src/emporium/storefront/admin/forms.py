@@ -22,6 +22,7 @@ __all__ = [
     "own_account_change",
     "parse_amount",
     "product_body",
+    "sku_error",
     "stock_body",
 ]
 
@@ -66,18 +67,25 @@ def format_amount(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
 
+def sku_error(sku: str) -> str | None:
+    """What is wrong with a typed SKU (None: nothing), as the catalog checks it."""
+    if not sku:
+        return "Enter a SKU."
+    if len(sku) > 64 or not _SKU.match(sku):
+        return (
+            "Use up to 64 letters, digits, dots, dashes or underscores, "
+            "starting with a letter or digit."
+        )
+    return None
+
+
 def product_body(form: Mapping[str, str], *, partial: bool = False) -> FormResult:
     """The product form as ``POST /admin/products`` (``partial``: ``PATCH``) wants it."""
     result = FormResult()
     sku = form.get("sku", "").strip()
     name = form.get("name", "").strip()
-    if not sku:
-        result.errors["sku"] = "Enter a SKU."
-    elif len(sku) > 64 or not _SKU.match(sku):
-        result.errors["sku"] = (
-            "Use up to 64 letters, digits, dots, dashes or underscores, "
-            "starting with a letter or digit."
-        )
+    if (problem := sku_error(sku)) is not None:
+        result.errors["sku"] = problem
     if not name:
         result.errors["name"] = "Enter a name."
     elif len(name) > 200:

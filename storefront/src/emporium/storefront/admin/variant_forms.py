@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from emporium.storefront.admin.forms import FormResult, parse_amount
+from emporium.storefront.admin.forms import FormResult, parse_amount, sku_error
 
 __all__ = [
     "MAX_OPTIONS",
@@ -29,7 +29,6 @@ __all__ = [
 MAX_OPTIONS = 3
 _MAX_VALUES = 50
 _MAX_LENGTH = 50
-_SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _MAX_ON_HAND = 1_000_000_000
 _MAX_WEIGHT = 1_000_000
@@ -87,13 +86,8 @@ def variant_body(
     are optional (an empty one: not sold in it). Weight: empty is 0 (``partial``: unchanged)."""
     result = FormResult()
     sku = form.get("sku", "").strip()
-    if not sku:
-        result.errors["sku"] = "Enter a SKU."
-    elif len(sku) > 64 or not _SKU.match(sku):
-        result.errors["sku"] = (
-            "Use up to 64 letters, digits, dots, dashes or underscores, "
-            "starting with a letter or digit."
-        )
+    if (problem := sku_error(sku)) is not None:
+        result.errors["sku"] = problem
     chosen: dict[str, str] = {}
     for option in options:
         name = str(option.get("name", ""))

@@ -14,6 +14,7 @@ from emporium.storefront.admin.common import (
     feedback_of,
     form_values,
     problem_status,
+    send_form,
 )
 from emporium.storefront.admin.forms import format_amount
 from emporium.storefront.admin.products import edit_page, load_product
@@ -52,22 +53,15 @@ def prefixed(feedback: Feedback, prefix: str) -> Feedback:
 async def save_options(request: Request, product_id: str, who: AdminDep, api: ApiDep) -> Response:
     """Replace the product's options (names and ordered values)."""
     values = await form_values(request)
-    result = options_body(values)
-    feedback, status = feedback_of(result), 422
-    if result.ok:
-        try:
-            await api.call(
-                "PATCH",
-                path("admin", "products", product_id),
-                token=who.token,
-                client_ip=client_ip(request),
-                json=result.body,
-            )
-        except ApiProblem as problem:
-            feedback, status = explain(problem, OPTION_FIELDS), problem_status(problem)
-        else:
-            get_session(request).flash("Saved the options.")
-            return RedirectResponse(f"/admin/products/{product_id}#options", status_code=303)
+    sent = await send_form(
+        request, api, who, options_body(values), method="PATCH",
+        url=path("admin", "products", product_id),
+        explain_problem=lambda problem: explain(problem, OPTION_FIELDS),
+    )  # fmt: skip
+    if sent.ok:
+        get_session(request).flash("Saved the options.")
+        return RedirectResponse(f"/admin/products/{product_id}#options", status_code=303)
+    feedback, status = sent.feedback, sent.status
     if feedback.get("options"):  # the API's word about the options as a whole
         feedback.add(FORM, feedback.messages.pop("options"))
     product = await load_product(api, request, product_id)
@@ -83,25 +77,18 @@ async def create_variant(request: Request, product_id: str, who: AdminDep, api: 
     product = await load_product(api, request, product_id)
     typed = {k.removeprefix(NEW): v for k, v in values.items() if k.startswith(NEW)}
     result = variant_body(typed, product.get("options") or [], currencies(request))
-    feedback, status = feedback_of(result), 422
-    if result.ok:
-        try:
-            created = await api.json(
-                "POST",
-                path("admin", "products", product_id, "variants"),
-                token=who.token,
-                client_ip=client_ip(request),
-                json=result.body,
-            )
-        except ApiProblem as problem:
-            feedback, status = explain(problem, _variant_fields(request)), problem_status(problem)
-        else:
-            get_session(request).flash(f"Added the variant {created['sku']}. Stock it below.")
-            url = f"/admin/products/{product_id}/variants/{created['id']}#stock"
-            return RedirectResponse(url, status_code=303)
+    sent = await send_form(
+        request, api, who, result, method="POST",
+        url=path("admin", "products", product_id, "variants"),
+        explain_problem=lambda problem: explain(problem, _variant_fields(request)),
+    )  # fmt: skip
+    if sent.ok:
+        get_session(request).flash(f"Added the variant {sent.answer['sku']}. Stock it below.")
+        url = f"/admin/products/{product_id}/variants/{sent.answer['id']}#stock"
+        return RedirectResponse(url, status_code=303)
     return await edit_page(
-        request, api, product, variant_values=values, status=status,
-        variant=prefixed(feedback, NEW),
+        request, api, product, variant_values=values, status=sent.status,
+        variant=prefixed(sent.feedback, NEW),
     )  # fmt: skip
 
 
@@ -202,25 +189,18 @@ async def update_variant(
     values = await form_values(request)
     product = await load_product(api, request, product_id)
     result = variant_body(values, product.get("options") or [], currencies(request), partial=True)
-    feedback, status = feedback_of(result), 422
-    if result.ok:
-        try:
-            await api.call(
-                "PATCH",
-                path("admin", "variants", variant_id),
-                token=who.token,
-                client_ip=client_ip(request),
-                json=result.body,
-            )
-        except ApiProblem as problem:
-            feedback, status = explain(problem, _variant_fields(request)), problem_status(problem)
-        else:
-            get_session(request).flash("Saved the variant.")
-            url = f"/admin/products/{product_id}/variants/{variant_id}"
-            return RedirectResponse(url, status_code=303)
+    sent = await send_form(
+        request, api, who, result, method="PATCH", url=path("admin", "variants", variant_id),
+        explain_problem=lambda problem: explain(problem, _variant_fields(request)),
+    )  # fmt: skip
+    if sent.ok:
+        get_session(request).flash("Saved the variant.")
+        url = f"/admin/products/{product_id}/variants/{variant_id}"
+        return RedirectResponse(url, status_code=303)
     return await _variant_page(
-        request, api, who, product_id, variant_id, values=values, status=status, variant=feedback
-    )
+        request, api, who, product_id, variant_id,
+        values=values, status=sent.status, variant=sent.feedback,
+    )  # fmt: skip
 
 
 @router.post("/{product_id}/variants/{variant_id}/stock", response_class=HTMLResponse)
