@@ -202,7 +202,7 @@ class Store:
 
     async def reserved(self, product_id: str) -> int:
         value = await self.pg.fetchval(
-            "SELECT reserved FROM stock WHERE product_id = $1",
+            "SELECT coalesce(sum(reserved), 0) FROM stock_level WHERE variant_id = $1",
             uuid.UUID(product_id),
             database=self.catalog_db,
         )

@@ -192,7 +192,7 @@ class Platform:
         return int(
             await _fetchval(
                 self.catalog_db,
-                "SELECT reserved FROM stock WHERE product_id = $1",
+                "SELECT coalesce(sum(reserved), 0) FROM stock_level WHERE variant_id = $1",
                 uuid.UUID(product_id),
             )
         )
