@@ -1,6 +1,8 @@
 """The orders service's tables (its own metadata; the kit's outbox and inbox sit beside it).
 
 - ``product_copy``: the read model of catalog's products (event-carried state transfer);
+- ``variant_copy`` / ``variant_price_copy``: their variants and prices per currency (a
+  product without options has one variant, whose id is the product's);
 - ``cart`` / ``cart_item``: one durable cart per customer, with its shipping address,
   chosen shipping rate and promotion code;
 - ``customer_order`` / ``order_line`` / ``order_status_change``: orders with the price
@@ -47,6 +49,8 @@ __all__ = [
     "ProductCopy",
     "SimulatedCharge",
     "SimulatedRefund",
+    "VariantCopy",
+    "VariantPriceCopy",
 ]
 
 
@@ -77,6 +81,36 @@ class ProductCopy(Base):
     source_time: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class VariantCopy(Base):
+    """What orders knows of one variant of a catalog product (from the product events: a
+    v1/v2 event is the product's one variant, of the product's id, at the event's price)."""
+
+    __tablename__ = "variant_copy"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    product_id: Mapped[UUID] = mapped_column(Uuid, index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    #: Option name: value ({} for a product without options).
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    weight_grams: Mapped[int] = mapped_column(Integer, default=0)
+    #: Gone from catalog (deleted, or missing from the product's newest state).
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The ``product_version`` of the event that wrote it (None: a v1 event).
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class VariantPriceCopy(Base):
+    """A variant's price in one currency; no row: the variant is not sold in it."""
+
+    __tablename__ = "variant_price_copy"
+
+    variant_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("variant_copy.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
 class Cart(Base):
     """One per customer; its row is the lock that serialises cart changes and checkout."""
 
@@ -92,6 +126,9 @@ class Cart(Base):
     promotion_code: Mapped[str | None] = mapped_column(String(64), default=None)
     #: Why a rate or a code was dropped ([{reason, detail}]): shown until the next change.
     notices: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
+    #: Fixed by the first item put in (its ``currency``, else the variant's base price's);
+    #: None while the cart never held anything.
+    currency: Mapped[str | None] = mapped_column(String(3), default=None)
 
 
 class CartItem(Base):
@@ -100,6 +137,7 @@ class CartItem(Base):
     customer_id: Mapped[UUID] = mapped_column(
         Uuid, ForeignKey("cart.customer_id", ondelete="CASCADE"), primary_key=True
     )
+    #: The variant's id (a product without options: its one variant's, the product's id).
     product_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     #: The unit price the customer saw when they last set the quantity (to flag repricing).
@@ -150,6 +188,10 @@ class OrderLine(Base):
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[UUID] = mapped_column(Uuid)
+    #: The variant bought (lines from before variants: the product's id, its one variant).
+    variant_id: Mapped[UUID] = mapped_column(Uuid)
+    #: The variant's option values ({} for a product without options; None before 0009).
+    options: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
     unit_amount: Mapped[int] = mapped_column(BigInteger)

@@ -36,19 +36,31 @@ async def get_cart(session: SessionDep, settings: SettingsDep, customer: Custome
     response_model=CartOut,
     operation_id="setCartItem",
     responses=problem_responses(
-        (service.ProductNotFound, "No product has this id (or it was deleted)")
+        (service.ProductNotFound, "No variant or product has this id (or it was deleted)"),
+        (service.VariantRequired, "The product has options: choose one of its variants"),
+        (service.NotSoldInCurrency, "The variant has no price in the cart's currency"),
+        (service.CartCurrencyFixed, "Another currency than the one the cart's first item fixed"),
     ),
 )
 async def put_item(
-    product_id: UUID,
+    product_id: Annotated[
+        UUID,
+        Path(description="A variant's id, or the id of a product without options."),
+    ],
     body: QuantityIn,
     session: SessionDep,
     settings: SettingsDep,
     customer: CustomerDep,
 ) -> CartOut:
-    """Set how many of a product the cart holds (1 to 99)."""
+    """Set how many of a variant the cart holds (1 to 99); the first item may fix the
+    cart's currency."""
     return await service.set_quantity(
-        session, customer.subject, product_id, body.quantity, settings.tax_inclusive
+        session,
+        customer.subject,
+        product_id,
+        body.quantity,
+        settings.tax_inclusive,
+        body.currency,
     )
 
 

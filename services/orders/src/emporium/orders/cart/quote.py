@@ -8,8 +8,9 @@ changes nothing: persisting what was dropped is the caller's (``cart.service``).
 
 Tax follows the shipping address: before the cart has one there are no tax lines (in
 tax-inclusive currencies the total is the same either way; in exclusive ones the tax is
-added once the address is known). Lines in another currency than the cart's (its first
-available line's) are shown but not priced; checkout refuses such a cart.
+added once the address is known). The cart's currency is the one its first item fixed
+(``Choices.currency``; carts from before: their first available line's); lines not sold
+in it are shown but not priced, and checkout refuses such a cart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Choices:
     address: Address | None = None
     rate_id: UUID | None = None
     code: str | None = None
+    #: The cart's currency, fixed by its first item (None: a cart from before variants).
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,7 @@ class Rules:
 class Quote:
     lines: list[PricedLine]
     currency: str
-    #: The lines pricing priced (available, in the cart's currency), in cart order.
+    #: The lines pricing priced (available, sold in the cart's currency), in cart order.
     priced: list[pricing.Line]
     choices: Choices
     options: list[pricing.Rate]
@@ -88,7 +91,7 @@ def build_quote(
     now: datetime,
 ) -> Quote:
     """Price the cart ``lines`` with its ``choices`` under ``rules_now`` (pure)."""
-    currency = cart_currency(lines)
+    currency = cart_currency(lines, choices.currency)
     priced = pricing_lines(lines, currency)
     subtotal, weight = pricing.entered_subtotal(priced), pricing.cart_weight(priced)
     address = choices.address
@@ -209,7 +212,7 @@ async def quote(
 ) -> Quote:
     """The cart of ``customer_id`` with ``choices``, priced under the rules as stored now."""
     lines = await priced_lines(session, customer_id)
-    has_lines = bool(pricing_lines(lines, cart_currency(lines)))
+    has_lines = bool(pricing_lines(lines, cart_currency(lines, choices.currency)))
     rules_now = await read_rules(
         session, customer_id, choices, taxes=taxes, now=now, priced=has_lines
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from emporium.contracts.currencies import currency_code
 from emporium.orders.common import Money
 from emporium.orders.order.breakdown import PricedOut
 from emporium.orders.order.schemas import Address
@@ -28,9 +29,24 @@ _TYPED_CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,63}\s*$"
 
 
 class QuantityIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"quantity": 2}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"quantity": 2}, {"quantity": 1, "currency": "USD"}]}
+    )
 
     quantity: int = Field(ge=1, le=99)
+    currency: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217. On the cart's first item it fixes the cart's currency "
+        "(default: the variant's base price currency); later items may only repeat it.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str | None) -> str | None:
+        return None if value is None else currency_code(value)
 
 
 class ShippingMethodIn(BaseModel):
@@ -50,13 +66,20 @@ class CodeIn(BaseModel):
 
 
 class CartItemOut(BaseModel):
-    product_id: UUID
+    product_id: UUID = Field(description="The product the variant belongs to.")
+    variant_id: UUID = Field(
+        description="The variant in the cart (a product without options: the product's id)."
+    )
     name: str
-    sku: str
+    sku: str = Field(description="The variant's SKU.")
+    options: dict[str, str] = Field(description="The variant's option values ({}: none).")
     unit_price: Money = Field(description="The current price, as entered.")
     quantity: int
     line_total: Money
-    available: bool = Field(description="False once catalog deleted the product: not orderable.")
+    available: bool = Field(
+        description="False once catalog deleted the product or variant, or while it has no "
+        "price in the cart's currency: not orderable."
+    )
     price_changed: bool = Field(description="The price moved since the item was last set.")
     previous_unit_price: Money | None = None
 

@@ -1,5 +1,12 @@
 """Cart rules: quantities, the shipping address and method, the code, and every view priced.
 
+A cart line is a variant (``PUT /cart/items/{id}``: a variant's id, or the id of a product
+without options, which is its one variant's). A product with options named by its own id
+is a 422 (choose a variant). The first item fixes the cart's currency (its ``currency``,
+else the variant's base price currency, the product's); a variant with no price in the
+cart's currency is a 422 ``not-sold-in-currency``, and so is a later item asking another
+currency than the cart's. An emptied cart takes its currency from its next first item.
+
 Every view prices the cart afresh (``quote``) from current prices and rules. A chosen rate or
 a code that no longer applies is dropped from the cart, persisted, with a notice saying why;
 notices stay on the cart until the shopper next changes it. Every change takes the cart lock
@@ -27,18 +34,26 @@ from emporium.orders.cart.schemas import (
     ShippingOptionOut,
 )
 from emporium.orders.common import Money
-from emporium.orders.models import Cart, CartItem
+from emporium.orders.models import Cart, CartItem, ProductCopy
 from emporium.orders.order.breakdown import breakdown_fields
 from emporium.orders.order.schemas import Address
-from emporium.orders.products.repository import get_product
+from emporium.orders.products.repository import (
+    get_product,
+    get_variant,
+    prices_of,
+    product_has_options,
+)
 from emporium.orders.rules import repository as rules
 from emporium.orders.rules.tax import TableTaxProvider
 
 __all__ = [
+    "CartCurrencyFixed",
     "CodeRefused",
+    "NotSoldInCurrency",
     "PricedLine",
     "ProductNotFound",
     "ShippingMethodNotOffered",
+    "VariantRequired",
     "apply_code",
     "choices_of",
     "choose_shipping_method",
@@ -59,6 +74,21 @@ __all__ = [
 class ProductNotFound(NotFound):
     type = problem_type("product-not-found")
     title = "Product not found"
+
+
+class VariantRequired(Unprocessable):
+    type = problem_type("variant-required")
+    title = "Choose a variant"
+
+
+class NotSoldInCurrency(Unprocessable):
+    type = problem_type("not-sold-in-currency")
+    title = "Not sold in the cart's currency"
+
+
+class CartCurrencyFixed(Unprocessable):
+    type = problem_type("cart-currency-fixed")
+    title = "The cart's currency is fixed by its first item"
 
 
 class ShippingMethodNotOffered(Unprocessable):
@@ -87,6 +117,7 @@ def choices_of(cart: Cart | None) -> Choices:
         address=Address.model_validate(address) if address else None,
         rate_id=cart.shipping_rate_id,
         code=cart.promotion_code,
+        currency=cart.currency,
     )
 
 
@@ -109,20 +140,23 @@ def options_out(rates: list[pricing.Rate]) -> list[ShippingOptionOut]:
 def render(priced: Quote, notices: list[Notice] | None = None) -> CartOut:
     """The cart as the API shows it: every line as entered, the breakdown of ``priced``."""
     out: list[CartItemOut] = []
+    cur = priced.currency
     for line in priced.lines:
         product, item = line.product, line.item
-        unit = product.price_amount if product is not None else item.seen_unit_amount
-        cur = product.currency if product is not None else priced.currency
+        current = line.unit_amount(cur)
+        unit = current if current is not None else item.seen_unit_amount
         changed = unit != item.seen_unit_amount
         out.append(
             CartItemOut(
-                product_id=item.product_id,
+                product_id=product.id if product is not None else item.product_id,
+                variant_id=item.product_id,
                 name=product.name if product is not None else "",
-                sku=product.sku if product is not None else "",
+                sku=line.sku,
+                options=line.options,
                 unit_price=_money(unit, cur),
                 quantity=item.quantity,
                 line_total=_money(unit * item.quantity, cur),
-                available=line.available,
+                available=line.sellable(cur),
                 price_changed=changed,
                 previous_unit_price=_money(item.seen_unit_amount, cur) if changed else None,
             )
@@ -228,23 +262,65 @@ async def _changing(session: AsyncSession, customer_id: UUID) -> Cart:
 async def set_quantity(
     session: AsyncSession,
     customer_id: UUID,
-    product_id: UUID,
+    variant_id: UUID,
     quantity: int,
     tax_inclusive: frozenset[str],
+    currency: str | None = None,
 ) -> CartOut:
-    product = await get_product(session, product_id)
+    """Set how many of the variant ``variant_id`` (or of the product of that id, if it has
+    no options) the cart holds; ``currency`` fixes the cart's currency on its first item."""
+    variant = await get_variant(session, variant_id)
+    product = await get_product(session, variant.product_id if variant else variant_id)
     if product is None or product.deleted:
-        raise ProductNotFound(f"product {product_id} does not exist")
-    await _changing(session, customer_id)
-    item = await repository.get_item(session, customer_id, product_id)
+        raise ProductNotFound(f"product {variant_id} does not exist")
+    if product.id == variant_id and await product_has_options(session, product.id):
+        raise VariantRequired(
+            f"product {variant_id} has options: put one of its variants in the cart "
+            "(GET /products/{id} lists them)"
+        )
+    if variant is not None and variant.deleted:
+        raise ProductNotFound(f"variant {variant_id} does not exist")
+    cart = await _changing(session, customer_id)
+    others = [i for i in await repository.items(session, customer_id) if i.product_id != variant_id]
+    held = cart.currency
+    if others and held is None:  # a cart from before variants: its lines' currency
+        held = cart_currency(await priced_lines(session, customer_id))
+    first = not others
+    fixed = _fixed_currency(None if first else held, currency, product)
+    prices = (await prices_of(session, [variant_id])).get(variant_id, {})
+    if variant is None:  # a product copy from before its variant was kept
+        prices = {product.currency: product.price_amount}
+    amount = prices.get(fixed)
+    if amount is None:
+        sold = ", ".join(sorted(prices)) or "no currency"
+        raise NotSoldInCurrency(
+            f"{variant_id} has no price in {fixed}, the cart's currency (it is sold in {sold})",
+            field="body.currency" if first else "path.product_id",
+        )
+    cart.currency = fixed
+    item = await repository.get_item(session, customer_id, variant_id)
     if item is None:
-        item = CartItem(customer_id=customer_id, product_id=product_id, added_at=utcnow())
+        item = CartItem(customer_id=customer_id, product_id=variant_id, added_at=utcnow())
         session.add(item)
     item.quantity = quantity
     # Setting the quantity is the customer seeing the current price: the flag clears.
-    item.seen_unit_amount = product.price_amount
+    item.seen_unit_amount = amount
     await session.flush()
     return await _shown(session, customer_id, tax_inclusive, locked=True)
+
+
+def _fixed_currency(held: str | None, asked: str | None, product: ProductCopy) -> str:
+    """The cart's currency once this item is in: the first item's ``asked`` (else the
+    product's base currency); with other items in, the ``held`` one, the only one asked."""
+    if held is None:
+        return asked or product.currency
+    if asked is not None and asked != held:
+        raise CartCurrencyFixed(
+            f"the cart is in {held}: its currency is fixed by its first item "
+            "(empty the cart to shop in another)",
+            field="body.currency",
+        )
+    return held
 
 
 async def remove(
@@ -297,12 +373,17 @@ async def _why_not_offered(session: AsyncSession, rate_id: UUID, priced: Quote) 
 
 
 async def code_refusal(
-    session: AsyncSession, customer_id: UUID, code: str, lines: list[PricedLine], now: datetime
+    session: AsyncSession,
+    customer_id: UUID,
+    code: str,
+    lines: list[PricedLine],
+    now: datetime,
+    fixed_currency: str | None = None,
 ) -> tuple[pricing.Promotion | None, pricing.Refusal | None]:
-    """The promotion of ``code`` and why it does not apply to the cart ``lines`` (None: it
-    does), counting the customer's uses of it now."""
+    """The promotion of ``code`` and why it does not apply to the cart ``lines`` (in the
+    cart's ``fixed_currency``; None: it does), counting the customer's uses of it now."""
     promotion, uses = await code_promotion(session, customer_id, code)
-    currency = cart_currency(lines)
+    currency = cart_currency(lines, fixed_currency)
     refusal = pricing.code_refusal(
         promotion,
         pricing_lines(lines, currency),
@@ -320,7 +401,7 @@ async def apply_code(
     cart = await _changing(session, customer_id)
     lines = await priced_lines(session, customer_id)
     promotion, refusal = await code_refusal(
-        session, customer_id, normalise_code(code), lines, utcnow()
+        session, customer_id, normalise_code(code), lines, utcnow(), cart.currency
     )
     if refusal is not None:
         raise CodeRefused(refusal.detail, reason=refusal.reason, field="body.code")

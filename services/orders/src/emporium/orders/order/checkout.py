@@ -66,8 +66,12 @@ def _orderable(priced: Quote) -> None:
         raise CartNotOrderable(
             "some products are no longer sold; remove them from the cart", product_ids=unavailable
         )
-    if len(priced.priced) != len(lines):
-        raise CartNotOrderable("the cart mixes currencies")
+    unsold = [str(line.item.product_id) for line in lines if not line.sellable(priced.currency)]
+    if unsold:
+        raise CartNotOrderable(
+            f"some items have no price in the cart's currency ({priced.currency}); remove them",
+            product_ids=unsold,
+        )
     if priced.code_dropped is not None:
         raise CodeRefused(
             priced.code_dropped.detail, reason=priced.code_dropped.reason, field="cart.codes"
@@ -166,22 +170,27 @@ async def place(
 
 
 def _order_lines(order_id: UUID, priced: Quote, breakdown: pricing.Breakdown) -> list[OrderLine]:
-    """The cart's lines as the order's snapshot, each with its share of the breakdown."""
+    """The cart's lines as the order's snapshot (the variant, its SKU and options, its price
+    in the order's currency), each with its share of the breakdown."""
     out: list[OrderLine] = []
     for position, (line, totals) in enumerate(
         zip(priced.lines, breakdown.lines, strict=True), start=1
     ):
         product = line.product
+        amount = line.unit_amount(priced.currency)
         assert product is not None
+        assert amount is not None  # _orderable: every line is priced
         assert product.id == totals.product_id
         out.append(
             OrderLine(
                 order_id=order_id,
                 position=position,
                 product_id=product.id,
-                sku=product.sku,
+                variant_id=line.item.product_id,
+                options=line.options,
+                sku=line.sku,
                 name=product.name,
-                unit_amount=product.price_amount,
+                unit_amount=amount,
                 quantity=line.item.quantity,
                 discount_amount=totals.discount,
                 tax_amount=totals.tax,

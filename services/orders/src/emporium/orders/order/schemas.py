@@ -61,6 +61,8 @@ class CheckoutIn(BaseModel):
 
 class OrderLineOut(BaseModel):
     product_id: UUID
+    variant_id: UUID = Field(description="The variant bought (no options: the product's id).")
+    options: dict[str, str] = Field(description="The variant's option values ({}: none).")
     sku: str
     name: str
     unit_price: Money = Field(description="As entered when the order was placed.")
@@ -88,6 +90,8 @@ class OrderOut(PricedOut):
                     "lines": [
                         {
                             "product_id": "0196a5a0-7c1e-7000-8000-000000000001",
+                            "variant_id": "0196a5a0-7c1e-7000-8000-000000000001",
+                            "options": {},
                             "sku": "TEA-SENCHA-100",
                             "name": "Sencha, 100 g",
                             "unit_price": {"amount": 1290, "currency": "EUR"},

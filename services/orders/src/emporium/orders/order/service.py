@@ -215,6 +215,8 @@ async def render(session: AsyncSession, orders: Sequence[CustomerOrder]) -> list
                 lines=[
                     OrderLineOut(
                         product_id=line.product_id,
+                        variant_id=line.variant_id,
+                        options=line.options or {},
                         sku=line.sku,
                         name=line.name,
                         unit_price=money(line.unit_amount),

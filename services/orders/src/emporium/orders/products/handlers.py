@@ -1,13 +1,16 @@
-"""Keeps ``product_copy`` from ``catalog.events``: the prices carts and checkout use, and
-the facts checkout pricing needs (category, weight in grams, tax class). The v1 events carry
-the category only; a copy made from them weighs 0 g and is of the ``standard`` tax class.
+"""Keeps ``product_copy`` and its variants (``variant_copy``, ``variant_price_copy``) from
+``catalog.events``: the prices carts and checkout use, and the facts checkout pricing needs
+(category, weight in grams, tax class). The v1 events carry the category only; a copy made
+from them weighs 0 g and is of the ``standard`` tax class. The v3 created/updated events
+carry the product's variants with their prices per currency; a v1 or v2 event is the
+product's one variant, of the product's id, at the event's price (``variants.variants_of``).
 
 Each handler is idempotent twice over: the inbox drops redeliveries, and an event older
 than what the copy holds changes nothing, so even an out-of-order copy cannot roll a price
 or a deletion back. "Older" is by catalog's per-product version for the v2 events
 (``product_version``), and by ``envelope.time`` only for the v1 events without one
-(``staleness.is_stale``). Both versions of each event are handled: v1 events stay in the
-topic after catalog moved to v2.
+(``staleness.is_stale``), the same rule for the product and its variants. Every version of
+each event is handled: older events stay in the topic after catalog moved on.
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.contracts.catalog import (
     ProductCreated,
     ProductCreatedV2,
+    ProductCreatedV3,
     ProductDeleted,
     ProductDeletedV2,
     ProductPriceChanged,
     ProductPriceChangedV2,
     ProductUpdated,
     ProductUpdatedV2,
+    ProductUpdatedV3,
 )
 from emporium.kit.consumer import Handler
 from emporium.kit.events import Envelope
 from emporium.orders.models import ProductCopy
+from emporium.orders.products.repository import replace_variants, set_default_variant_price
 from emporium.orders.products.staleness import Held, is_stale, newest_time
+from emporium.orders.products.variants import ProductEvent, variants_of
 
 __all__ = ["PRODUCT_HANDLERS"]
 
@@ -49,19 +56,23 @@ def _stamp(product: ProductCopy, held: Held | None, version: int | None, at: dat
     product.source_time = newest_time(held, at)
 
 
+#: The created/updated events by their type name: parse with the class of the version.
+_UPSERTS: Mapping[str, type[ProductEvent]] = {
+    cls.type_name(): cls
+    for cls in (
+        ProductCreated,
+        ProductUpdated,
+        ProductCreatedV2,
+        ProductUpdatedV2,
+        ProductCreatedV3,
+        ProductUpdatedV3,
+    )
+}
+
+
 async def _upsert(session: AsyncSession, envelope: Envelope) -> None:
-    data: ProductCreated | ProductUpdated | ProductCreatedV2 | ProductUpdatedV2
-    version: int | None = None
-    if envelope.type == ProductCreatedV2.type_name():
-        data = envelope.parse(ProductCreatedV2)
-        version = data.product_version
-    elif envelope.type == ProductUpdatedV2.type_name():
-        data = envelope.parse(ProductUpdatedV2)
-        version = data.product_version
-    elif envelope.type == ProductCreated.type_name():
-        data = envelope.parse(ProductCreated)
-    else:
-        data = envelope.parse(ProductUpdated)
+    data: ProductEvent = envelope.parse(_UPSERTS[envelope.type])
+    version = None if isinstance(data, ProductCreated | ProductUpdated) else data.product_version
     product = await session.get(ProductCopy, data.product_id)
     if _stale(product, version, envelope.time):
         return
@@ -74,12 +85,13 @@ async def _upsert(session: AsyncSession, envelope: Envelope) -> None:
     product.price_amount = data.price_amount
     product.currency = data.currency
     product.category_id = data.category_id
-    if isinstance(data, ProductCreatedV2 | ProductUpdatedV2):
+    if not isinstance(data, ProductCreated | ProductUpdated):
         # A v2 event always holds them (its defaults when published before catalog had them,
         # which is what those products were); a v1 event knows nothing of them.
         product.weight_grams = data.weight_grams
         product.tax_class = data.tax_class
     _stamp(product, held, version, envelope.time)
+    await replace_variants(session, product.id, variants_of(data), version)
 
 
 async def _price_changed(session: AsyncSession, envelope: Envelope) -> None:
@@ -98,6 +110,7 @@ async def _price_changed(session: AsyncSession, envelope: Envelope) -> None:
     product.price_amount = data.new_amount
     product.currency = data.currency
     _stamp(product, held, version, envelope.time)
+    await set_default_variant_price(session, product.id, data.new_amount, data.currency)
 
 
 async def _deleted(session: AsyncSession, envelope: Envelope) -> None:
@@ -123,6 +136,8 @@ PRODUCT_HANDLERS: Mapping[str, Handler] = {
     ProductDeleted.type_name(): _deleted,
     ProductCreatedV2.type_name(): _upsert,
     ProductUpdatedV2.type_name(): _upsert,
+    ProductCreatedV3.type_name(): _upsert,
+    ProductUpdatedV3.type_name(): _upsert,
     ProductPriceChangedV2.type_name(): _price_changed,
     ProductDeletedV2.type_name(): _deleted,
 }

@@ -5,16 +5,24 @@ Both run inside the consumer's inbox transaction and stay short: a reservation o
 ``PaymentWorker`` calls the provider outside any transaction. An answer for an order that
 is no longer pending (cancelled by the customer or the sweeper meanwhile) changes nothing:
 catalog releases that stock on the ``OrderCancelled`` it reads after its ``OrderPlaced``.
+``StockReservationRejected`` is read in both versions: v1 names the short products, v2
+(stock per variant and location) the short variants.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.contracts.catalog import ShortLine, StockReservationRejected, StockReserved
+from emporium.contracts.catalog import (
+    ShortLine,
+    ShortVariantLine,
+    StockReservationRejected,
+    StockReservationRejectedV2,
+    StockReserved,
+)
 from emporium.kit.consumer import Handler
 from emporium.kit.events import Envelope
 from emporium.kit.outbox import utcnow
@@ -39,9 +47,16 @@ def refund_key(order_id: object) -> str:
     return f"order-{order_id}-refund"
 
 
-def shortage_reason(short: list[ShortLine], skus: Mapping[object, str]) -> str:
+def _short_id(line: ShortLine | ShortVariantLine) -> object:
+    return line.variant_id if isinstance(line, ShortVariantLine) else line.product_id
+
+
+def shortage_reason(
+    short: Sequence[ShortLine | ShortVariantLine], skus: Mapping[object, str]
+) -> str:
+    """What was short, by SKU (``skus``: of the order's lines by product and variant id)."""
     parts = [
-        f"{skus.get(line.product_id, line.product_id)}: {line.requested} requested, "
+        f"{skus.get(_short_id(line), _short_id(line))}: {line.requested} requested, "
         f"{line.available} available"
         for line in short
     ]
@@ -77,13 +92,18 @@ def build_saga_handlers(publisher: EventPublisher) -> dict[str, Handler]:
         await PAYMENTS_DUE.raise_in(session)  # charged as soon as this commits
 
     async def stock_rejected(session: AsyncSession, envelope: Envelope) -> None:
-        data = envelope.parse(StockReservationRejected)
+        data: StockReservationRejected | StockReservationRejectedV2
+        if envelope.type == StockReservationRejectedV2.type_name():
+            data = envelope.parse(StockReservationRejectedV2)
+        else:
+            data = envelope.parse(StockReservationRejected)
         order = await repository.get_for_update(session, data.order_id)
         if order is None or not allowed(order.status, Trigger.STOCK_REJECTED):
             log.info("stock rejected for order %s, not pending: ignored", data.order_id)
             return
         lines = (await repository.lines(session, [order.id]))[order.id]
         skus: dict[object, str] = {line.product_id: line.sku for line in lines}
+        skus.update({line.variant_id: line.sku for line in lines})
         await apply(
             session,
             publisher,
@@ -95,4 +115,5 @@ def build_saga_handlers(publisher: EventPublisher) -> dict[str, Handler]:
     return {
         StockReserved.type_name(): stock_reserved,
         StockReservationRejected.type_name(): stock_rejected,
+        StockReservationRejectedV2.type_name(): stock_rejected,
     }
