@@ -81,3 +81,18 @@ def test_the_first_message_about_a_field_is_kept() -> None:
 def test_plain_messages_read_as_sentences() -> None:
     assert plain_field_message("Value error, must be positive") == "Must be positive."
     assert plain_field_message("") == "This value is not accepted."
+
+
+def test_variant_problems_in_plain_words_beside_their_field() -> None:
+    combination = ApiProblem(409, type="https://emporium.dev/problems/duplicate-option-combination")
+    assert explain(combination, ("options",)).get("options") == (
+        "Another variant already has these options."
+    )
+    invalid = ApiProblem(
+        422, type="https://emporium.dev/problems/invalid-options", detail="size has no value XL"
+    )
+    assert explain(invalid, ("options",)).get("options") == (
+        "These options are not accepted (size has no value XL)."
+    )
+    required = ApiProblem(422, type="https://emporium.dev/problems/variant-required")
+    assert explain(required).form == "Choose the size, colour or other options first."

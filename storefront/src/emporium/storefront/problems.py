@@ -57,6 +57,11 @@ _KNOWN: dict[str, tuple[str, str]] = {
     "variant-not-found": (FORM, "This variant is no longer sold."),
     "duplicate-location": ("code", "Another stock location already has this code."),
     "location-not-found": (FORM, "There is no such stock location."),
+    "variant-required": (FORM, "Choose the size, colour or other options first."),
+    "cart-currency-fixed": (
+        FORM,
+        "Your cart is in another currency: finish or empty it before buying in this one.",
+    ),
     "not-sold-in-currency": (
         FORM,
         "This product is not sold in your cart's currency. Choose another product or "
