@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import Request
+from httpx import USE_CLIENT_DEFAULT
 
 from emporium.kit.app import Resources, get_resources
 
@@ -82,8 +83,9 @@ class Api:
     gateway trusts it only from its trusted proxies), so each shopper has their own rate
     limit instead of all of them sharing the storefront's."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, upload_timeout: float = 30.0) -> None:
         self.client = client
+        self.upload_timeout = upload_timeout
 
     async def call(
         self,
@@ -105,7 +107,13 @@ class Api:
             sent["X-Forwarded-For"] = client_ip
         try:
             response = await self.client.request(
-                method, url.lstrip("/"), json=json, params=params, files=files, headers=sent
+                method,
+                url.lstrip("/"),
+                json=json,
+                params=params,
+                files=files,
+                headers=sent,
+                timeout=httpx.Timeout(self.upload_timeout) if files else USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as error:
             log.warning("API call %s %s failed: %s", method, url, type(error).__name__)
@@ -174,6 +182,6 @@ async def api_lifespan(resources: Resources) -> AsyncIterator[Api]:
         timeout=settings.api_timeout_seconds,
         limits=httpx.Limits(max_connections=100, keepalive_expiry=4.0),
     ) as client:
-        api = Api(client)
+        api = Api(client, upload_timeout=settings.upload_timeout_seconds)
         resources.put(api)
         yield api

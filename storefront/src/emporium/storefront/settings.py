@@ -23,6 +23,9 @@ class Settings(ServiceSettings, AuthSettings):
         description="The public API the storefront is a client of (the gateway's /api/v1).",
     )
     api_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: An image upload's answer comes once the catalog has re-encoded it (the gateway waits
+    #: as long: GATEWAY_UPLOAD_TIMEOUT_SECONDS).
+    upload_timeout_seconds: float = Field(default=30.0, gt=0)
     session_cookie: str = "emporium_session"
     session_max_age_seconds: int = Field(
         default=14 * 24 * 3600,
