@@ -130,3 +130,16 @@ async def test_a_product_without_options_is_still_bought_by_its_id(orders: Any) 
     assert refused.json()["type"].endswith("/not-sold-in-currency")
     bad = await _put(orders, uuid.uuid4(), mug, {"quantity": 1, "currency": "XYZ"})
     assert bad.status_code == 422
+
+
+async def test_the_first_variant_has_the_product_id_and_is_bought_by_it(orders: Any) -> None:
+    """Catalog gives a product's first variant the product's id: with options too, that id
+    is the variant while it lives (the product page's picker sends it)."""
+    product, medium, customer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await orders.publish(_tee(product, product, medium, 1, 1100), product)
+    await orders.until_product(product, lambda p: p is not None)
+    added = await _put(orders, customer, product, {"quantity": 1})
+    assert added.status_code == 200, added.text
+    [line] = added.json()["items"]
+    assert (line["variant_id"], line["options"]) == (str(product), {"size": "S"})
+    assert line["unit_price"] == {"amount": 1000, "currency": "EUR"}

@@ -1,11 +1,13 @@
 """Cart rules: quantities, the shipping address and method, the code, and every view priced.
 
 A cart line is a variant (``PUT /cart/items/{id}``: a variant's id, or the id of a product
-without options, which is its one variant's). A product with options named by its own id
-is a 422 (choose a variant). The first item fixes the cart's currency (its ``currency``,
-else the variant's base price currency, the product's); a variant with no price in the
-cart's currency is a 422 ``not-sold-in-currency``, and so is a later item asking another
-currency than the cart's. An emptied cart takes its currency from its next first item.
+without options, which is its one variant's). Catalog gives a product's first variant the
+product's id, so that id is the variant while it lives; a product with options named by an
+id no live variant has is a 422 (choose a variant). The first item fixes the cart's
+currency (its ``currency``, else the variant's base price currency, the product's); a
+variant with no price in the cart's currency is a 422 ``not-sold-in-currency``, and so is a
+later item asking another currency than the cart's (``cart-currency-fixed``). An emptied
+cart takes its currency from its next first item.
 
 Every view prices the cart afresh (``quote``) from current prices and rules. A chosen rate or
 a code that no longer applies is dropped from the cart, persisted, with a notice saying why;
@@ -273,7 +275,9 @@ async def set_quantity(
     product = await get_product(session, variant.product_id if variant else variant_id)
     if product is None or product.deleted:
         raise ProductNotFound(f"product {variant_id} does not exist")
-    if product.id == variant_id and await product_has_options(session, product.id):
+    # A product's first variant has the product's id: while it lives, that id is it. Once
+    # it is gone, the id names only the product, which says no variant if it has options.
+    if (variant is None or variant.deleted) and await product_has_options(session, product.id):
         raise VariantRequired(
             f"product {variant_id} has options: put one of its variants in the cart "
             "(GET /products/{id} lists them)"
