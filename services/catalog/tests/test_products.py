@@ -85,7 +85,7 @@ async def test_a_product_is_created_read_updated_and_deleted(catalog: Catalog) -
 
     assert await catalog.outbox_types(created["id"]) == [
         "catalog.ProductCreated.v2",
-        "catalog.ProductUpdated.v2",
+        "catalog.ProductUpdated.v3",
         "catalog.ProductPriceChanged.v2",
         "catalog.ProductDeleted.v2",
     ]

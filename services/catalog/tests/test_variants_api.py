@@ -104,7 +104,7 @@ async def test_a_product_with_options_sells_variants_priced_per_currency(catalog
     events = await _events(catalog, shirt["id"])
     assert [(kind, data["product_version"]) for kind, data in events] == [
         ("catalog.ProductCreated.v2", 1),
-        ("catalog.ProductUpdated.v2", 2),
+        ("catalog.ProductUpdated.v3", 2),
         ("catalog.ProductPriceChanged.v2", 2),
     ]
     assert events[-1][1]["new_amount"] == 1200

@@ -63,6 +63,14 @@ def _shape(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     return out
 
 
+def _object_items(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
+    """The item schema of an array of objects (None: not an array of objects)."""
+    items = schema.get("items")
+    if schema.get("type") != "array" or not isinstance(items, dict):
+        return None
+    return items if "properties" in _resolve(items, root) else None
+
+
 def _compare(
     old: dict[str, Any],
     new: dict[str, Any],
@@ -84,8 +92,15 @@ def _compare(
             continue
         new_prop = new_props[name]
         resolved_old, resolved_new = _resolve(old_prop, old_root), _resolve(new_prop, new_root)
+        old_items, new_items = (
+            _object_items(resolved_old, old_root),
+            _object_items(resolved_new, new_root),
+        )
         if "properties" in resolved_old and "properties" in resolved_new:
             problems.extend(_compare(old_prop, new_prop, where, old_root, new_root))
+        elif old_items is not None and new_items is not None:
+            # A list of objects evolves like an object: its items may gain optional fields.
+            problems.extend(_compare(old_items, new_items, f"{where}[]", old_root, new_root))
         elif _shape(old_prop, old_root) != _shape(new_prop, new_root):
             problems.append(f"{where}: type changed")
         if name not in old_required and name in new_required:

@@ -34,6 +34,12 @@ class OrderLine(BaseModel):
     sku: str
     quantity: int = Field(ge=1)
     unit_amount: int
+    #: Optional additions (issue 14): lines of orders placed before them name no variant
+    #: (their variant is the product's one, of the same id).
+    variant_id: UUID | None = Field(default=None, description="The variant bought.")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="The variant's option values (name: value)."
+    )
 
 
 class _OrdersEvent(EventData):

@@ -95,6 +95,8 @@ def placed_event(order: CustomerOrder, lines: Sequence[OrderLine]) -> OrderPlace
                 sku=line.sku,
                 quantity=line.quantity,
                 unit_amount=line.unit_amount,
+                variant_id=line.variant_id,
+                options=line.options or {},
             )
             for line in lines
         ],
