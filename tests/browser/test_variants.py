@@ -157,3 +157,27 @@ def test_the_listing_counts_option_values_and_filters_by_them(
     expect(chosen).to_have_attribute("aria-current", "true")
     chosen.click()
     expect(page.locator("#results .card")).to_have_count(2)
+
+
+def test_a_signed_in_shopper_orders_a_variant_and_the_order_names_it(
+    page: Any, shop: Any, boss: Any, people: Any
+) -> None:
+    tee = people.make_tee(boss, name="Ordered tee")
+    chosen = tee["by_options"]["M/red"]
+    shopper = people.customer(shop)
+    try:
+        people.known_to_orders(shopper, str(chosen["id"]))
+        people.sign_in(page, shopper, f"/products/{tee['id']}")
+        page.goto(f"/products/{tee['id']}?option.Size=M&option.Colour=red")
+        expect(page.locator("#price")).to_have_text("€24.00")
+        page.get_by_role("button", name="Add to cart").click()
+        page.wait_for_url(re.compile(r"/cart$"))
+        line = page.locator(f"#line-{chosen['id']}")
+        expect(line).to_contain_text("Size M, Colour red")
+        expect(line).to_contain_text(f"SKU {chosen['sku']}")
+        cart = shopper.http.get("/cart").json()
+        assert [(i["variant_id"], i["sku"]) for i in cart["items"]] == [
+            (chosen["id"], chosen["sku"])
+        ]
+    finally:
+        shopper.http.close()
