@@ -11,6 +11,12 @@ Fixtures:
 - ``admin_token``: an access token of the platform's admin account (session).
 
 A failed test that used the platform gets the tail of every process's log in its report.
+
+Order matters: ``test_checkout_saga.py`` starts a catalog and orders of its own on the same
+unprefixed Kafka topics, so it must run before the first test that starts ``live`` (whose
+catalog would answer the saga's orders for products it does not know: out of stock). Test
+files that use ``live`` are named to sort after it (``test_priced_checkout.py``, not
+``test_checkout_pricing.py``) until every service takes a topic prefix.
 """
 
 from __future__ import annotations

@@ -27,9 +27,8 @@ from emporium.catalog.product.schemas import (
     Sort,
 )
 from emporium.catalog.variants.options import OptionError, OptionFilters, parse_option_filters
-from emporium.contracts.currencies import currency_code
 from emporium.kit.cache import get_or_compute
-from emporium.kit.errors import Unprocessable, problem_responses
+from emporium.kit.errors import problem_responses
 
 __all__ = ["router"]
 
@@ -44,17 +43,16 @@ def asked_currency(
         Query(
             pattern=r"^[A-Za-z]{3}$",
             description="ISO 4217: prices in it (default: the shop's base currency); a "
-            "variant without a price in it has `price` null.",
+            "variant without a price in it (any code nothing is sold in) has `price` null.",
         ),
     ] = None,
 ) -> str:
-    """The currency asked for, canonical (``usd`` is ``USD``); 422 if not ISO 4217."""
+    """The currency asked for, canonical (``usd`` is ``USD``). A well-formed code that is not
+    ISO 4217 is no error: nothing is priced in it (prices are stored in ISO codes only), so
+    every price is null, as for a real currency the shop does not sell in."""
     if currency is None:
         return settings.base_currency
-    try:
-        return currency_code(currency)
-    except ValueError as error:
-        raise Unprocessable(str(error), field="query.currency") from None
+    return currency.upper()
 
 
 CurrencyDep = Annotated[str, Depends(asked_currency)]
