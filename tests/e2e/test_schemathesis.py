@@ -29,7 +29,7 @@ OpenAPI ``links`` of the merged document (register -> sign in -> refresh, create
 -> read, change, stock, cart -> check out -> read, cancel, ship the order, add an address ->
 change, delete it, a list's ``next_cursor`` -> its next page).
 
-Three things the schema cannot say, each handled for its operations only:
+Four things the schema cannot say, each handled for its operations only:
 
 - a pagination ``cursor`` is opaque (only one the API gave out is valid): the hooks in
   ``schemathesis_hooks.py`` (``SCHEMATHESIS_HOOKS``) drop a made-up cursor from positive
@@ -40,7 +40,11 @@ Three things the schema cannot say, each handled for its operations only:
 - the checkout pricing rules are global to the shop and a promotion's window and limits
   depend on each other: the hooks send positive writes of zones and tax rates for
   Antarctica and promotions for a product that does not exist, with a window that ends
-  after it starts, so the later suites' carts are priced as they expect.
+  after it starts, so the later suites' carts are priced as they expect;
+- rules that depend on the shop's state, not the request's shape (a code that applies, a
+  shipping method offered for this cart, a price in the base currency, options naming the
+  product's, an item in the cart's currency): ``schemathesis.toml`` accepts their
+  documented 422 as an answer to positive data for those operations only.
 
 No failure is tolerated: anything schemathesis finds fails the test with its own output
 (the runs are seeded: ``EMPORIUM_SCHEMATHESIS_SEED``).
