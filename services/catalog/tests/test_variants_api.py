@@ -88,7 +88,11 @@ async def test_a_product_with_options_sells_variants_priced_per_currency(catalog
     assert [v["price"] for v in in_usd["variants"]] == [None, {"amount": 1400, "currency": "USD"}]
     in_yen = await _product(catalog, shirt["id"], currency="JPY")
     assert in_yen["price"] is None
-    for bad in ("XYZ", "12", "EURO", ""):
+    # A well-formed code the shop does not sell in prices nothing; only malformed codes refuse.
+    in_unknown = await _product(catalog, shirt["id"], currency="XYZ")
+    assert in_unknown["price"] is None
+    assert [v["price"] for v in in_unknown["variants"]] == [None, None]
+    for bad in ("12", "EURO", ""):
         refused = await catalog.client.get(f"/products/{shirt['id']}", params={"currency": bad})
         assert refused.status_code == 422, bad
         assert refused.headers["content-type"] == "application/problem+json"
