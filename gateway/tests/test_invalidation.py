@@ -9,7 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from emporium.gateway.invalidation import StaleListener, families_in, stale_channel
+from emporium.gateway.invalidation import (
+    LOCAL_STALE_CHANNEL,
+    StaleListener,
+    families_in,
+    stale_channel,
+)
 from emporium.gateway.testing import GatewayFactory, Running
 from emporium.kit.testing.polling import eventually
 
@@ -69,3 +74,26 @@ def test_the_gateway_listens_where_the_catalog_announces() -> None:
     from emporium.catalog.invalidation import stale_channel as catalog_channel
 
     assert stale_channel(3) == catalog_channel(3)
+
+
+async def test_without_redis_an_in_process_announcement_drops_the_product(
+    gateway: GatewayFactory,
+) -> None:
+    # The embedded default (`make dev`): the catalog in this process announces here.
+    from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB
+
+    gw = await gateway(response_cache_seconds=300)
+    changed, other = uuid.uuid4(), uuid.uuid4()
+    paths = [f"/api/v1/products/{changed}", f"/api/v1/products/{other}"]
+    for path in paths:
+        await gw.client.get(path)
+        assert await _cached(gw, path)
+    await LOCAL_PUBSUB.publish(LOCAL_STALE_CHANNEL, f'["product:{changed}"]')
+    assert not await _cached(gw, paths[0])
+    assert await _cached(gw, paths[1])
+
+
+def test_the_gateway_listens_in_process_where_the_catalog_announces() -> None:
+    from emporium.catalog.invalidation import LOCAL_STALE_CHANNEL as catalog_channel
+
+    assert LOCAL_STALE_CHANNEL == catalog_channel

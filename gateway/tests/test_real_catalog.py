@@ -1,11 +1,16 @@
-"""The real catalog service behind the gateway (SQLite, memory bus, local media)."""
+"""The real catalog service behind the gateway (SQLite, memory bus, local media; and on
+PostgreSQL and Redis where the stock a cached product shows is at stake)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
+import pytest
+
 from emporium.gateway.testing import GatewayFactory, serving
+from emporium.kit.testing.polling import eventually
 from emporium.kit.testing.tokens import TokenMint
 
 
@@ -81,3 +86,108 @@ async def test_the_catalog_through_the_gateway(
         document = (await client.get("/api/v1/openapi.json")).json()
         assert "/api/v1/products/{product_id}" in document["paths"]
         assert "/api/v1/admin/products/{product_id}/images" in document["paths"]
+
+
+@pytest.fixture(params=["embedded", "real"])
+def stack(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """(catalog database, Redis of catalog and gateway): SQLite and none (``make dev``), or
+    PostgreSQL and Redis."""
+    if request.param == "embedded":
+        return request.getfixturevalue("sqlite_url"), None
+    return request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_url")
+
+
+async def test_a_variant_stocked_through_the_gateway_is_in_stock_on_the_cached_product(
+    gateway: GatewayFactory, stack: tuple[str, str | None], tmp_path: Path, unique: str
+) -> None:
+    # Issue 14: the admin's product page (an anonymous, cached read) said "Sold out" for a
+    # variant just stocked at two locations on `make dev`, because the stock path names no
+    # product and only Redis carried the catalog's announcement of the stale product.
+    from emporium.catalog.app import create_service_app
+    from emporium.catalog.settings import Settings as CatalogSettings
+    from emporium.catalog.testing import MIGRATIONS
+    from emporium.gateway.invalidation import StaleListener
+    from emporium.kit.migrations import upgrade_to_head
+
+    database_url, redis_url = stack
+    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, database_url)
+    mint = TokenMint()
+    catalog = create_service_app(
+        CatalogSettings(
+            database_url=database_url,
+            bus="memory",
+            storage="local",
+            media_dir=str(tmp_path / "media"),
+            redis_url=redis_url,
+            log_json=False,
+        ),
+        keys=mint.keys(),
+    )
+    async with serving(catalog) as catalog_url:
+        gw = await gateway(
+            catalog_url=catalog_url,
+            mint=mint,
+            redis_url=redis_url,
+            cache_namespace=unique,
+            response_cache_seconds=300,  # far longer than the test: only a drop refreshes
+        )
+        if redis_url is not None:
+            listener = gw.resources.get(StaleListener)
+
+            async def subscribed() -> bool:
+                return listener.subscribed.is_set()
+
+            await eventually(subscribed, timeout=10)
+        admin, client = gw.bearer("admin"), gw.client
+        created = await client.post(
+            "/api/v1/admin/products",
+            json={
+                "sku": f"TEE-{unique}",
+                "name": "Tee",
+                "description": "Cotton",
+                "price": {"amount": 1900, "currency": "EUR"},
+                "options": [{"name": "Size", "values": ["S", "M"]}],
+            },
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        product_id = created.json()["id"]
+        code = f"hall-{uuid.uuid4().hex[:8]}"
+        place = await client.post(
+            "/api/v1/admin/locations",
+            json={"code": code, "name": "Hall", "priority": 5},
+            headers=admin,
+        )
+        assert place.status_code == 201, place.text
+        added = await client.post(
+            f"/api/v1/admin/products/{product_id}/variants",
+            json={
+                "sku": f"TEE-{unique}-M",
+                "options": {"Size": "M"},
+                "prices": [{"amount": 2250, "currency": "EUR"}],
+            },
+            headers=admin,
+        )
+        assert added.status_code == 201, added.text
+        variant_id = added.json()["id"]
+
+        async def shown() -> dict[str, object]:
+            answer = (await client.get(f"/api/v1/products/{product_id}")).json()
+            found: dict[str, object] = next(
+                v["availability"] for v in answer["variants"] if v["id"] == variant_id
+            )
+            return found
+
+        assert await shown() == {"in_stock": False, "available": 0}  # cached now
+        for location, on_hand in (("default", 3), (code, 5)):
+            put = await client.put(
+                f"/api/v1/admin/variants/{variant_id}/stock/{location}",
+                json={"on_hand": on_hand},
+                headers=admin,
+            )
+            assert put.status_code == 200, put.text
+
+        async def in_stock() -> bool:
+            return await shown() == {"in_stock": True, "available": 8}
+
+        await eventually(in_stock, timeout=10)

@@ -8,7 +8,6 @@ SKUs; a location made here has a code of its own, so nothing another suite count
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from typing import Any
@@ -74,12 +73,6 @@ def test_the_pickers_work_without_javascript(
         context.close()
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("EMPORIUM_E2E_BASE_URL")),
-    reason="against `make dev` (SQLite, in-process bus) the new variant's stock at two "
-    "locations still shows sold out on the product page: not yet explained (issue 14); "
-    "it passes on the real stack",
-)
 def test_the_admin_adds_a_variant_and_stocks_it_at_two_locations(
     new_page: Any, boss: Any, people: Any, shop: Any
 ) -> None:

@@ -14,6 +14,10 @@ the catalog's old answer again); it needs nothing but the Redis the gateway alre
 gateway replica at once. Pub/sub is at-most-once: while this listener is disconnected an
 announcement can be missed, so after every reconnection it drops every family it has
 answers of, and answers never outlive ``GATEWAY_RESPONSE_CACHE_SECONDS`` anyway.
+
+On the embedded default (no Redis; ``make dev`` runs the catalog in the gateway's process)
+the catalog announces on the process's pub/sub instead (``LOCAL_STALE_CHANNEL``), and
+``listening_locally`` drops the memory answers the same way.
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from emporium.gateway.response_cache import ResponseCache
+from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB, LocalPubSub
 
-__all__ = ["StaleListener", "families_in", "stale_channel"]
+__all__ = [
+    "LOCAL_STALE_CHANNEL",
+    "StaleListener",
+    "families_in",
+    "listening_locally",
+    "stale_channel",
+]
 
 log = logging.getLogger("emporium.gateway.invalidation")
 
@@ -38,6 +49,8 @@ _FAMILY = re.compile(
     r"listing|categories|product:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 _MAX_BACKOFF = 5.0
+#: The in-process channel of the catalog's announcements (its ``LOCAL_STALE_CHANNEL``).
+LOCAL_STALE_CHANNEL = "catalog:stale:local"
 
 
 def stale_channel(db: int) -> str:
@@ -120,3 +133,22 @@ async def listening(listener: StaleListener) -> AsyncIterator[StaleListener]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await listener.close()
+
+
+@contextlib.asynccontextmanager
+async def listening_locally(
+    cache: ResponseCache, pubsub: LocalPubSub = LOCAL_PUBSUB
+) -> AsyncIterator[None]:
+    """Drop the answers of the families the in-process catalog announces, for the lifespan
+    of the app (the embedded default's ``StaleListener``; nothing to reconnect)."""
+
+    async def handle(data: str) -> None:
+        families = families_in(data)
+        if families:
+            await cache.invalidate(families)
+
+    unsubscribe = pubsub.subscribe(LOCAL_STALE_CHANNEL, handle)
+    try:
+        yield
+    finally:
+        unsubscribe()

@@ -35,7 +35,7 @@ from emporium.gateway.client import Client, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
 from emporium.gateway.front import Ask, Front, MemoryFront, RedisFront
 from emporium.gateway.headers import request_headers, response_headers
-from emporium.gateway.invalidation import StaleListener, listening
+from emporium.gateway.invalidation import StaleListener, listening, listening_locally
 from emporium.gateway.ratelimit import MemoryRateLimiter
 from emporium.gateway.redirects import internal_redirect
 from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_relay
@@ -404,6 +404,8 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
         if isinstance(cache, RedisCache) and response_cache is not None and settings.redis_url:
             listener = StaleListener(settings.redis_url, response_cache)
             resources.put(await stack.enter_async_context(listening(listener)))
+        elif response_cache is not None and not isinstance(cache, RedisCache):
+            await stack.enter_async_context(listening_locally(response_cache))
         if settings.freeze_heap:
             # What exists now lives as long as the process: out of the collector's sight,
             # so a collection walks only what requests allocate (~15 % less CPU a hit).

@@ -9,6 +9,12 @@ list of their names): the gateway's response cache drops its answers of exactly 
 families, so stock reserved by the checkout saga shows through the gateway at once. The
 announcement comes after the bump, so the gateway's refetch finds the catalog's cache fresh.
 Best effort, like every cache operation: the gateway's answers expire anyway.
+
+On the embedded default (an in-process ``MemoryCache``, no Redis: ``make dev`` runs the
+gateway in the same process) the same announcement goes to the process's pub/sub
+(``LOCAL_STALE_CHANNEL`` on ``LOCAL_PUBSUB``), which the gateway's memory answers listen
+to. Without it a stock write through ``/admin/variants/...`` (whose path names no product)
+or by the saga left the product's cached answer up to the gateway's TTL old.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from emporium.kit.cache.base import Cache
+from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB
+from emporium.kit.cache.memory import MemoryCache
 from emporium.kit.cache.redis_cache import RedisCache
 
 __all__ = [
     "LISTING",
+    "LOCAL_STALE_CHANNEL",
     "invalidate",
     "invalidate_after_commit",
     "mark_stale",
@@ -40,6 +49,8 @@ log = logging.getLogger("emporium.catalog.invalidation")
 
 #: The family of every listing page (any product change may move it).
 LISTING = "listing"
+#: The in-process channel of the announcements (the gateway's ``LOCAL_STALE_CHANNEL``).
+LOCAL_STALE_CHANNEL = "catalog:stale:local"
 _KEY = "emporium.catalog.stale"
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -71,6 +82,8 @@ async def _bump(cache: Cache, names: Iterable[str]) -> None:
         await cache.bump(name)
     if isinstance(cache, RedisCache):
         await _announce(cache, ordered)
+    elif isinstance(cache, MemoryCache):  # the embedded default: the gateway is in-process
+        await LOCAL_PUBSUB.publish(LOCAL_STALE_CHANNEL, json.dumps(ordered))
 
 
 async def _announce(cache: RedisCache, names: list[str]) -> None:
