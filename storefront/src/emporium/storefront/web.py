@@ -3,8 +3,10 @@
 Every page extends ``base.html`` and gets, besides its own context: ``viewer`` (the
 signed-in ``Customer`` or None), ``csrf_token`` and ``csrf_field()`` (the hidden input
 every form carries), ``flashes`` (one-shot messages), ``static(path)`` (a URL under
-``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``; ``minor(1250, "EUR")`` the
-same), ``feedback`` (a ``Feedback`` of API problems, empty by default), and the price
+``/static/``), ``money(m)`` ({amount, currency} as ``€12.50``, ``¥1,200`` or ``1.234 KWD``:
+each currency with its own minor units; ``minor(1250, "EUR")`` the same), ``shop_currency`` (the
+``Shown`` currency of ``shown_currency``: the header's picker, the pages' "not sold in"),
+``feedback`` (a ``Feedback`` of API problems, empty by default), and the price
 breakdown's words (``breakdown_rows``, ``notice_message``, ``option_label``,
 ``rate_percent``, ``tax_note``: ``breakdown.py``), and a variant's words
 (``options_label``: ``Size M, Colour red``; ``option_query``: its product page's query).
@@ -21,6 +23,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from emporium.contracts.currencies import MINOR_UNITS
+from emporium.kit.app import get_resources
+from emporium.storefront import currency as currencies
 from emporium.storefront.auth import Customer
 from emporium.storefront.breakdown import (
     breakdown_rows,
@@ -34,22 +39,34 @@ from emporium.storefront.problems import Feedback
 from emporium.storefront.session import get_session
 from emporium.storefront.variants import option_query, options_label
 
-__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "minor", "money", "render"]
+__all__ = [
+    "STATIC_DIR",
+    "TEMPLATE_DIR",
+    "environment",
+    "minor",
+    "money",
+    "offered_currencies",
+    "render",
+    "shown_currency",
+]
 
 PACKAGE = Path(__file__).parent
 TEMPLATE_DIR = PACKAGE / "templates"
 STATIC_DIR = PACKAGE / "static"
-_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 
 
 def money(value: Any) -> str:
-    """``{"amount": 1250, "currency": "EUR"}`` as ``€12.50`` (``""`` for None)."""
+    """``{"amount": 1250, "currency": "EUR"}`` as ``€12.50`` (``""`` for None). The amount
+    is in the currency's minor units (ISO 4217: JPY has none, KWD three); a code the table
+    does not know is taken to have two."""
     if not isinstance(value, dict) or value.get("amount") is None:
         return ""
-    amount = Decimal(int(value["amount"])) / 100
     currency = str(value.get("currency") or "")
+    places = MINOR_UNITS.get(currency, 2)
+    amount = Decimal(int(value["amount"])).scaleb(-places)
     symbol = _SYMBOLS.get(currency)
-    text = f"{amount:,.2f}"
+    text = f"{amount:,.{places}f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency}".strip()
 
 
@@ -82,6 +99,31 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     return env
 
 
+def offered_currencies(request: Request) -> list[str]:
+    """``STOREFRONT_CURRENCIES``, the base first."""
+    from emporium.storefront.settings import Settings
+
+    settings = get_resources(request).settings
+    assert isinstance(settings, Settings)
+    return settings.currency_list
+
+
+def shown_currency(request: Request) -> currencies.Shown:
+    """The currency this visitor's pages show: their cart's while it has lines, else the
+    one their cookie picked (checked against ``STOREFRONT_CURRENCIES``), else the base."""
+    offered = offered_currencies(request)
+    session = get_session(request)
+    chosen = currencies.parse_choice(request.cookies.get(currencies.COOKIE), offered)
+    held = session.get("cart_currency")
+    count = session.get("cart_count")
+    return currencies.shown(
+        chosen,
+        offered,
+        held if isinstance(held, str) else None,
+        count if isinstance(count, int) else 0,
+    )
+
+
 # The admin's templates live beside its code (``admin/templates/admin/*.html``).
 _ENV = environment([TEMPLATE_DIR, PACKAGE / "admin" / "templates"])
 
@@ -108,6 +150,8 @@ def render(
         "feedback": Feedback(),
         "cart_count": session.get("cart_count") or 0,
         "path": request.url.path,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "shop_currency": shown_currency(request),
     }
     values.update(context or {})
     values["flashes"] = session.pop_flashes()

@@ -11,8 +11,8 @@ from emporium.storefront import variants
 from emporium.storefront.api import Api, ApiProblem, get_api, path
 from emporium.storefront.auth import client_ip
 from emporium.storefront.shop.listing import SORTS, facet_view, parse_listing
-from emporium.storefront.variants import asked_currency, with_variants
-from emporium.storefront.web import render
+from emporium.storefront.variants import with_variants
+from emporium.storefront.web import render, shown_currency
 
 __all__ = ["router", "srcset"]
 
@@ -41,9 +41,8 @@ async def home(request: Request, api: ApiDep) -> HTMLResponse:
     """Categories and the newest products."""
     ip = client_ip(request)
     categories = await _categories(api, request)
-    newest = await api.json(
-        "GET", "/products", params={"sort": "newest", "limit": _PAGE_SIZE}, client_ip=ip
-    )
+    params = {"sort": "newest", "limit": _PAGE_SIZE, "currency": shown_currency(request).code}
+    newest = await api.json("GET", "/products", params=params, client_ip=ip)
     return render(
         request,
         "shop/home.html",
@@ -57,7 +56,8 @@ async def _listing_page(
     query = dict(request.query_params)
     if category is not None:
         query["category"] = str(category["slug"])
-    listing = parse_listing(query, request.query_params.multi_items())
+    currency = shown_currency(request).code
+    listing = parse_listing(query, request.query_params.multi_items(), currency=currency)
     categories = await _categories(api, request)
     products: list[dict[str, Any]] = []
     next_cursor = None
@@ -110,10 +110,10 @@ async def category_page(slug: str, request: Request, api: ApiDep) -> HTMLRespons
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
 async def product_page(product_id: str, request: Request, api: ApiDep) -> HTMLResponse:
-    """A product: its images, option pickers, the chosen variant's price and availability,
-    and adding that variant to the cart."""
-    currency = asked_currency(request.query_params.get("currency", ""))
-    params = {"currency": currency} if currency else None
+    """A product: its images, option pickers, the chosen variant's price and availability
+    (in the shown currency), and adding that variant to the cart."""
+    currency = shown_currency(request).code
+    params = {"currency": currency}
     try:
         product = await api.json(
             "GET", path("products", product_id), params=params, client_ip=client_ip(request)
@@ -137,7 +137,6 @@ async def product_page(product_id: str, request: Request, api: ApiDep) -> HTMLRe
             "variant": variant,
             # The pickers show the variant's own values (those not chosen yet filled in).
             "selected": dict(variant["options"]) if variant else chosen,
-            "currency": currency,
             "options_label": variants.options_label,
         },
     )

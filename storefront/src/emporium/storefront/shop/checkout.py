@@ -23,7 +23,7 @@ from emporium.storefront.breakdown import refusal_message
 from emporium.storefront.problems import Feedback, explain
 from emporium.storefront.session import get_session
 from emporium.storefront.shop.address import ADDRESS_FIELDS, COUNTRIES, parse_address
-from emporium.storefront.shop.cart import load_cart
+from emporium.storefront.shop.cart import load_cart, remember
 from emporium.storefront.shop.forms import text
 from emporium.storefront.shop.steps import matching_address, steps_of
 from emporium.storefront.web import render
@@ -232,6 +232,6 @@ async def place_order(request: Request, api: ApiDep, who: ShopperDep) -> Respons
             request, api, who, values=values, feedback=feedback, status=_status(problem)
         )
     session = get_session(request)
-    session.put("cart_count", 0)
+    remember(session, 0, None)  # an ordered cart fixes no currency any more
     session.flash("Thank you! Your order is placed.")
     return RedirectResponse(f"/orders/{order['id']}", status_code=303)

@@ -2,7 +2,9 @@
 
 Pure: ``parse_listing(query)`` turns the page's query string into a ``Listing`` (bad values
 become messages, never a 500), and ``Listing.api_params()`` gives ``GET /products``'s.
-Prices are typed in the shop's units (``12.50``) and sent in minor units (``1250``).
+Prices are typed in the shown currency's units (``12.50``; ``1200`` yen) and sent in its
+minor units (``1250``; ``1200``), with that ``currency``: the API bounds and sorts by the
+prices in it.
 Option filters are the API's own ``option.<name>=<value>`` (repeatable: several values of
 one name are any of them, several names all of them), passed on as they are; the facets'
 links toggle one of them (``option_query``) or the category (``category_query``) and keep
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
+
+from emporium.contracts.currencies import MINOR_UNITS
 
 __all__ = [
     "MAX_OPTION_FILTERS",
@@ -39,18 +43,21 @@ SORTS: dict[str, str] = {
 }
 
 
-def parse_price(text: str) -> int | None:
-    """``"12.50"`` as 1250; ``""`` as None; ValueError for anything else."""
-    cleaned = text.strip().replace(",", ".").lstrip("€$£").strip()
+def parse_price(text: str, currency: str = "EUR") -> int | None:
+    """``"12.50"`` as 1250 (in ``currency``'s minor units: ``"1200"`` yen is 1200);
+    ``""`` as None; ValueError for anything else."""
+    places = MINOR_UNITS.get(currency, 2)
+    cleaned = text.strip().replace(",", ".").lstrip("€$£¥").strip()
     if not cleaned:
         return None
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        raise ValueError("Enter a price as a number, for example 12.50.") from None
+        example = "1200" if places == 0 else "12.50"
+        raise ValueError(f"Enter a price as a number, for example {example}.") from None
     if not value.is_finite() or value < 0:
         raise ValueError("Enter a price of 0 or more.")
-    cents = (value * 100).to_integral_value()
+    cents = value.scaleb(places).to_integral_value()
     if cents > 10**12:
         raise ValueError("That price is too large.")
     return int(cents)
@@ -67,11 +74,15 @@ class Listing:
     cursor: str = ""
     page: int = 1
     options: list[tuple[str, str]] = field(default_factory=list)  # (name, value), sorted
+    #: The currency prices are shown, typed and bounded in (None: the API's base one).
+    currency: str | None = None
     raw: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     def api_params(self, limit: int) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = [("sort", self.sort), ("limit", str(limit))]
+        if self.currency:
+            params.append(("currency", self.currency))
         if self.q:
             params.append(("q", self.q))
         if self.category:
@@ -141,17 +152,20 @@ def _option_filters(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted(found)[:MAX_OPTION_FILTERS]
 
 
-def parse_listing(query: Mapping[str, str], pairs: Iterable[tuple[str, str]] = ()) -> Listing:
+def parse_listing(
+    query: Mapping[str, str], pairs: Iterable[tuple[str, str]] = (), *, currency: str | None = None
+) -> Listing:
     """The listing the page's query asks for (``pairs``: all of it, repeated keys too, for
-    the option filters); bad fields get a message and are dropped."""
+    the option filters), its prices in ``currency``; bad fields get a message and are
+    dropped."""
     names = ("q", "category", "min_price", "max_price", "in_stock", "sort", "cursor", "page")
     raw = {name: str(query.get(name, "")) for name in names}
-    listing = Listing(raw=raw, options=_option_filters(pairs))
+    listing = Listing(raw=raw, options=_option_filters(pairs), currency=currency)
     listing.q = raw["q"].strip()[:200]
     listing.category = raw["category"].strip()[:120]
     for name in ("min_price", "max_price"):
         try:
-            setattr(listing, name, parse_price(raw[name]))
+            setattr(listing, name, parse_price(raw[name], currency or "EUR"))
         except ValueError as error:
             listing.errors[name] = str(error)
     if (
