@@ -11,6 +11,10 @@ republishes the original record to its original topic — every group's inbox se
 the group that failed applies it (once), groups that had applied it ignore the duplicate —
 and records the replay in the dead-letter topic, which ``list`` shows as ``replayed``.
 
+A service run with a ``<PREFIX>TOPIC_PREFIX`` names its groups and topics under it on the
+broker: pass the same value as ``--topic-prefix`` (or ``EMPORIUM_TOPIC_PREFIX``) and name
+the group as the service does (``catalog.orders``); replays then go to the prefixed topics.
+
 Kafka is found with ``--bootstrap`` or ``EMPORIUM_KAFKA_BOOTSTRAP``. Exit codes: 0 done,
 1 an OFFSET is not a dead letter of the topic, 2 usage, 3 Kafka unavailable.
 """
@@ -28,7 +32,9 @@ from typing import TextIO
 import orjson
 
 from emporium.kit.bus.base import Bus, BusUnavailable
+from emporium.kit.bus.prefixed import with_topic_prefix
 from emporium.kit.dlq import DeadLetter, dead_letter_topic, read_dead_letters, replay
+from emporium.kit.settings import topic_prefix_problem
 
 __all__ = ["format_line", "main", "run"]
 
@@ -44,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         help="Kafka bootstrap servers (default: $EMPORIUM_KAFKA_BOOTSTRAP)",
     )
     common.add_argument("--topic", help="the dead-letter topic (default: <group>.dlq)")
+    common.add_argument(
+        "--topic-prefix",
+        default=os.environ.get("EMPORIUM_TOPIC_PREFIX", ""),
+        help="the services' topic prefix (default: $EMPORIUM_TOPIC_PREFIX, none)",
+    )
     common.add_argument(
         "--timeout", type=float, default=60.0, help="seconds allowed to read the topic"
     )
@@ -165,7 +176,8 @@ async def run(
 async def _main(args: argparse.Namespace) -> int:
     from emporium.kit.bus.kafka import KafkaBus
 
-    bus = KafkaBus(args.bootstrap, client_id="emporium-dlq", request_timeout=10.0)
+    kafka = KafkaBus(args.bootstrap, client_id="emporium-dlq", request_timeout=10.0)
+    bus = with_topic_prefix(kafka, args.topic_prefix)
     await bus.start()
     try:
         return await run(args, bus)
@@ -183,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("replay takes OFFSET... or --all, not both")
     if not args.bootstrap:
         parser.error("Kafka bootstrap servers: pass --bootstrap or set EMPORIUM_KAFKA_BOOTSTRAP")
+    problem = topic_prefix_problem(args.topic_prefix)
+    if problem is not None:
+        parser.error(f"--topic-prefix {args.topic_prefix!r}: {problem}")
     # aiokafka logs every failed connection attempt; only our own message matters here.
     logging.basicConfig(level=logging.CRITICAL)
     try:

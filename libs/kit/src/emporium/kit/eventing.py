@@ -3,6 +3,10 @@
 A service declares what it consumes as ``Subscription`` values and hands
 ``event_workers(...)`` to ``create_app(workers=...)``; the names of the consumer groups
 follow one rule (``<service>.<purpose>``) so dead-letter topics and lag metrics read well.
+
+The workers see the bus through the service's ``topic_prefix`` (``with_topic_prefix``):
+subscriptions and outbox rows name the contract's topics, and the prefix goes in front of
+every topic and consumer group on the broker, dead-letter topics included.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from emporium.kit.app import Resources, WorkerFactory
+from emporium.kit.bus.prefixed import with_topic_prefix
 from emporium.kit.consumer import EventConsumer, Handler
 from emporium.kit.outbox import Outbox
 from emporium.kit.relay import OutboxRelay
@@ -42,7 +47,8 @@ def event_workers(
         settings = resources.settings
         if not isinstance(settings, BusSettings) or not isinstance(settings, ServiceSettings):
             raise TypeError("event workers need settings with ServiceSettings and BusSettings")
-        database, bus = resources.require_database(), resources.require_bus()
+        database = resources.require_database()
+        bus = with_topic_prefix(resources.require_bus(), settings.topic_prefix)
         workers: list[Worker] = []
         if outbox is not None:
             relay = OutboxRelay(

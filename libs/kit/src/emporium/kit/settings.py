@@ -10,15 +10,17 @@ Every field is then read from ``CATALOG_<FIELD>`` (``CATALOG_DATABASE_URL`` ...)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEV_SECRET_KEY",
     "KNOWN_SECRET_KEYS",
+    "MAX_TOPIC_PREFIX_LENGTH",
     "MIN_SECRET_KEY_BYTES",
     "AuthSettings",
     "BusSettings",
@@ -27,6 +29,7 @@ __all__ = [
     "ServiceSettings",
     "StorageSettings",
     "secret_key_problem",
+    "topic_prefix_problem",
 ]
 
 Environment = Literal["dev", "test", "prod"]
@@ -80,10 +83,36 @@ class DatabaseSettings(_Fragment):
         return self.database_url.startswith("postgresql")
 
 
+#: The longest topic prefix: Kafka names are at most 249 characters, and the longest name a
+#: service derives (``<service>.<purpose>.dlq``, then a reader group's suffix) needs the rest.
+MAX_TOPIC_PREFIX_LENGTH = 64
+_TOPIC_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
+
+
+def topic_prefix_problem(value: str) -> str | None:
+    """Why ``value`` cannot prefix Kafka topic and group names; None when it can."""
+    if len(value) > MAX_TOPIC_PREFIX_LENGTH:
+        return f"it is {len(value)} characters long, more than {MAX_TOPIC_PREFIX_LENGTH}"
+    if not _TOPIC_CHARACTERS.fullmatch(value):
+        bad = sorted({c for c in value if not _TOPIC_CHARACTERS.fullmatch(c)})
+        return (
+            f"it contains {''.join(bad)!r}: only letters, digits, '.', '_' and '-' may be "
+            "in a Kafka topic name"
+        )
+    return None
+
+
 class BusSettings(_Fragment):
     """The event bus: ``kafka`` (real) or ``memory`` (in-process, embedded default)."""
 
     bus: Literal["kafka", "memory"] = "memory"
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic, consumer group and dead-letter topic the "
+        "service uses on the bus, so platforms sharing one broker (test runs) never see each "
+        "other's events; every service of one platform needs the same value. Kafka topic "
+        f"characters (a-z A-Z 0-9 . _ -), at most {MAX_TOPIC_PREFIX_LENGTH}; empty: none.",
+    )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
     kafka_linger_ms: int = Field(
@@ -151,6 +180,18 @@ class BusSettings(_Fragment):
     inbox_purge_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often each consumer purges its inbox rows."
     )
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _valid_topic_prefix(cls, value: str) -> str:
+        problem = topic_prefix_problem(value)
+        if problem is not None:
+            raise ValueError(f"topic_prefix {value!r} cannot prefix Kafka names: {problem}")
+        return value
+
+    def topic(self, name: str) -> str:
+        """The name on the broker of topic ``name`` (a contract's, ``catalog.events``)."""
+        return self.topic_prefix + name
 
 
 class RedisSettings(_Fragment):

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from emporium.contracts.topics import CATALOG_EVENTS, CUSTOMERS_EVENTS
 from emporium.kit.app import Resources, create_app
 from emporium.kit.auth.dependencies import verifier_hook
 from emporium.kit.auth.keys import KeySource
@@ -46,7 +47,7 @@ def create_service_app(
     shared ``bus`` in dev).
     """
     settings = settings or Settings()
-    publisher = EventPublisher(OUTBOX, settings.topic_prefix)
+    publisher = EventPublisher(OUTBOX)
 
     @contextlib.asynccontextmanager
     async def payments_hook(resources: Resources) -> AsyncIterator[None]:
@@ -59,7 +60,7 @@ def create_service_app(
         [
             EventSubscription(
                 purpose="upstream",
-                topics=(settings.catalog_topic, settings.customers_topic),
+                topics=(CATALOG_EVENTS, CUSTOMERS_EVENTS),
                 handlers=build_handlers(publisher),
             ),
         ],

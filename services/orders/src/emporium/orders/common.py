@@ -57,11 +57,11 @@ def decode_cursor(cursor: str) -> UUID:
 
 @dataclass(frozen=True)
 class EventPublisher:
-    """Stages the service's events in the caller's transaction, on the configured topic."""
+    """Stages the service's events in the caller's transaction, on their contract's topic
+    (the relay puts the service's ``topic_prefix`` in front on the bus)."""
 
     outbox: Outbox
-    topic_prefix: str = ""
 
     async def publish(self, session: AsyncSession, data: EventData, *, key: UUID) -> Envelope:
         """Stage ``data``; returns its envelope (whose id is the outbox row's)."""
-        return await self.outbox.add(session, data, key=key, topic=self.topic_prefix + data.topic)
+        return await self.outbox.add(session, data, key=key)

@@ -25,10 +25,6 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
     database_url: str = "sqlite+aiosqlite:///./var/dev/orders.db"
     jwks_url: str | None = "http://127.0.0.1:8002/auth/jwks"
 
-    topic_prefix: str = Field(
-        default="",
-        description="Prepended to every topic name (isolates test runs on a shared broker).",
-    )
     reservation_timeout_seconds: float = Field(
         default=120.0, gt=0, description="A pending order with no answer from catalog is cancelled."
     )
@@ -69,14 +65,16 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
         """The currencies whose prices include tax."""
         return frozenset(filter(None, self.tax_inclusive_currencies.split(",")))
 
+    # The names on the broker (``topic_prefix`` included), for whoever talks to the bus
+    # directly; the service itself names the contract's topics (see emporium.kit.eventing).
     @property
     def catalog_topic(self) -> str:
-        return self.topic_prefix + CATALOG_EVENTS
+        return self.topic(CATALOG_EVENTS)
 
     @property
     def customers_topic(self) -> str:
-        return self.topic_prefix + CUSTOMERS_EVENTS
+        return self.topic(CUSTOMERS_EVENTS)
 
     @property
     def orders_topic(self) -> str:
-        return self.topic_prefix + ORDERS_EVENTS
+        return self.topic(ORDERS_EVENTS)

@@ -3,6 +3,7 @@
 from emporium.kit.bus.base import Bus, BusUnavailable, Delivery, Record, Subscription
 from emporium.kit.bus.factory import make_bus
 from emporium.kit.bus.memory import InMemoryBus, MemoryBroker
+from emporium.kit.bus.prefixed import PrefixedBus, with_topic_prefix
 
 __all__ = [
     "Bus",
@@ -10,7 +11,9 @@ __all__ = [
     "Delivery",
     "InMemoryBus",
     "MemoryBroker",
+    "PrefixedBus",
     "Record",
     "Subscription",
     "make_bus",
+    "with_topic_prefix",
 ]
