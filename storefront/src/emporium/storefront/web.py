@@ -48,6 +48,7 @@ __all__ = [
     "offered_currencies",
     "render",
     "shown_currency",
+    "unit",
 ]
 
 PACKAGE = Path(__file__).parent
@@ -70,6 +71,11 @@ def money(value: Any) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}".strip()
 
 
+def unit(currency: str) -> str:
+    """How a price field names its currency: its symbol (``€``), else its code (``CHF``)."""
+    return _SYMBOLS.get(currency, currency)
+
+
 def minor(amount: Any, currency: str = "EUR") -> str:
     """Minor units of ``currency`` (or an {amount, currency}) as ``money`` shows them."""
     if isinstance(amount, dict):
@@ -89,6 +95,7 @@ def environment(template_dirs: list[Path] | None = None) -> Environment:
     env.globals["money"] = money
     env.globals["static"] = lambda name: "/static/" + str(name).lstrip("/")
     env.globals["minor"] = minor
+    env.globals["unit"] = unit
     env.globals["breakdown_rows"] = breakdown_rows
     env.globals["notice_message"] = notice_message
     env.globals["rate_percent"] = rate_percent
