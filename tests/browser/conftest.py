@@ -33,7 +33,6 @@ CHROMIUM = os.environ.get("EMPORIUM_CHROMIUM", "/usr/bin/chromium")
 FAILURES = ROOT / "var" / "browser-failures"
 _INFRA = ("EMPORIUM_POSTGRES_URL", "EMPORIUM_KAFKA_BOOTSTRAP", "EMPORIUM_REDIS_URL")
 VIEWPORT = {"width": 1280, "height": 800}
-_SERVICES = ("CATALOG", "CUSTOMERS", "ORDERS")
 
 
 def _platform_module() -> Any:
@@ -72,15 +71,10 @@ def shop() -> Iterator[Any]:
         missing = [name for name in (*_INFRA, "EMPORIUM_S3_ENDPOINT") if not os.environ.get(name)]
         if missing:
             _unavailable(f"{', '.join(missing)} not set: start the infrastructure (make up)")
-    # The e2e platform's consumer groups by default: they are caught up with the shared
-    # topics, where a new group would first read their whole history (many minutes after
-    # the other suites). Two platforms on the same groups at once split the partitions
-    # between them (an order stays pending): a run beside another one (the e2e suites, a
-    # second browser run) names groups of its own with EMPORIUM_BROWSER_GROUP=<name>.
-    group = os.environ.get("EMPORIUM_BROWSER_GROUP", "")
-    env = {f"{name}_SERVICE_NAME": f"{name.lower()}-{group}" for name in _SERVICES if group}
-    # An image upload on two cores shared with other suites can take longer than 5 s.
-    env["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = "30"
+    # The platform has Kafka topics and consumer groups of its own (a per-run topic prefix):
+    # it runs beside the other suites' platforms. An image upload on two cores shared with
+    # them can take longer than 5 s.
+    env = {"GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30"}
     platform, started = _platform_module().start_platform(extra_env=env, storefront=True)
     try:
         yield platform

@@ -25,6 +25,7 @@ from emporium_chaos_infra import PrivateKafka, PrivatePostgres, private_root, to
 from emporium_chaos_platform import Store, start_private_platform
 
 from emporium.contracts.catalog import ProductCreated, ProductCreatedV2
+from emporium.contracts.topics import CATALOG_EVENTS
 from emporium.kit.bus import Record
 from emporium.kit.bus.kafka import KafkaBus
 from emporium.kit.events import wrap
@@ -154,7 +155,7 @@ async def test_postgres_down_two_minutes_keeps_every_healthz_200_and_applies_pen
             envelope = wrap(_product_created(product, handled), source="catalog", key=product)
             records.append(
                 Record(
-                    topic="catalog.events",
+                    topic=store.platform.topic_prefix + CATALOG_EVENTS,
                     value=envelope.to_bytes(),
                     key=str(product).encode(),
                     headers=tuple(envelope.headers()),

@@ -12,11 +12,9 @@ Fixtures:
 
 A failed test that used the platform gets the tail of every process's log in its report.
 
-Order matters: ``test_checkout_saga.py`` starts a catalog and orders of its own on the same
-unprefixed Kafka topics, so it must run before the first test that starts ``live`` (whose
-catalog would answer the saga's orders for products it does not know: out of stock). Test
-files that use ``live`` are named to sort after it (``test_priced_checkout.py``, not
-``test_checkout_pricing.py``) until every service takes a topic prefix.
+Every platform a suite starts (``live``, the saga tests' catalog and orders, the security
+and browser suites') has Kafka topics and consumer groups of its own (a per-run topic
+prefix), so test files run in any order and suites run beside each other.
 """
 
 from __future__ import annotations

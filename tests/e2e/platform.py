@@ -7,14 +7,14 @@ as their own processes
 ports and on the real infrastructure named by ``var/infra.env``:
 
 - PostgreSQL: a fresh database per service, dropped at the end;
-- Kafka: the shared topics (only orders can prefix its topics, so a prefix cannot isolate
-  the services from each other) with fixed ``<service>-e2e-api`` consumer groups: a run
-  starts where the previous one stopped instead of replaying the topics' history. A stale
-  event about an order, product or customer the fresh databases never saw is handled as
-  any other (a product read model row, an unknown order ignored), so nothing depends on
-  the topics being empty;
+- Kafka: topics and consumer groups of its own, under the run's topic prefix
+  (``<SERVICE>_TOPIC_PREFIX=<run>.`` for every service, ``Platform.topic_prefix``): fresh and
+  empty, so any number of platforms (the e2e, security and browser suites at once) share
+  the broker without one's catalog answering another's orders. ``close()`` deletes them;
 - Redis: database 3, so the gateway's rate-limit windows and response cache stay apart from
-  the dev services' (the gateway and customers share it: that is the token denylist);
+  the dev services' (the gateway and customers share it: that is the token denylist); the
+  services' and the gateway's cache namespaces (their ``SERVICE_NAME``) carry the run's
+  name, so two platforms on the same database keep their cached answers apart;
 - SeaweedFS: a bucket of its own for the product images.
 
 ``Platform`` is also what the suites get when ``EMPORIUM_E2E_BASE_URL`` names an already
@@ -39,7 +39,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-__all__ = ["SERVICES", "Platform", "Process", "start_platform"]
+__all__ = ["SERVICES", "Platform", "Process", "delete_topics", "start_platform"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("customers", "catalog", "orders")
@@ -122,6 +122,8 @@ class Platform:
     admin_password: str
     processes: dict[str, Process] = field(default_factory=dict)
     log_dir: Path | None = None
+    #: In front of every topic the platform's services use (empty: an already running one).
+    topic_prefix: str = ""
 
     @property
     def api(self) -> str:
@@ -182,6 +184,24 @@ async def _drop_bucket(endpoint: str, bucket: str) -> None:
             pass
 
 
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the topics named ``prefix...`` (a run's), so runs do not pile topics up on the
+    shared broker. Best effort: a broker that does not answer keeps them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    except (KafkaError, OSError) as error:
+        print(f"topics {prefix}* not deleted: {error!r}", file=sys.stderr)
+    finally:
+        await admin.close()
+
+
 def _redis_db(url: str, number: int) -> str:
     base, _, last = url.rpartition("/")
     return f"{base}/{number}" if base.startswith("redis") and last.isdigit() else f"{url}/{number}"
@@ -196,7 +216,9 @@ class _Started:
         self.extra_env = dict(extra_env or {})
         self.storefront = storefront
         self.admin_url = os.environ["EMPORIUM_POSTGRES_URL"]
+        self.kafka_bootstrap = os.environ["EMPORIUM_KAFKA_BOOTSTRAP"]
         self.run = f"e2e_{uuid.uuid4().hex[:10]}"
+        self.topic_prefix = f"{self.run}."
         self.log_dir = Path(tempfile.mkdtemp(prefix="emporium-e2e-"))
         self.databases = {name: f"{self.run}_{name}" for name in SERVICES}
         self.bucket = self.run.replace("_", "-")
@@ -220,8 +242,9 @@ class _Started:
                 "REDIS_URL": redis,
                 "DATABASE_URL": f"{pg_base}/{self.databases[name]}",
                 "BUS": "kafka",
-                "KAFKA_BOOTSTRAP_SERVERS": os.environ["EMPORIUM_KAFKA_BOOTSTRAP"],
-                "SERVICE_NAME": f"{name}-e2e-api",
+                "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+                "TOPIC_PREFIX": self.topic_prefix,
+                "SERVICE_NAME": f"{name}-{self.run}",
                 "OUTBOX_POLL_SECONDS": "0.2",
                 "HANDLER_BACKOFF_SECONDS": "0.1",
                 "LOG_JSON": "false",
@@ -256,6 +279,7 @@ class _Started:
             env |= self.extra_env
             self.processes[name] = Process(name, ports[name], env, self.log_dir / f"{name}.log")
         gateway = {
+            "SERVICE_NAME": f"gateway-{self.run}",
             "PORT": str(ports["gateway"]),
             "HOST": "127.0.0.1",
             "LOG_JSON": "false",
@@ -305,6 +329,7 @@ class _Started:
             admin_password=ADMIN_PASSWORD,
             processes=self.processes,
             log_dir=self.log_dir,
+            topic_prefix=self.topic_prefix,
         )
 
     def close(self) -> None:
@@ -315,6 +340,7 @@ class _Started:
                 _admin_execute(self.admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             )
         asyncio.run(_drop_bucket(os.environ["EMPORIUM_S3_ENDPOINT"], self.bucket))
+        asyncio.run(delete_topics(self.kafka_bootstrap, self.topic_prefix))
 
 
 def start_platform(

@@ -9,6 +9,7 @@ databases at the end (the provider's charge table lives in the orders database).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,9 @@ from emporium.kit.testing.polling import eventually
 from emporium.kit.testing.tokens import TokenMint
 
 pytestmark = pytest.mark.e2e
+
+#: tests/e2e/platform.py, as tests/e2e/conftest.py loads it.
+_PLATFORM: Any = sys.modules["emporium_e2e_platform"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -244,21 +248,26 @@ async def _drop(admin_url: str, name: str) -> None:
         await connection.close()
 
 
-@pytest.fixture
-async def platform(
-    unique: str,
-    kafka_bootstrap: str,
-    jwks_url: tuple[str, TokenMint],
-    tmp_path: Path,
-) -> AsyncIterator[Platform]:
+def _admin_url() -> str:
     admin_url = os.environ.get("EMPORIUM_POSTGRES_URL")
     if not admin_url:
         message = "EMPORIUM_POSTGRES_URL is not set: start the infrastructure (make up)"
         if os.environ.get("EMPORIUM_REQUIRE_INFRA") == "1":
             pytest.fail(message)
         pytest.skip(message)
+    return admin_url
+
+
+@contextlib.asynccontextmanager
+async def running_pair(
+    run: str, kafka_bootstrap: str, jwks_url: tuple[str, TokenMint], folder: Path
+) -> AsyncIterator[Platform]:
+    """Catalog and orders on fresh databases and on Kafka topics of their own (``<run>.``)."""
+    admin_url = _admin_url()
     url, mint = jwks_url
-    names = {s: f"{unique}_{s}".replace("-", "_") for s in ("catalog", "orders")}
+    topic_prefix = f"{run}."
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {s: f"{run}_{s}".replace("-", "_") for s in ("catalog", "orders")}
     dsns = {s: await _database(admin_url, n) for s, n in names.items()}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CATALOG_", "ORDERS_"))}
 
@@ -270,9 +279,9 @@ async def platform(
             "PORT": str(port),
             "HOST": "127.0.0.1",
             "JWKS_URL": url,
-            # Fixed e2e consumer groups: a test starts from where the previous one stopped
-            # instead of replaying the shared topics' history; never the dev services' groups.
-            "SERVICE_NAME": f"{name}-e2e",
+            # Topics and consumer groups of this pair's own (fresh, so nothing to replay):
+            # no other platform on the broker answers these orders, nor these theirs.
+            "TOPIC_PREFIX": topic_prefix,
             "OUTBOX_POLL_SECONDS": "0.2",
             "HANDLER_BACKOFF_SECONDS": "0.1",
             **extra,
@@ -282,9 +291,9 @@ async def platform(
     catalog_port, orders_port = _free_port(), _free_port()
     catalog = Service(
         "catalog",
-        env("CATALOG_", "catalog", catalog_port, STORAGE="local", MEDIA_DIR=str(tmp_path)),
+        env("CATALOG_", "catalog", catalog_port, STORAGE="local", MEDIA_DIR=str(folder)),
         catalog_port,
-        tmp_path / "catalog.log",
+        folder / "catalog.log",
     )
     orders = Service(
         "orders",
@@ -300,7 +309,7 @@ async def platform(
             RESERVATION_TIMEOUT_SECONDS="120",
         ),
         orders_port,
-        tmp_path / "orders.log",
+        folder / "orders.log",
     )
     catalog.start()
     orders.start()
@@ -314,6 +323,18 @@ async def platform(
         catalog.stop()
         for name in names.values():
             await _drop(admin_url, name)
+        await _PLATFORM.delete_topics(kafka_bootstrap, topic_prefix)
+
+
+@pytest.fixture
+async def platform(
+    unique: str,
+    kafka_bootstrap: str,
+    jwks_url: tuple[str, TokenMint],
+    tmp_path: Path,
+) -> AsyncIterator[Platform]:
+    async with running_pair(unique, kafka_bootstrap, jwks_url, tmp_path) as made:
+        yield made
 
 
 async def test_happy_path_confirms_the_order_and_keeps_the_stock_reserved(
@@ -475,3 +496,34 @@ async def test_sigkill_of_orders_during_50_checkouts_settles_every_order_exactly
             assert order["status"] == "cancelled"
     statuses = [o["status"] for o in final]
     assert statuses.count("confirmed") <= 40
+
+
+async def test_two_pairs_on_one_broker_each_answer_only_their_own_orders(
+    unique: str, kafka_bootstrap: str, jwks_url: tuple[str, TokenMint], tmp_path: Path
+) -> None:
+    """Two catalog+orders pairs at once on the real Kafka, with different topic prefixes:
+    each order is decided by its own catalog's stock, and neither catalog hears of the
+    other's orders (on shared topics each catalog answers every OrderPlaced)."""
+    async with (
+        running_pair(f"{unique}-a", kafka_bootstrap, jwks_url, tmp_path / "a") as first,
+        running_pair(f"{unique}-b", kafka_bootstrap, jwks_url, tmp_path / "b") as second,
+    ):
+        customer = uuid.uuid4()
+        plenty = await first.product(on_hand=5)
+        scarce = await second.product(on_hand=1)
+        await first.add(customer, plenty, 2)
+        await second.add(customer, scarce, 2)
+        placed = await asyncio.gather(first.checkout(customer), second.checkout(customer))
+        assert [p.status_code for p in placed] == [202, 202]
+        first_id, second_id = (p.json()["id"] for p in placed)
+
+        confirmed = await first.until(customer, first_id, "confirmed")
+        rejected = await second.until(customer, second_id, "rejected")
+
+        assert [h["status"] for h in confirmed["history"]] == ["pending", "confirmed"]
+        assert "2 requested, 1 available" in rejected["status_reason"]
+        assert await first.reserved(plenty) == 2
+        assert await second.reserved(scarce) == 0
+        decided = "SELECT order_id::text FROM order_reservation"
+        assert [r[0] for r in await _fetch(first.catalog_db, decided)] == [first_id]
+        assert [r[0] for r in await _fetch(second.catalog_db, decided)] == [second_id]

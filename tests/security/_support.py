@@ -8,7 +8,9 @@ One platform per session (``start_platform(extra_env=...)`` of ``tests/e2e/platf
   other loopback address (127.0.0.3, 127.a.b.c ...) an untrusted client;
 - a small per-customer stream cap and stream lifetime;
 - its own Redis database (flushed at start), so its rate-limit windows neither hit nor are
-  hit by the other platforms running on the shared Redis.
+  hit by the other platforms running on the shared Redis;
+- like every started platform, Kafka topics and consumer groups of its own (the run's
+  topic prefix), so it runs beside the e2e and browser suites' platforms.
 
 Clients come from loopback addresses of their own (``client(ip)``): each test's per-address
 buckets (rate limits, sign-in throttling) start empty. Nothing here sends ``X-Forwarded-For``
@@ -105,13 +107,6 @@ def start() -> Iterator[Secure]:
         "ORDERS_SSE_POLL_SECONDS": "2",
         **{
             f"{name}_REDIS_URL": redis_url for name in ("GATEWAY", "CUSTOMERS", "CATALOG", "ORDERS")
-        },
-        # Consumer groups of this platform's own: the e2e suites' platform may still run in
-        # the same session, and sharing its groups would split the topics' partitions
-        # between the two (one platform's catalog answering the other's orders).
-        **{
-            f"{name}_SERVICE_NAME": f"{name.lower()}-security"
-            for name in ("CUSTOMERS", "CATALOG", "ORDERS")
         },
     }
     platform, started = platform_module.start_platform(extra_env=extra)

@@ -13,6 +13,7 @@ from emporium.contracts.orders import OrderLine, OrderPlaced
 from emporium.contracts.topics import CATALOG_EVENTS
 from emporium.kit.bus.base import Record
 from emporium.kit.bus.kafka import KafkaBus
+from emporium.kit.bus.prefixed import with_topic_prefix
 from emporium.kit.consumer import EventConsumer
 from emporium.kit.events import Envelope, wrap
 from emporium.kit.relay import OutboxRelay
@@ -43,10 +44,12 @@ async def test_order_placed_from_kafka_reserves_once_and_answers_on_kafka(
                 service_name="catalog",
                 backoff_seconds=0.05,
             )
+            # The answers go to topics of this test's own (fresh: nothing else to read).
+            answering = with_topic_prefix(bus, f"{unique}.")
             relay = OutboxRelay(
-                catalog.database, bus, service_name="catalog", poll_seconds=0.2, outbox=OUTBOX
+                catalog.database, answering, service_name="catalog", poll_seconds=0.2, outbox=OUTBOX
             )
-            answers = bus.subscribe([CATALOG_EVENTS], group=f"{unique}-reader")
+            answers = answering.subscribe([CATALOG_EVENTS], group=f"{unique}-reader")
             await answers.start()
             await consumer.start()
             await relay.start()

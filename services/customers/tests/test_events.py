@@ -11,6 +11,7 @@ from emporium.contracts.topics import CUSTOMERS_EVENTS, ORDERS_EVENTS
 from emporium.customers.testing import Service, ServiceFactory
 from emporium.kit.bus.base import Bus, Record
 from emporium.kit.bus.kafka import KafkaBus
+from emporium.kit.bus.prefixed import with_topic_prefix
 from emporium.kit.events import Envelope, wrap
 from emporium.kit.testing import eventually
 
@@ -74,19 +75,20 @@ async def test_order_statistics_follow_confirmations_and_cancellations(
 async def test_events_go_to_kafka_and_orders_events_come_back(
     postgres_url: str, kafka_bootstrap: str, service_factory: ServiceFactory, unique: str
 ) -> None:
-    # A unique service name gives this test its own consumer group on the shared topics.
+    # A topic prefix of this test's own: fresh topics and consumer groups on the shared broker.
+    prefix = f"{unique}."
     async with service_factory(
         postgres_url,
         bus="kafka",
         kafka_bootstrap_servers=kafka_bootstrap,
         run_workers=True,
-        service_name=unique,
+        topic_prefix=prefix,
         outbox_poll_seconds=0.2,
     ) as svc:
         customer_id, headers = await svc.customer("kafka@example.com", name="Kafka Fan")
         await svc.client.patch("/me", json={"name": "Franz"}, headers=headers)
 
-        reader = KafkaBus(kafka_bootstrap)
+        reader = with_topic_prefix(KafkaBus(kafka_bootstrap), prefix)
         await reader.start()
         try:
             subscription = reader.subscribe([CUSTOMERS_EVENTS], group=f"{unique}-reader")
