@@ -9,6 +9,8 @@ and group, ``b`` would hold the partition and take ``a``'s event (or ``a`` would
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections.abc import Sequence
 
@@ -163,6 +165,57 @@ async def test_dead_letters_go_to_the_prefixed_topic_and_replay_into_the_namespa
         assert service.handled == [7]
     finally:
         await service.consumer.close()
+
+
+async def dlq_cli(bootstrap: str, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "emporium.kit.dlq_cli",
+        *args,
+        "--bootstrap",
+        bootstrap,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stack", ["postgres-kafka"], indirect=True)
+async def test_the_dlq_cli_lists_and_replays_in_the_services_namespace(
+    database: Database, bus: Bus, unique: str, kafka_bootstrap: str
+) -> None:
+    prefix = f"c{unique}."
+    await bus.ensure_topics([prefix + TOPIC], partitions=1)
+    service = Platform(database, bus, prefix, publishes=True)
+    service.poison.add(3)
+    try:
+        await service.write(3)
+        assert await service.consume_until(3) == ["dead_lettered"]
+        named = ["--group", "svc.notes", "--topic-prefix", prefix]
+
+        code, out, err = await dlq_cli(kafka_bootstrap, "list", *named)
+        assert code == 0, err
+        [line] = out.splitlines()
+        assert f"origin={TOPIC}/0@0 group=svc.notes" in line
+        code, out, err = await dlq_cli(kafka_bootstrap, "list", "--group", "svc.notes")
+        assert (code, out) == (0, "")
+
+        service.poison.clear()
+        code, out, err = await dlq_cli(kafka_bootstrap, "replay", *named, "--all")
+        assert code == 0, err
+        assert await service.consume_until(3) == ["handled"]
+    finally:
+        await service.consumer.close()
+
+
+async def test_the_dlq_cli_refuses_a_prefix_kafka_cannot_take() -> None:
+    code, _, err = await dlq_cli("127.0.0.1:9", "list", "--group", "g", "--topic-prefix", "a b")
+    assert code == 2
+    assert "--topic-prefix" in err
 
 
 async def test_event_workers_use_the_bus_as_is_without_a_prefix(
