@@ -14,7 +14,7 @@ from emporium.catalog.handlers import HANDLERS
 from emporium.catalog.models import DEFAULT_LOCATION, OrderReservation, StockLevel
 from emporium.catalog.testing import Catalog, running_catalog
 from emporium.contracts.base import EventData
-from emporium.contracts.catalog import StockReservationRejected
+from emporium.contracts.catalog import StockReservationRejectedV2
 from emporium.contracts.orders import OrderCancelled, OrderLine, OrderPlaced, OrderShipped
 from emporium.kit.bus.base import Record
 from emporium.kit.events import Envelope, wrap
@@ -95,7 +95,7 @@ async def test_admin_sets_on_hand_but_not_below_reserved(catalog: Catalog) -> No
         f"/admin/products/{uuid4()}/stock", json={"on_hand": 1}, headers=catalog.admin
     )
     assert missing.status_code == 404
-    assert "catalog.StockChanged.v1" in await catalog.outbox_types(product["id"])
+    assert "catalog.StockChanged.v2" in await catalog.outbox_types(product["id"])
 
 
 async def _reserved(catalog: Catalog, product_id: str, reserved: int) -> bool:
@@ -118,11 +118,12 @@ async def test_an_order_reserves_all_lines_or_none(catalog: Catalog) -> None:
     assert await levels(catalog, a["id"]) == (5, 0)
     assert await levels(catalog, b["id"]) == (1, 0)
     rejected = await _outbox_events(catalog, short)
-    assert [e.type for e in rejected] == ["catalog.StockReservationRejected.v1"]
-    lines = rejected[0].parse(StockReservationRejected).short_lines
-    assert [(str(line.product_id), line.requested, line.available) for line in lines] == [
-        (b["id"], 2, 1)
-    ]
+    assert [e.type for e in rejected] == ["catalog.StockReservationRejected.v2"]
+    lines = rejected[0].parse(StockReservationRejectedV2).short_lines
+    assert [
+        (str(line.variant_id), str(line.product_id), line.requested, line.available)
+        for line in lines
+    ] == [(b["id"], b["id"], 2, 1)]
 
     fits = uuid4()
     await publish(catalog, envelope(placed(fits, (a["id"], 2), (b["id"], 1), (a["id"], 1)), fits))

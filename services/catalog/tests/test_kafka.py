@@ -1,5 +1,6 @@
 """The reservation flow on the real infrastructure: OrderPlaced from Kafka (redelivered),
-reserved once in PostgreSQL, StockReserved and product events relayed to Kafka."""
+reserved once in PostgreSQL, StockReserved, StockChanged v2 (per variant and location) and
+product events relayed to Kafka."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from uuid import UUID, uuid4
 from emporium.catalog.inventory.handlers import order_handlers
 from emporium.catalog.outbox import OUTBOX
 from emporium.catalog.testing import running_catalog
+from emporium.contracts.catalog import StockChangedV2
 from emporium.contracts.orders import OrderLine, OrderPlaced
 from emporium.contracts.topics import CATALOG_EVENTS
 from emporium.kit.bus.base import Record
@@ -95,7 +97,9 @@ async def test_order_placed_from_kafka_reserves_once_and_answers_on_kafka(
                             seen.append(decoded)
                     reserved = [e.key for e in seen if e.type == "catalog.StockReserved.v1"]
                     created = any(e.type == "catalog.ProductCreated.v2" for e in seen)
-                    return {str(order), str(marker)} <= set(reserved) and created
+                    stocked = [e.data for e in seen if e.type == "catalog.StockChanged.v2"]
+                    all_in = any(change["reserved"] == 3 for change in stocked)
+                    return {str(order), str(marker)} <= set(reserved) and created and all_in
 
                 # Product events travel the same way (ProductCreated, on its own key).
                 await eventually(answered, timeout=60)
@@ -104,6 +108,23 @@ async def test_order_placed_from_kafka_reserves_once_and_answers_on_kafka(
                 reserved = [e.key for e in seen if e.type == "catalog.StockReserved.v1"]
                 assert sorted(reserved) == sorted([str(order), str(marker)])
                 assert (await catalog.outbox_types(order)) == ["catalog.StockReserved.v1"]
+                # Stock travels per variant and location (v2), on the product's key.
+                changes = [
+                    e.parse(StockChangedV2) for e in seen if e.type == StockChangedV2.type_name()
+                ]
+                assert {e.key for e in seen if e.type == StockChangedV2.type_name()} == {
+                    product["id"]
+                }
+                assert [
+                    (str(c.variant_id), str(c.product_id), c.location, c.on_hand, c.reserved)
+                    for c in changes
+                ] == [
+                    (product["id"], product["id"], "default", 3, 0),
+                    (product["id"], product["id"], "default", 3, 2),
+                    (product["id"], product["id"], "default", 3, 3),
+                ]
+                assert changes[-1].available == changes[-1].variant_available == 0
+                assert not any(e.type == "catalog.StockChanged.v1" for e in seen)
             finally:
                 await relay.stop()
                 await consumer.stop()

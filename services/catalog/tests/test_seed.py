@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emporium.catalog.seed import seed_demo_catalog
+from emporium.catalog.settings import Settings
 from emporium.catalog.testing import running_catalog
 
 
@@ -30,3 +31,16 @@ async def test_seed_fills_an_empty_catalog_once(sqlite_url: str, tmp_path: Path)
         kitchen = (await catalog.client.get("/products", params={"category": "home"})).json()
         assert kitchen["items"]
         assert "catalog.ProductCreated.v2" in await catalog.outbox_types()
+
+
+async def test_seed_prices_in_the_shops_base_currency(sqlite_url: str, tmp_path: Path) -> None:
+    settings = {"base_currency": "USD"}
+    async with running_catalog(sqlite_url, tmp_path / "media", settings=settings) as catalog:
+        created = await seed_demo_catalog(
+            Settings(database_url=sqlite_url, base_currency="USD"),
+            database=catalog.database,
+            storage=catalog.resources.require_storage(),
+        )
+        page = (await catalog.client.get("/products", params={"limit": 100})).json()
+        assert len(page["items"]) == created > 0
+        assert {p["price"]["currency"] for p in page["items"]} == {"USD"}

@@ -10,7 +10,14 @@ from uuid import UUID
 import pytest
 from sqlalchemy import func, select
 
-from emporium.contracts.catalog import ShortLine, StockReservationRejected, StockReserved
+from emporium.contracts.base import EventData
+from emporium.contracts.catalog import (
+    ShortLine,
+    ShortVariantLine,
+    StockReservationRejected,
+    StockReservationRejectedV2,
+    StockReserved,
+)
 from emporium.kit.events import Envelope
 from emporium.orders.models import Payment, SimulatedCharge, SimulatedRefund
 from emporium.orders.saga.handlers import charge_key
@@ -51,19 +58,30 @@ async def test_stock_reserved_and_an_approved_card_confirm_the_order(orders: Any
     assert (await _payment(orders, order["id"])).status == "captured"
 
 
+def _rejection(version: int, order: dict[str, Any], requested: int, available: int) -> EventData:
+    """Catalog's answer in either version still in the topic: v1 names the product (the
+    default variant's id), v2 the variant and its product."""
+    line = order["lines"][0]
+    if version == 1:
+        short = ShortLine(product_id=line["product_id"], requested=requested, available=available)
+        return StockReservationRejected(order_id=order["id"], short_lines=[short])
+    variant = ShortVariantLine(
+        variant_id=line["variant_id"],
+        product_id=line["product_id"],
+        requested=requested,
+        available=available,
+    )
+    return StockReservationRejectedV2(order_id=order["id"], short_lines=[variant])
+
+
+@pytest.mark.parametrize("version", [1, 2])
 async def test_a_reservation_rejected_rejects_the_order_naming_the_short_lines(
-    orders: Any,
+    orders: Any, version: int
 ) -> None:
     customer = uuid.uuid4()
     order = await orders.place(customer, quantity=3)
     line = order["lines"][0]
-    await orders.publish(
-        StockReservationRejected(
-            order_id=order["id"],
-            short_lines=[ShortLine(product_id=line["product_id"], requested=3, available=1)],
-        ),
-        UUID(order["id"]),
-    )
+    await orders.publish(_rejection(version, order, 3, 1), UUID(order["id"]))
     rejected = await orders.until_status(customer, order["id"], "rejected")
     assert rejected["status_reason"] == f"out of stock: {line['sku']}: 3 requested, 1 available"
     assert await orders.events(order["id"], count=2) == ["OrderPlaced", "OrderRejected"]

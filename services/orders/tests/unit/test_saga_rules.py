@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from emporium.contracts.catalog import ShortLine
+from emporium.contracts.catalog import ShortLine, ShortVariantLine
 from emporium.kit.relay import backoff_delay
 from emporium.orders.common import BadCursor, decode_cursor, encode_cursor
 from emporium.orders.order.schemas import Address, CheckoutIn, PaymentIn
@@ -33,6 +33,13 @@ def test_the_rejection_reason_names_each_short_line_by_sku() -> None:
     assert (
         reason == "out of stock: MUG-1: 3 requested, 1 available; TEE-2: 2 requested, 0 available"
     )
+
+
+def test_a_short_variant_is_named_by_its_own_sku_not_its_products() -> None:
+    product, variant = uuid.uuid4(), uuid.uuid4()
+    short = ShortVariantLine(variant_id=variant, product_id=product, requested=2, available=1)
+    reason = shortage_reason([short], {product: "TEE-S", variant: "TEE-M"})
+    assert reason == "out of stock: TEE-M: 2 requested, 1 available"
 
 
 def test_a_short_line_not_in_the_order_is_named_by_its_id() -> None:

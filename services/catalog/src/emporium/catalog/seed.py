@@ -1,5 +1,6 @@
 """The demo catalog of ``make dev``: a few categories, ~50 products with generated images,
-and stock. Idempotent: does nothing when the catalog already has products.
+and stock, priced in the shop's base currency (``CATALOG_BASE_CURRENCY``). Idempotent:
+does nothing when the catalog already has products.
 
 Everything goes through the services, so the demo products are announced on the bus like
 any other (``ProductCreated``, ``StockChanged``) and the orders service learns their prices.
@@ -110,10 +111,14 @@ async def seed_demo_catalog(
                                 sku=f"DEMO-{number:03d}",
                                 name=name,
                                 description=f"A {name} from the {slug} range. Demo product.",
-                                price=Money(amount=500 + (number * 737) % 9500, currency="EUR"),
+                                price=Money(
+                                    amount=500 + (number * 737) % 9500,
+                                    currency=settings.base_currency,
+                                ),
                                 category_id=ids[slug],
                                 attributes={"colour": adjective.lower(), "demo": True},
                             ),
+                            settings.base_currency,
                         )
                         await set_on_hand(session, product.id, (number * 3) % 17)
                         picture = await asyncio.to_thread(demo_image, name, number / 13)

@@ -41,9 +41,9 @@ from emporium.catalog.outbox import OUTBOX
 from emporium.catalog.product import repository as products
 from emporium.catalog.variants import allocation
 from emporium.contracts.catalog import (
-    ShortLine,
-    StockChanged,
-    StockReservationRejected,
+    ShortVariantLine,
+    StockChangedV2,
+    StockReservationRejectedV2,
     StockReserved,
 )
 from emporium.contracts.orders import OrderLine
@@ -69,29 +69,33 @@ def variant_of(line: OrderLine) -> UUID:
 
 
 async def _changed(session: AsyncSession, levels: Iterable[StockLevel]) -> None:
-    """Stamp the rows, publish each touched product's stock summed over its variants and
-    locations (``StockChanged`` v1 is per product) and mark the cached pages stale."""
+    """Stamp the rows, publish ``StockChanged`` v2 for each (one per variant and location,
+    with the variant's units summed over its locations) and mark the cached pages stale."""
     now = utcnow()
-    variant_ids = set()
+    touched: dict[tuple[UUID, str], StockLevel] = {}
     for level in levels:
         level.updated_at = now
-        variant_ids.add(level.variant_id)
+        touched[(level.variant_id, level.location_code)] = level
     await session.flush()
+    variant_ids = {variant_id for variant_id, _ in touched}
     owners = await repository.product_of(session, variant_ids)
-    product_ids = sorted({owners.get(vid, vid) for vid in variant_ids})
-    totals = await repository.product_availability(session, product_ids)
-    for product_id in product_ids:
-        total = totals.get(product_id, Totals(0, 0))
+    summed = await repository.availability(session, variant_ids)
+    for (variant_id, location_code), level in sorted(touched.items()):
+        product_id = owners.get(variant_id, variant_id)  # a product's first variant: its id
         await OUTBOX.add(
             session,
-            StockChanged(
+            StockChangedV2(
+                variant_id=variant_id,
                 product_id=product_id,
-                on_hand=total.on_hand,
-                reserved=total.reserved,
-                available=total.available,
+                location=location_code,
+                on_hand=level.on_hand,
+                reserved=level.reserved,
+                available=level.available,
+                variant_available=summed.get(variant_id, Totals(0, 0)).available,
             ),
-            key=product_id,
+            key=product_id,  # with the product's other events: one partition, in order
         )
+    for product_id in sorted({owners.get(vid, vid) for vid in variant_ids}):
         mark_stale(session, product_family(product_id))
     mark_stale(session, LISTING)
 
@@ -194,12 +198,20 @@ async def reserve_order(session: AsyncSession, order_id: UUID, lines: Sequence[O
     decision = allocation.allocate(wanted.items(), _stock(locked))
     if isinstance(decision, allocation.Rejection):
         record.status = "rejected"
+        owners = await repository.product_of(session, [s.variant_id for s in decision.shortfalls])
         short = [
-            ShortLine(product_id=s.variant_id, requested=s.requested, available=s.available)
+            ShortVariantLine(
+                variant_id=s.variant_id,
+                product_id=owners.get(s.variant_id, s.variant_id),
+                requested=s.requested,
+                available=s.available,
+            )
             for s in decision.shortfalls
         ]
         await OUTBOX.add(
-            session, StockReservationRejected(order_id=order_id, short_lines=short), key=order_id
+            session,
+            StockReservationRejectedV2(order_id=order_id, short_lines=short),
+            key=order_id,
         )
         return False
     rows = {
