@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from emporium.catalog.variants.options import MAX_VARIANTS
 from emporium.kit.errors import Conflict, NotFound, ProblemError, Unprocessable, problem_type
 
 __all__ = [
@@ -14,11 +15,13 @@ __all__ = [
     "ImageTooLarge",
     "InvalidCursor",
     "InvalidOptions",
+    "LastVariant",
     "LocationNotFound",
     "NotAnImage",
     "NotSoldInCurrency",
     "ProductNotFound",
     "StockBelowReserved",
+    "TooManyVariants",
     "VariantNotFound",
 ]
 
@@ -68,6 +71,16 @@ class DuplicateCombination(Conflict):
 class DuplicateLocation(Conflict):
     type = problem_type("duplicate-location")
     title = "Stock location code already in use"
+
+
+class LastVariant(Conflict):
+    type = problem_type("last-variant")
+    title = "A product keeps at least one variant"
+
+
+class TooManyVariants(Conflict):
+    type = problem_type("too-many-variants")
+    title = f"A product has at most {MAX_VARIANTS} variants"
 
 
 class StockBelowReserved(Conflict):

@@ -11,7 +11,9 @@ from emporium.catalog.errors import (
     DuplicateCombination,
     DuplicateSku,
     InvalidOptions,
+    LastVariant,
     ProductNotFound,
+    TooManyVariants,
     VariantNotFound,
 )
 from emporium.catalog.variants import service
@@ -38,7 +40,7 @@ _BAD_OPTIONS = (InvalidOptions, "`options` are not one value of each of the prod
         _NO_PRODUCT,
         _SKU_TAKEN,
         _COMBINATION_TAKEN,
-        (service.TooManyVariants, "The product has the most variants a product can have"),
+        (TooManyVariants, "The product has the most variants a product can have"),
         _BAD_OPTIONS,
     ),
 )
@@ -68,9 +70,7 @@ async def update_variant(
     "/admin/variants/{variant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteVariant",
-    responses=problem_responses(
-        _NO_VARIANT, (service.LastVariant, "It is the product's last variant")
-    ),
+    responses=problem_responses(_NO_VARIANT, (LastVariant, "It is the product's last variant")),
 )
 async def delete_variant(
     variant_id: UUID, session: SessionDep, settings: SettingsDep, _: AdminDep

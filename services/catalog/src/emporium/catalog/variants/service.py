@@ -23,7 +23,9 @@ from emporium.catalog.errors import (
     DuplicateCombination,
     DuplicateSku,
     InvalidOptions,
+    LastVariant,
     ProductNotFound,
+    TooManyVariants,
     VariantNotFound,
 )
 from emporium.catalog.models import Product
@@ -40,12 +42,10 @@ from emporium.catalog.variants.schemas import (
     VariantCreate,
     VariantUpdate,
 )
-from emporium.kit.errors import Conflict, Unprocessable, problem_type
+from emporium.kit.errors import Unprocessable
 from emporium.kit.outbox import utcnow
 
 __all__ = [
-    "LastVariant",
-    "TooManyVariants",
     "create_variant",
     "delete_variant",
     "get_variant",
@@ -55,16 +55,6 @@ __all__ = [
     "set_options",
     "update_variant",
 ]
-
-
-class LastVariant(Conflict):
-    type = problem_type("last-variant")
-    title = "A product keeps at least one variant"
-
-
-class TooManyVariants(Conflict):
-    type = problem_type("too-many-variants")
-    title = f"A product has at most {rules.MAX_VARIANTS} variants"
 
 
 def _invalid(error: rules.OptionError, prefix: str = "body.") -> InvalidOptions:
