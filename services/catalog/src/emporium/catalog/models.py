@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -42,6 +43,7 @@ __all__ = [
     "Product",
     "ProductImage",
     "ProductOption",
+    "ProductOptionValue",
     "ProductPrice",
     "ReservationAllocation",
     "ReservationLine",
@@ -255,6 +257,32 @@ class VariantOption(Base):
         Index("ix_variant_option_term", "name_key", "value_key", "product_id"),
         Index("ix_variant_option_product", "product_id", "name_key", "value_key"),
     )
+
+
+class ProductOptionValue(Base):
+    """An option value some live variant of a live product has, once per product (by key,
+    in its smallest spelling among those variants): what the listing's facets count with a
+    ``count(*)`` and a one-name option filter probes, kept from ``variant_option`` in the
+    transaction of every write of it (``product.option_values.refresh``)."""
+
+    __tablename__ = "product_option_value"
+
+    product_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
+    )
+    name_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str] = mapped_column(String(50))
+
+    __table_args__ = (
+        # Both cover the labels, so facet counts are index-only scans: per filtered product
+        # (the primary key), or per value over the whole catalogue or a one-name filter.
+        PrimaryKeyConstraint("product_id", "name_key", "value_key",
+                             postgresql_include=["name", "value"]),
+        Index("ix_product_option_value_term", "name_key", "value_key", "product_id",
+              postgresql_include=["name", "value"]),
+    )  # fmt: skip
 
 
 class VariantPrice(Base):

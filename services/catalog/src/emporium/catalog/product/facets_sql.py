@@ -1,7 +1,12 @@
-"""The listing's ``facets`` in SQL: the listing's filters without its order, cursor or
-limit as one materialised set of matches, then two grouped reads over it (categories, and
-option values counted once per product), assembled by the rules of ``listing_facets``
-(its ``count_facets`` is the reference this is tested against)."""
+"""The listing's ``facets`` in SQL: two grouped reads over the products the listing's
+filters select (without its order, cursor or limit), categories and option values,
+assembled by the rules of ``listing_facets`` (its ``count_facets`` is the reference this is
+tested against).
+
+Option values are counted in ``product_option_value`` (a product's values once), so a
+count is ``count(*)`` over an index-only scan: of its primary key per filtered product, or,
+without any filter, of the whole table (it holds live products only, so no product read).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,26 @@ from collections import defaultdict
 from collections.abc import Iterable
 from uuid import UUID
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.catalog.listing_facets import CategoryCount, Facets, ValueCount
-from emporium.catalog.models import Category, Product, VariantOption
+from emporium.catalog.models import Category, Product, ProductOptionValue
 from emporium.catalog.product.repository import ListingQuery, filtered
 
 __all__ = ["facet_statements", "listing_facets"]
+
+
+def _unfiltered(query: ListingQuery) -> bool:
+    """Whether the listing shows every live product (a currency alone filters nothing)."""
+    return (
+        query.category_ids is None
+        and not query.q
+        and query.min_price is None
+        and query.max_price is None
+        and query.in_stock is None
+        and not query.options
+    )
 
 
 def facet_statements(
@@ -24,38 +41,30 @@ def facet_statements(
 ) -> tuple[Select[UUID, str, int], Select[str, str, str, str, int]]:
     """The two grouped reads: (category id, slug, products) and (name key, value key,
     smallest name, smallest value, products) over the products the listing filters."""
-    matching, _ = filtered(
-        select(Product.id.label("id"), Product.category_id.label("category_id")),
+    # Counted per category id first, then named: 20 rows joined, not every product.
+    per_category, _ = filtered(
+        select(Product.category_id, func.count().label("n")).where(
+            Product.category_id.is_not(None)
+        ),
         query,
         postgres=postgres,
     )
-    matches = matching.cte("facet_matches")
-    if postgres:
-        # Computed once for both reads, not folded into each of them.
-        matches = matches.prefix_with("MATERIALIZED")
-    categories = (
-        select(Category.id, Category.slug, func.count())
-        .select_from(matches)
-        .join(Category, Category.id == matches.c.category_id)
-        .group_by(Category.id, Category.slug)
+    counted = per_category.group_by(Product.category_id).subquery("per_category")
+    categories = select(Category.id, Category.slug, counted.c.n).join(
+        counted, counted.c.category_id == Category.id
     )
     # Labels are the smallest spelling by code point (UTF-8 bytes: PostgreSQL's "C"
     # collation; SQLite compares bytes already).
-    name, value = VariantOption.name, VariantOption.value
+    value_row = ProductOptionValue
+    name, value = value_row.name, value_row.value
     if postgres:
         name, value = name.collate("C"), value.collate("C")  # type: ignore[assignment]
-    options = (
-        select(
-            VariantOption.name_key,
-            VariantOption.value_key,
-            func.min(name),
-            func.min(value),
-            func.count(distinct(VariantOption.product_id)),
-        )
-        .select_from(matches)
-        .join(VariantOption, VariantOption.product_id == matches.c.id)
-        .group_by(VariantOption.name_key, VariantOption.value_key)
-    )
+    options = select(
+        value_row.name_key, value_row.value_key, func.min(name), func.min(value), func.count()
+    ).group_by(value_row.name_key, value_row.value_key)
+    if not _unfiltered(query):
+        matching, _ = filtered(select(Product.id), query, postgres=postgres)
+        options = options.where(value_row.product_id.in_(matching.scalar_subquery()))
     return categories, options
 
 

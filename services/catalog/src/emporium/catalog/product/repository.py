@@ -29,6 +29,7 @@ from sqlalchemy.orm import aliased
 from emporium.catalog.models import (
     Product,
     ProductImage,
+    ProductOptionValue,
     ProductPrice,
     StockLevel,
     Variant,
@@ -111,11 +112,21 @@ def _search(q: str, postgres: bool) -> ColumnElement[bool] | TextClause:
 
 
 def _option_filter(filters: OptionFilters) -> ColumnElement[bool]:
-    """Some live variant of the product has one of the asked values of every filtered name:
-    one EXISTS, a self-join of ``variant_option`` per name after the first (on the same
-    variant), probing ``ix_variant_option_product`` per product or, if the planner finds
-    the filter selective, starting from ``ix_variant_option_term``."""
+    """Some live variant of the product has one of the asked values of every filtered name.
+
+    One name: a probe of ``product_option_value``'s primary key per candidate product (or,
+    if the planner finds the value rare, its ``(name_key, value_key)`` index first). More
+    names must hold *on one variant*, which the per-product values cannot tell: one EXISTS
+    over ``variant_option``, self-joined per name after the first on the same variant
+    (``ix_variant_option_product`` per product, or ``ix_variant_option_term`` first)."""
     terms = list(filters.items())
+    if len(terms) == 1:
+        name_key, value_keys = terms[0]
+        return exists().where(
+            ProductOptionValue.product_id == Product.id,
+            ProductOptionValue.name_key == name_key,
+            ProductOptionValue.value_key.in_(sorted(value_keys)),
+        )
     first = aliased(VariantOption, name="vo0")
     inner = select(literal(1)).select_from(first)
     for i, (name_key, value_keys) in enumerate(terms[1:], start=1):

@@ -19,6 +19,7 @@ from emporium.catalog.models import (
     VariantOption,
     VariantPrice,
 )
+from emporium.catalog.product import option_values
 
 __all__ = [
     "available",
@@ -151,7 +152,8 @@ async def available(session: AsyncSession, variant_ids: Sequence[UUID]) -> dict[
 async def replace_options(
     session: AsyncSession, variant: Variant, rows: Iterable[tuple[str, str, str, str]]
 ) -> None:
-    """Give ``variant`` these (name_key, value_key, name, value) option rows instead."""
+    """Give ``variant`` these (name_key, value_key, name, value) option rows instead (and
+    its product's ``product_option_value`` rows what they now are)."""
     await session.execute(delete(VariantOption).where(VariantOption.variant_id == variant.id))
     session.add_all(
         VariantOption(
@@ -164,6 +166,7 @@ async def replace_options(
         )
         for name_key, value_key, name, value in rows
     )
+    await option_values.refresh(session, [variant.product_id])
 
 
 async def replace_prices(
@@ -198,12 +201,14 @@ async def replace_product_prices(
 
 
 async def soft_delete(session: AsyncSession, variants: Sequence[Variant], when: datetime) -> None:
-    """Mark ``variants`` deleted; their option rows go (filters and facets see live ones)."""
+    """Mark ``variants`` deleted; their option rows go (filters and facets see live ones),
+    and their products' ``product_option_value`` rows follow."""
     ids = [variant.id for variant in variants]
     if ids:
         await session.execute(delete(VariantOption).where(VariantOption.variant_id.in_(ids)))
     for variant in variants:
         variant.deleted_at = variant.updated_at = when
+    await option_values.refresh(session, {variant.product_id for variant in variants})
 
 
 async def replace_product_options(
