@@ -78,8 +78,11 @@ class Process:
                 args, env=self.env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT
             )
 
-    def wait_ready(self, timeout: float = 120) -> None:
-        """Poll ``/readyz`` until it answers 200 (the process dying fails at once)."""
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Poll ``/readyz`` until it answers 200 (the process dying fails at once).
+
+        Generous: suites start their platforms side by side, and a dozen services importing,
+        migrating and joining Kafka at once on two cores can take minutes."""
         deadline = time.monotonic() + timeout
         while True:
             assert self.popen is not None

@@ -105,7 +105,8 @@ class Service:
             except httpx.HTTPError:
                 return False
 
-        await eventually(probe, timeout=90, interval=0.2)
+        # Generous: other suites' platforms may be starting on the same cores.
+        await eventually(probe, timeout=300, interval=0.2)
 
     def kill(self) -> None:
         assert self.process is not None
