@@ -46,8 +46,6 @@ __all__ = [
     "ProductOptionValue",
     "ProductPrice",
     "ReservationAllocation",
-    "ReservationLine",
-    "Stock",
     "StockLevel",
     "StockLocation",
     "Variant",
@@ -127,29 +125,6 @@ class Product(Base):
     )  # fmt: skip
 
 
-class Stock(Base):
-    """Inventory of one product before variants (migration 0006 copied it into
-    ``stock_level``; nothing reads or writes it since, it goes in a later contract step)."""
-
-    __tablename__ = "stock"
-
-    product_id: Mapped[UUID] = mapped_column(
-        Uuid, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
-    )
-    on_hand: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    __table_args__ = (
-        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
-        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
-    )
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
-
-
 class OrderReservation(Base):
     """What the catalog decided for one order: ``reserved``, ``rejected``, ``released``,
     ``committed`` (shipped) or ``cancelled`` (cancelled before any reservation).
@@ -163,19 +138,6 @@ class OrderReservation(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class ReservationLine(Base):
-    """Units of one product held for one order before variants (copied into
-    ``reservation_allocation`` by migration 0006; no longer written or read)."""
-
-    __tablename__ = "reservation_line"
-
-    order_id: Mapped[UUID] = mapped_column(
-        Uuid, ForeignKey("order_reservation.order_id", ondelete="CASCADE"), primary_key=True
-    )
-    product_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
-    quantity: Mapped[int] = mapped_column(Integer)
 
 
 class StockLocation(Base):
