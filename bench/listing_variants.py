@@ -211,6 +211,11 @@ def write(figures: list[Figure], label: str) -> None:
         "figures": [asdict(f) for f in figures],
     }
     path.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+    render(runs)
+
+
+def render(runs: dict[str, Any]) -> None:
+    """``listing_variants.md`` from the runs of ``listing_variants.json``."""
     lines = [
         "# Catalog listing with variants at 100k products (PostgreSQL, no cache)",
         "",
