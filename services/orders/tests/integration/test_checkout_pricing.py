@@ -480,9 +480,7 @@ async def test_an_order_the_sweeper_times_out_gives_its_code_back(orders: Orders
 
     # Catalog never answers: the sweeper cancels the order, and the code is free again. (The
     # deadline runs once the relay has recorded OrderPlaced as published.)
-    sweeper = Sweeper(
-        orders.database, EventPublisher(OUTBOX), timeout_seconds=60
-    )
+    sweeper = Sweeper(orders.database, EventPublisher(OUTBOX), timeout_seconds=60)
 
     async def swept() -> bool:
         return await sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=1)) == 1
