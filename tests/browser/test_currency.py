@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 def _until_sold_in(person: Any, variant_id: str, currency: str) -> None:
     """Wait until the orders service has the variant's price in ``currency`` (it hears of
-    prices from the catalog's events), then leave the person's cart as it was."""
+    prices from the catalog's events), then empty the person's cart again. ``person`` must
+    have an empty cart: one with lines in another currency refuses every other line."""
     deadline = time.monotonic() + 60
     while True:
         put = person.http.put(
@@ -37,7 +38,7 @@ def _until_sold_in(person: Any, variant_id: str, currency: str) -> None:
 
 
 @pytest.fixture
-def priced_tee(boss: Any) -> dict[str, Any]:
+def priced_tee(boss: Any, shop: Any, people: Any) -> dict[str, Any]:
     """A tee in red (€19.00 / $21.00, the first variant) and blue (€20.00, no USD price),
     10 of each at the ``default`` location; the product as the shop sees it in USD, with
     ``red`` and ``blue`` its variants and ``word`` its unique name part."""
@@ -72,7 +73,12 @@ def priced_tee(boss: Any) -> dict[str, Any]:
     for variant_id in (product_id, str(blue.json()["id"])):
         put = boss.http.put(f"/admin/variants/{variant_id}/stock/default", json={"on_hand": 10})
         assert put.status_code == 200, put.text
-    _until_sold_in(boss, product_id, "USD")
+    # A new customer probes: the admin's own cart may hold other suites' EUR lines.
+    prober = people.customer(shop, name="Currency Probe")
+    try:
+        _until_sold_in(prober, product_id, "USD")
+    finally:
+        prober.http.close()
     product: dict[str, Any] = boss.http.get(
         f"/products/{product_id}", params={"currency": "USD"}
     ).json()
