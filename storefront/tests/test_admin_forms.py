@@ -17,12 +17,27 @@ from emporium.storefront.admin.products import category_options
 
 
 @pytest.mark.parametrize(
-    ("typed", "minor"),
-    [("12.50", 1250), ("12,5", 1250), ("€ 3", 300), ("0", 0), (" 1000.01 ", 100001)],
+    ("typed", "currency", "minor"),
+    [
+        ("12.50", "EUR", 1250),
+        ("12,5", "EUR", 1250),
+        ("€ 3", "EUR", 300),
+        ("0", "EUR", 0),
+        (" 1000.01 ", "USD", 100001),
+        ("1200", "JPY", 1200),
+        ("¥ 1200", "JPY", 1200),
+        ("1.234", "KWD", 1234),
+    ],
 )
-def test_a_price_as_people_type_it_becomes_minor_units(typed: str, minor: int) -> None:
-    assert parse_amount(typed) == minor
-    assert parse_amount(format_amount(minor)) == minor
+def test_a_price_as_people_type_it_becomes_minor_units(
+    typed: str, currency: str, minor: int
+) -> None:
+    assert parse_amount(typed, currency) == minor
+    assert parse_amount(format_amount(minor, currency), currency) == minor
+
+
+def test_amounts_show_in_their_currency_s_minor_units() -> None:
+    assert [format_amount(1250, c) for c in ("EUR", "JPY", "KWD")] == ["12.50", "1250", "1.250"]
 
 
 @pytest.mark.parametrize(
@@ -31,14 +46,19 @@ def test_a_price_as_people_type_it_becomes_minor_units(typed: str, minor: int) -
         ("", "Enter a price"),
         ("twelve", "as a number"),
         ("-1", "negative"),
-        ("1.005", "two decimals"),
+        ("1.005", "at most 2 decimals"),
         ("1e20", "too large"),
         ("NaN", "negative"),
     ],
 )
 def test_a_price_that_is_not_one_says_why(typed: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
-        parse_amount(typed)
+        parse_amount(typed, "EUR")
+
+
+def test_a_yen_price_takes_no_decimals() -> None:
+    with pytest.raises(ValueError, match="JPY has no decimals"):
+        parse_amount("12.5", "JPY")
 
 
 def test_the_product_form_becomes_the_api_body() -> None:
@@ -49,7 +69,8 @@ def test_the_product_form_becomes_the_api_body() -> None:
             "price": "19.90",
             "description": "a\r\nb",
             "category_id": "",
-        }
+        },
+        "EUR",
     )
     assert result.ok
     assert result.body == {
@@ -60,12 +81,12 @@ def test_the_product_form_becomes_the_api_body() -> None:
         "category_id": None,
         "attributes": {},
     }
-    edited = product_body({"sku": "LAMP-1", "name": "Lamp", "price": "1"}, partial=True)
+    edited = product_body({"sku": "LAMP-1", "name": "Lamp", "price": "1"}, "EUR", partial=True)
     assert "attributes" not in edited.body  # an edit keeps the product's attributes
 
 
 def test_every_wrong_product_field_gets_its_own_message() -> None:
-    result = product_body({"sku": "bad sku!", "name": "", "price": "x"})
+    result = product_body({"sku": "bad sku!", "name": "", "price": "x"}, "EUR")
     assert set(result.errors) == {"sku", "name", "price"}
     assert not result.ok
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from emporium.contracts.currencies import minor_units
 from emporium.storefront.problems import FORM
 
 __all__ = [
@@ -43,9 +44,10 @@ class FormResult:
         return not self.errors
 
 
-def parse_amount(text: str) -> int:
-    """``"12.5"`` or ``"12,50"`` (euros) as minor units (1250); ValueError in plain words."""
-    cleaned = text.strip().replace(" ", "").replace(",", ".").removeprefix("€")
+def parse_amount(text: str, currency: str) -> int:
+    """``"12.5"`` or ``"12,50"`` in ``currency`` as its minor units (1250 for EUR, 13 for
+    ``"13"`` yen); ValueError in plain words."""
+    cleaned = text.strip().replace(" ", "").replace(",", ".").lstrip("€$£¥")
     if not cleaned:
         raise ValueError("Enter a price, for example 12.50.")
     try:
@@ -54,17 +56,24 @@ def parse_amount(text: str) -> int:
         raise ValueError("Enter the price as a number, for example 12.50.") from None
     if not value.is_finite() or value < 0:
         raise ValueError("The price cannot be negative.")
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise ValueError("Use at most two decimals (cents).")
-    if cents > _MAX_AMOUNT:
+    exponent = minor_units(currency)
+    minor = value.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        if exponent == 0:
+            raise ValueError(f"{currency} has no decimals: enter a whole amount.")
+        raise ValueError(f"Use at most {exponent} decimals for {currency}.")
+    if minor > _MAX_AMOUNT:
         raise ValueError("That price is too large.")
-    return int(cents)
+    return int(minor)
 
 
-def format_amount(minor: int) -> str:
-    """Minor units as the form shows them: 1250 -> ``"12.50"``."""
-    return f"{minor // 100}.{minor % 100:02d}"
+def format_amount(minor: int, currency: str) -> str:
+    """Minor units in ``currency`` as the form shows them: 1250 EUR -> ``"12.50"``, 1250 JPY
+    -> ``"1250"``."""
+    exponent = minor_units(currency)
+    if exponent == 0:
+        return str(minor)
+    return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
 def sku_error(sku: str) -> str | None:
@@ -79,8 +88,9 @@ def sku_error(sku: str) -> str | None:
     return None
 
 
-def product_body(form: Mapping[str, str], *, partial: bool = False) -> FormResult:
-    """The product form as ``POST /admin/products`` (``partial``: ``PATCH``) wants it."""
+def product_body(form: Mapping[str, str], currency: str, *, partial: bool = False) -> FormResult:
+    """The product form as ``POST /admin/products`` (``partial``: ``PATCH``) wants it, its
+    price in ``currency`` (the shop's base currency)."""
     result = FormResult()
     sku = form.get("sku", "").strip()
     name = form.get("name", "").strip()
@@ -91,7 +101,7 @@ def product_body(form: Mapping[str, str], *, partial: bool = False) -> FormResul
     elif len(name) > 200:
         result.errors["name"] = "Keep the name to 200 characters."
     try:
-        amount = parse_amount(form.get("price", ""))
+        amount = parse_amount(form.get("price", ""), currency)
     except ValueError as error:
         result.errors["price"] = str(error)
         amount = 0
@@ -103,7 +113,7 @@ def product_body(form: Mapping[str, str], *, partial: bool = False) -> FormResul
         "sku": sku,
         "name": name,
         "description": description,
-        "price": {"amount": amount, "currency": "EUR"},
+        "price": {"amount": amount, "currency": currency},
         "category_id": category or None,
     }
     if not partial:

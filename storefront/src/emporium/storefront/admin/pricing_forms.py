@@ -51,10 +51,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _RATE_AT = re.compile(r"^body\.rates\.(\d+)\.(\w+)$")
 
 
-def _amount(text: str) -> int:
+def _amount(text: str, currency: str) -> int:
     # forms.parse_amount speaks of a price; here it is a rate, a threshold or a discount.
     try:
-        return parse_amount(text)
+        return parse_amount(text, currency)
     except ValueError as error:
         words = str(error).replace("a price", "an amount").replace("price", "amount")
         raise ValueError(words) from None
@@ -69,12 +69,14 @@ def _name(form: Mapping[str, str], key: str, result: FormResult) -> str:
     return value
 
 
-def _optional_amount(form: Mapping[str, str], key: str, result: FormResult) -> int | None:
+def _optional_amount(
+    form: Mapping[str, str], key: str, result: FormResult, currency: str
+) -> int | None:
     text = form.get(key, "").strip()
     if not text:
         return None
     try:
-        return _amount(text)
+        return _amount(text, currency)
     except ValueError as error:
         result.errors[key] = str(error)
         return None
@@ -115,8 +117,9 @@ def zone_body(form: Mapping[str, str]) -> tuple[FormResult, list[int]]:
         if not any(form.get(key + part, "").strip() for part in ("name", "amount")):
             continue  # an empty row
         rate_name = _name(form, key + "name", result)
+        rate_currency = _currency(form, key + "currency", result)
         try:
-            amount = _amount(form.get(key + "amount", ""))
+            amount = _amount(form.get(key + "amount", ""), rate_currency)
         except ValueError as error:
             result.errors[key + "amount"] = str(error)
             amount = 0
@@ -124,8 +127,8 @@ def zone_body(form: Mapping[str, str]) -> tuple[FormResult, list[int]]:
             {
                 "name": rate_name,
                 "amount": amount,
-                "currency": _currency(form, key + "currency", result),
-                "min_subtotal": _optional_amount(form, key + "min_subtotal", result),
+                "currency": rate_currency,
+                "min_subtotal": _optional_amount(form, key + "min_subtotal", result, rate_currency),
                 "max_weight_grams": _whole(
                     form, key + "max_weight_grams", result, low=0, high=10**9
                 ),
@@ -233,7 +236,7 @@ def promotion_body(form: Mapping[str, str], categories: Sequence[str]) -> FormRe
     if kind == "fixed":
         currency = _currency(form, "currency", result)
         try:
-            value = _amount(value_text)
+            value = _amount(value_text, currency)
         except ValueError as error:
             result.errors["value"] = str(error)
         if "value" not in result.errors and value < 1:
@@ -274,7 +277,9 @@ def promotion_body(form: Mapping[str, str], categories: Sequence[str]) -> FormRe
         "ends_at": ends_at,
         "usage_limit": usage_limit,
         "per_customer_limit": per_customer,
-        "min_subtotal": _optional_amount(form, "min_subtotal", result),
+        # A percentage has no currency of its own: its threshold is read in cents-like
+        # units, as the API applies it to any cart's minor units.
+        "min_subtotal": _optional_amount(form, "min_subtotal", result, currency or "EUR"),
     }
     return result
 
@@ -284,10 +289,11 @@ def promotion_values(promotion: Mapping[str, Any]) -> dict[str, Any]:
     applies = promotion.get("applies_to") or {}
     kind = str(promotion.get("kind") or "percentage")
     value = int(promotion.get("value") or 0)
+    currency = str(promotion.get("currency") or "EUR")
 
     def amount(key: str) -> str:
         found = promotion.get(key)
-        return format_amount(int(found)) if found is not None else ""
+        return format_amount(int(found), currency) if found is not None else ""
 
     def whole(key: str) -> str:
         found = promotion.get(key)
@@ -296,8 +302,8 @@ def promotion_values(promotion: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": str(promotion.get("name") or ""),
         "kind": kind,
-        "value": format_amount(value) if kind == "fixed" else str(value),
-        "currency": str(promotion.get("currency") or "EUR"),
+        "value": format_amount(value, currency) if kind == "fixed" else str(value),
+        "currency": currency,
         "code": str(promotion.get("code") or ""),
         "categories": [str(c) for c in applies.get("categories") or []],
         "products": "\n".join(str(p) for p in applies.get("products") or []),

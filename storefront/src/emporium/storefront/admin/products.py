@@ -66,7 +66,7 @@ def _form_values(product: dict[str, Any]) -> dict[str, str]:
         "sku": str(product["sku"]),
         "name": str(product["name"]),
         "description": str(product.get("description") or ""),
-        "price": format_amount(int(product["price"]["amount"])),
+        "price": format_amount(int(product["price"]["amount"]), str(product["price"]["currency"])),
         "category_id": str(product.get("category_id") or ""),
     }
 
@@ -136,7 +136,7 @@ async def new_product(request: Request, who: AdminDep, api: ApiDep) -> HTMLRespo
 async def create_product(request: Request, who: AdminDep, api: ApiDep) -> Response:
     """Create the product, then set its stock (the new product's page follows)."""
     values = _fields(await request.form())
-    result = product_body(values)
+    result = product_body(values, currencies(request)[0])
     stock = stock_body(values)
     result.errors.update(stock.errors)
     if not result.ok:
@@ -218,7 +218,7 @@ async def update_product(request: Request, product_id: str, who: AdminDep, api: 
     """Save the product's details."""
     values = _fields(await request.form())
     product = await load_product(api, request, product_id)
-    result = product_body(values, partial=True)
+    result = product_body(values, currencies(request)[0], partial=True)
     if not result.ok:
         return await edit_page(
             request, api, product, values=values, details=feedback_of(result), status=422

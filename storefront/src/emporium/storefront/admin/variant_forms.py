@@ -101,7 +101,7 @@ def variant_body(
         if not typed and n > 0:
             continue
         try:
-            prices.append({"amount": parse_amount(typed), "currency": currency})
+            prices.append({"amount": parse_amount(typed, currency), "currency": currency})
         except ValueError as error:
             result.errors[f"price_{currency}"] = str(error)
     result.body = {"sku": sku, "options": chosen, "prices": prices}

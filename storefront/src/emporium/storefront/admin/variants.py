@@ -104,7 +104,9 @@ async def _prices(api: Api, request: Request, product_id: str, variant_id: str) 
         )
         variant = variant_of(product, variant_id) or {}
         if variant.get("price"):
-            prices[f"price_{currency}"] = format_amount(int(variant["price"]["amount"]))
+            prices[f"price_{currency}"] = format_amount(
+                int(variant["price"]["amount"]), str(variant["price"]["currency"])
+            )
     return prices
 
 
