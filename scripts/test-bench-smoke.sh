@@ -3,8 +3,8 @@
 # so the harness cannot rot (its figures are not asserted; a scenario that fails does).
 # Starts `make up`'s services when they are not running and stops those it started; the
 # infrastructure is left as it was found (started if needed, never stopped here).
-# Run it after the main suites: a second platform on the shared Kafka topics would answer
-# the e2e platform's orders. Takes ~2 min.
+# Run it after the main suites: it is load, and would starve them of the two cores.
+# Takes ~2 min.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -38,62 +38,65 @@ bash deploy/local/infra.sh up
 set -a; . var/infra.env; set +a
 export EMPORIUM_REQUIRE_INFRA=1
 
-# tests/chaos (marker `chaos`) breaks PostgreSQL and Kafka instances of its own and shares
-# no state with the rest, so it runs beside the main suite (mostly waiting out outages).
-echo "[test] chaos suite in the background (log: var/log/chaos-tests.log)"
 mkdir -p var/log
-"${UV[@]}" run --frozen pytest -q -m chaos tests/chaos >var/log/chaos-tests.log 2>&1 &
-chaospid=$!
-stop_chaos() { kill "$chaospid" 2>/dev/null || true; wait "$chaospid" 2>/dev/null || true; }
-trap 'stop_chaos; stop_started' EXIT
 
-echo "[test] pytest"
-"${UV[@]}" run --frozen pytest -m "not chaos" --ignore=tests/security --ignore=tests/browser "$@"
+# Suites that share no state run side by side: each platform a suite starts takes a Kafka
+# topic prefix, databases and Redis keys of its own. `bg NAME CMD...` runs one in the
+# background with its output in var/log/NAME.log; `wait_bg` waits for them all, prints
+# each log and fails with the first failing suite's exit code.
+bgnames=(); bgpids=()
+bg() {
+  local name="$1"; shift
+  echo "[test] $name in the background (log: var/log/$name.log)"
+  "$@" >"var/log/$name.log" 2>&1 &
+  bgnames+=("$name"); bgpids+=("$!")
+}
+stop_bg() {
+  local pid
+  for pid in "${bgpids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${bgpids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+wait_bg() {
+  local i rc first=0
+  for i in "${!bgpids[@]}"; do
+    rc=0
+    wait "${bgpids[$i]}" || rc=$?
+    echo "[test] ===== ${bgnames[$i]} (exit $rc): var/log/${bgnames[$i]}.log ====="
+    cat "var/log/${bgnames[$i]}.log"
+    if [ "$rc" -ne 0 ] && [ "$first" -eq 0 ]; then first=$rc; echo "[test] ${bgnames[$i]} failed"; fi
+  done
+  bgnames=(); bgpids=()
+  return "$first"
+}
+trap 'stop_bg; stop_started' EXIT
 
-# The security suite starts a platform with settings of its own (trusted proxies, stream
-# caps). Two platforms alive at once on the shared topics would answer each other's orders
-# (each catalog replies to every OrderPlaced), so it runs once the e2e platform is gone.
-echo "[test] security suite (its own platform)"
-"${UV[@]}" run --frozen pytest tests/security
+# The tests marked kafka_restart stop and restart the shared broker: alone, before the rest.
+echo "[test] pytest -m kafka_restart (restarts the shared Kafka broker, so alone)"
+"${UV[@]}" run --frozen pytest -q -m kafka_restart libs
 
-# The browser suite drives Debian's chromium through the shop and the admin of a platform
-# of its own, on the e2e platform's consumer groups (caught up with the topics), so it too
-# runs once the other platforms are gone.
-echo "[test] browser suite (chromium, the real stack)"
-"${UV[@]}" run --frozen pytest -q tests/browser
+# tests/chaos breaks PostgreSQL and Kafka instances of its own (mostly waiting out outages).
+bg chaos "${UV[@]}" run --frozen pytest -q -m chaos tests/chaos
+# The security and browser suites each start a platform with settings of their own.
+bg security-and-browser bash -c '"$@" pytest tests/security && "$@" pytest -q tests/browser' \
+  _ "${UV[@]}" run --frozen
+# The storefront, outage, schemathesis and browser suites against the embedded default
+# (`make dev`: SQLite, in-process bus), on spare ports and a throwaway data folder, so a
+# developer's own `make dev` data is left alone.
+bg make-dev bash scripts/test-against-dev.sh
 
-echo "[test] waiting for the chaos suite"
-chaos_rc=0
-wait "$chaospid" || chaos_rc=$?
-cat var/log/chaos-tests.log
-if [ "$chaos_rc" -ne 0 ]; then
-  echo "[test] chaos suite failed (exit $chaos_rc)"
-  exit "$chaos_rc"
-fi
+echo "[test] pytest (the main suite)"
+main_rc=0
+"${UV[@]}" run --frozen pytest -m "not chaos and not kafka_restart" --durations=25 \
+  --ignore=tests/security --ignore=tests/browser "$@" || main_rc=$?
+echo "[test] main suite: exit $main_rc; waiting for the suites in the background"
+bg_rc=0
+wait_bg || bg_rc=$?
 trap stop_started EXIT
-
-# The same storefront suite against the embedded default (`make dev`), on spare ports and
-# a throwaway data folder, so a developer's own `make dev` data is left alone.
-echo "[test] e2e storefront suite against the embedded default (make dev)"
-devdir="$(mktemp -d)"
-EMPORIUM_DEV_DIR="$devdir" EMPORIUM_DEV_PORT=18000 CATALOG_PORT=18001 CUSTOMERS_PORT=18002 \
-  ORDERS_PORT=18003 STOREFRONT_PORT=18004 "${UV[@]}" run --frozen python scripts/dev.py >"$devdir/dev.log" 2>&1 &
-devpid=$!
-stop_dev() { kill "$devpid" 2>/dev/null || true; wait "$devpid" 2>/dev/null || true; }
-trap 'stop_dev; stop_started' EXIT
-for _ in $(seq 1 300); do
-  curl -fsS http://127.0.0.1:18000/readyz 2>/dev/null | grep -q '"status":"ok"' && break
-  kill -0 "$devpid" 2>/dev/null || { tail -n 40 "$devdir/dev.log"; exit 1; }
-  sleep 0.5
-done
-EMPORIUM_E2E_BASE_URL=http://127.0.0.1:18000 "${UV[@]}" run --frozen pytest -q \
-  tests/e2e/test_storefront_api.py tests/e2e/test_outage.py tests/e2e/test_schemathesis.py \
-  tests/browser
-stop_dev
-trap stop_started EXIT
+if [ "$main_rc" -ne 0 ]; then echo "[test] main suite failed (exit $main_rc)"; exit "$main_rc"; fi
+if [ "$bg_rc" -ne 0 ]; then exit "$bg_rc"; fi
 
 # Every scenario of `make bench` for a few seconds against `make up`'s services, so the
-# harness cannot rot (figures not asserted). After the other platforms are gone: a second
-# platform on the shared topics would answer their orders.
+# harness cannot rot (figures not asserted). Last and alone: it is load, and would starve
+# the suites above of the two cores.
 echo "[test] bench smoke run (make bench --smoke)"
 bash scripts/test-bench-smoke.sh
