@@ -27,12 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("EMPORIUM_CHROMIUM", "/usr/bin/chromium")
 FAILURES = ROOT / "var" / "browser-failures"
 _INFRA = ("EMPORIUM_POSTGRES_URL", "EMPORIUM_KAFKA_BOOTSTRAP", "EMPORIUM_REDIS_URL")
 VIEWPORT = {"width": 1280, "height": 800}
+# The suites run side by side on two cores: an assertion waits as long as an action may.
+expect.set_options(timeout=15_000)
 
 
 def _platform_module() -> Any:
