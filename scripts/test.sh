@@ -84,15 +84,24 @@ bg security-and-browser bash -c '"$@" pytest tests/security && "$@" pytest -q te
 # developer's own `make dev` data is left alone.
 bg make-dev bash scripts/test-against-dev.sh
 
-echo "[test] pytest (the main suite)"
-main_rc=0
-"${UV[@]}" run --frozen pytest -m "not chaos and not kafka_restart" --durations=25 \
-  --ignore=tests/security --ignore=tests/browser "$@" || main_rc=$?
-echo "[test] main suite: exit $main_rc; waiting for the suites in the background"
+# The main run: everything else, in four shards side by side. Most of its time is waiting
+# (consumers, relays, polls), not CPU: one process alone keeps the cores about half busy.
+# Arguments (`bash scripts/test.sh <pytest args>`) run it as one process instead.
+main=(-m "not chaos and not kafka_restart" --durations=10 -p no:cacheprovider)
+if [ "$#" -gt 0 ]; then
+  bg main "${UV[@]}" run --frozen pytest "${main[@]}" --ignore=tests/security \
+    --ignore=tests/browser "$@"
+else
+  bg main-libs-gateway-storefront-customers "${UV[@]}" run --frozen pytest "${main[@]}" \
+    libs gateway storefront services/customers
+  bg main-catalog "${UV[@]}" run --frozen pytest "${main[@]}" services/catalog
+  bg main-orders "${UV[@]}" run --frozen pytest "${main[@]}" services/orders
+  bg main-tests "${UV[@]}" run --frozen pytest "${main[@]}" tests \
+    --ignore=tests/security --ignore=tests/browser
+fi
 bg_rc=0
 wait_bg || bg_rc=$?
 trap stop_started EXIT
-if [ "$main_rc" -ne 0 ]; then echo "[test] main suite failed (exit $main_rc)"; exit "$main_rc"; fi
 if [ "$bg_rc" -ne 0 ]; then exit "$bg_rc"; fi
 
 # Every scenario of `make bench` for a few seconds against `make up`'s services, so the
