@@ -76,13 +76,13 @@ echo "[test] pytest -m kafka_restart (restarts the shared Kafka broker, so alone
 
 # tests/chaos breaks PostgreSQL and Kafka instances of its own (mostly waiting out outages).
 bg chaos "${UV[@]}" run --frozen pytest -q -m chaos tests/chaos
-# The security and browser suites each start a platform with settings of their own.
-bg security-and-browser bash -c '"$@" pytest tests/security && "$@" pytest -q tests/browser' \
+# The security and browser suites each start a platform with settings of their own; then
+# the storefront, outage, schemathesis and browser suites against the embedded default
+# (`make dev`: SQLite, in-process bus) on spare ports and a throwaway data folder. One
+# after another: all at once beside the main run starve the embedded SQLite's writers.
+bg security-browser-make-dev bash -c \
+  '"$@" pytest tests/security && "$@" pytest -q tests/browser && bash scripts/test-against-dev.sh' \
   _ "${UV[@]}" run --frozen
-# The storefront, outage, schemathesis and browser suites against the embedded default
-# (`make dev`: SQLite, in-process bus), on spare ports and a throwaway data folder, so a
-# developer's own `make dev` data is left alone.
-bg make-dev bash scripts/test-against-dev.sh
 
 # The main run: everything else, in four shards side by side. Most of its time is waiting
 # (consumers, relays, polls), not CPU: one process alone keeps the cores about half busy.
