@@ -351,7 +351,15 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             settings = Settings(**values)
             app = create_gateway_app(settings, keys=None if jwks else mint.keys(), **extra)
             url = await servers.start(app, forwarded_allow_ips=settings.forwarded_allow_ips)
-            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10.0))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=url,
+                    timeout=10.0,
+                    # Below the server's 5 s keep-alive, as the gateway's own upstream
+                    # pool is: never reuse a connection the server is closing.
+                    limits=httpx.Limits(keepalive_expiry=4.0),
+                )
+            )
             return Running(url=url, app=app, client=client, mint=mint, services=services)
 
         yield start
