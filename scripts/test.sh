@@ -48,12 +48,15 @@ bgnames=(); bgpids=()
 bg() {
   local name="$1"; shift
   echo "[test] $name in the background (log: var/log/$name.log)"
-  "$@" >"var/log/$name.log" 2>&1 &
+  # A session (and process group) of its own, so stop_bg ends the suite's children too
+  # (pytest's platforms, uv's child) and not only uv. setsid does not fork here (a
+  # background job is no group leader), so $! is the group's id.
+  setsid "$@" >"var/log/$name.log" 2>&1 &
   bgnames+=("$name"); bgpids+=("$!")
 }
 stop_bg() {
   local pid
-  for pid in "${bgpids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${bgpids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   for pid in "${bgpids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 wait_bg() {
