@@ -95,5 +95,8 @@ async def test_without_redis_an_in_process_announcement_drops_the_product(
 
 def test_the_gateway_listens_in_process_where_the_catalog_announces() -> None:
     from emporium.catalog.invalidation import LOCAL_STALE_CHANNEL as catalog_channel
+    from emporium.kit.cache.local_pubsub import LOCAL_STALE_CHANNEL as kit_channel
 
-    assert LOCAL_STALE_CHANNEL == catalog_channel
+    # One definition, the kit's: both sides name the same channel by construction.
+    assert LOCAL_STALE_CHANNEL is kit_channel
+    assert catalog_channel is kit_channel

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from emporium.gateway.response_cache import ResponseCache
-from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB, LocalPubSub
+from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB, LOCAL_STALE_CHANNEL, LocalPubSub
 
 __all__ = [
     "LOCAL_STALE_CHANNEL",
@@ -49,8 +49,6 @@ _FAMILY = re.compile(
     r"listing|categories|product:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 _MAX_BACKOFF = 5.0
-#: The in-process channel of the catalog's announcements (its ``LOCAL_STALE_CHANNEL``).
-LOCAL_STALE_CHANNEL = "catalog:stale:local"
 
 
 def stale_channel(db: int) -> str:

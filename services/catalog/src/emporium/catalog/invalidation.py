@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from emporium.kit.cache.base import Cache
-from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB
+from emporium.kit.cache.local_pubsub import LOCAL_PUBSUB, LOCAL_STALE_CHANNEL
 from emporium.kit.cache.memory import MemoryCache
 from emporium.kit.cache.redis_cache import RedisCache
 
@@ -49,8 +49,6 @@ log = logging.getLogger("emporium.catalog.invalidation")
 
 #: The family of every listing page (any product change may move it).
 LISTING = "listing"
-#: The in-process channel of the announcements (the gateway's ``LOCAL_STALE_CHANNEL``).
-LOCAL_STALE_CHANNEL = "catalog:stale:local"
 _KEY = "emporium.catalog.stale"
 _tasks: set[asyncio.Task[None]] = set()
 

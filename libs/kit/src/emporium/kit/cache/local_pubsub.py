@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-__all__ = ["LOCAL_PUBSUB", "LocalPubSub", "Subscriber"]
+__all__ = ["LOCAL_PUBSUB", "LOCAL_STALE_CHANNEL", "LocalPubSub", "Subscriber"]
 
 log = logging.getLogger("emporium.kit.cache.local_pubsub")
 
 Subscriber = Callable[[str], Awaitable[None]]
+
+#: The channel of the in-process catalog's announcements of stale cache families (the
+#: embedded default's ``catalog:stale:<db>``): the catalog publishes, the gateway listens.
+LOCAL_STALE_CHANNEL = "catalog:stale:local"
 
 
 class LocalPubSub:
