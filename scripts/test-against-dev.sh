@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Part of `make test`: the storefront, outage, schemathesis and browser suites against the
-# embedded default (`make dev`: SQLite, in-process bus), on spare ports (18000-18004) and a
-# throwaway data folder, so a developer's own `make dev` data is left alone.
+# Part of `make test`: the storefront API and session, outage, schemathesis and browser
+# suites against the embedded default (`make dev`: SQLite, in-process bus), on spare ports
+# (18000-18004) and a throwaway data folder, so a developer's own `make dev` data is left
+# alone.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,7 +25,8 @@ for _ in $(seq 1 600); do
 done
 rc=0
 EMPORIUM_E2E_BASE_URL=http://127.0.0.1:18000 "${UV[@]}" run --frozen pytest -q \
-  tests/e2e/test_storefront_api.py tests/e2e/test_outage.py tests/e2e/test_schemathesis.py \
+  tests/e2e/test_storefront_api.py tests/e2e/test_storefront_session.py tests/e2e/test_outage.py \
+  tests/e2e/test_schemathesis.py \
   tests/browser || rc=$?
 if [ "$rc" -ne 0 ]; then echo "[make-dev] the platform's log:"; tail -n 80 "$devdir/dev.log"; fi
 exit "$rc"
