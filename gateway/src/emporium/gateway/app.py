@@ -94,6 +94,8 @@ def create_gateway_app(
     # router looks at its decoded form, inside the kit's request context (request id,
     # access log, metrics under the "unmatched" route).
     app.user_middleware.append(Middleware(CanonicalTargetMiddleware))
+    # Inside that: a hit kept in this process is answered before the router runs.
+    app.user_middleware.append(Middleware(proxy.CachedHitMiddleware))
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(

@@ -12,6 +12,7 @@ The gateway then sends the services exactly one ``X-Forwarded-For`` address, thi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -88,11 +89,11 @@ def resolve_client(
     host: str | None,
     trusted: Networks,
 ) -> Client:
-    """The client behind ``peer`` (the socket's address) given the request ``headers``."""
-    peer_address = _address(peer) if peer else None
-    peer_text = str(peer_address) if peer_address is not None else (peer or "unknown")
+    """The client behind ``peer`` (the socket's address) given the request ``headers``
+    (read only when ``peer`` is a trusted proxy)."""
+    peer_text, peer_trusted = _peer(peer, trusted)
     host = _valid_host(host)
-    if not _trusted(peer_address, trusted):
+    if not peer_trusted:
         return Client(peer_text, scheme, host)
     forwarded: list[str] = []
     protos: list[str] = []
@@ -120,6 +121,15 @@ def resolve_client(
         proto if proto in _SCHEMES else scheme,
         _valid_host(_last(hosts)) or host,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer(peer: str | None, trusted: Networks) -> tuple[str, bool]:
+    # (canonical text, trusted?) of a socket's address: parsing it was a tenth of a cache
+    # hit's time, and the same peers come again and again (keep-alive, a proxy in front).
+    address = _address(peer) if peer else None
+    text = str(address) if address is not None else (peer or "unknown")
+    return text, _trusted(address, trusted)
 
 
 def _valid_host(host: str | None) -> str | None:

@@ -9,13 +9,17 @@ stored against (``answers.py``: an answer fetched before an invalidation is not 
 Fails open like the rate limiter and the cache always did: when Redis does not answer, the
 request goes on without a limit, without the cache and without the revocation check
 (tokens are short-lived); Redis is then left alone for ``cooldown`` seconds, and that is
-logged at most once per ``LOG_EVERY`` seconds. Without Redis (the embedded default, one
-process) ``MemoryFront`` does the same in memory.
+logged at most once per ``LOG_EVERY`` seconds (``outage.py``, shared with the batched
+anonymous limits). Without Redis (the embedded default, one process) ``MemoryFront`` does
+the same in memory.
+
+A found answer comes with its remaining TTL, so the in-process copy kept of it
+(``local_answers.py``) does not outlive it. Anonymous windows are not counted here when
+the gateway batches them (``batched_limits.py``): such a request asks for no window.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,12 +28,11 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from emporium.gateway.answers import MemoryAnswers
-from emporium.gateway.ratelimit import LOG_EVERY, Decision, MemoryRateLimiter, decide
+from emporium.gateway.outage import Outage
+from emporium.gateway.ratelimit import Decision, MemoryRateLimiter, decide
 from emporium.kit.auth.verifier import Denylist
 
 __all__ = ["Ask", "Front", "FrontAnswer", "MemoryFront", "RedisFront"]
-
-log = logging.getLogger("emporium.gateway.front")
 
 _SCRIPT = """
 local count, ttl = 0, 0
@@ -43,13 +46,15 @@ if KEYS[1] ~= '' then
 end
 local entry = false
 local seq = false
+local entry_ttl = 0
 if KEYS[2] ~= '' then
     entry = redis.call('GET', KEYS[2])
-    if not entry then seq = redis.call('GET', KEYS[4]) end
+    if entry then entry_ttl = redis.call('PTTL', KEYS[2])
+    else seq = redis.call('GET', KEYS[4]) end
 end
 local revoked = 0
 if KEYS[3] ~= '' then revoked = redis.call('EXISTS', KEYS[3]) end
-return {count, ttl, entry, revoked, seq}
+return {count, ttl, entry, revoked, seq, entry_ttl}
 """
 
 
@@ -66,18 +71,22 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class FrontAnswer:
-    """``decision`` None: not limited (or unknown); ``seq``: the invalidation counter on a miss."""
+    """``decision`` None: not limited (or unknown); ``seq``: the invalidation counter on a
+    miss; ``entry_seconds``: how long a found ``entry`` still lives."""
 
     decision: Decision | None
     entry: bytes | None
     revoked: bool
     seq: int
+    entry_seconds: float = 0.0
 
 
 _NOTHING = FrontAnswer(None, None, False, 0)
 
 
 class Front(Protocol):
+    outage: Outage
+
     async def ask(self, ask: Ask) -> FrontAnswer: ...
 
 
@@ -91,22 +100,18 @@ class RedisFront:
         limit_prefix: str,
         seq_key: str,
         revoked_key: Any,
-        cooldown: float = 1.0,
+        outage: Outage | None = None,
     ) -> None:
         self._client = client
         self._limit_prefix = limit_prefix
         self._seq_key = seq_key
         self._revoked_key = revoked_key
         self._sha: str | None = None
-        self._cooldown = cooldown
-        self._down_until = 0.0
-        self._last_log = float("-inf")
-        self._skipped = 0
+        self.outage = outage or Outage()
 
     async def ask(self, ask: Ask) -> FrontAnswer:
         now = time.monotonic()
-        if now < self._down_until:
-            self._skipped += 1
+        if self.outage.down(now):
             return _NOTHING
         keys = (
             self._limit_prefix + ask.limit_key if ask.limit_key else "",
@@ -115,12 +120,12 @@ class RedisFront:
             self._seq_key,
         )
         try:
-            count, ttl_ms, entry, revoked, seq = await self._run(keys, ask.window * 1000)
+            count, ttl_ms, entry, revoked, seq, entry_ms = await self._run(keys, ask.window * 1000)
         except (TimeoutError, RedisError, OSError) as error:
-            self._failed(now, error)
+            self.outage.failed(now, error)
             return _NOTHING
         decision = decide(int(count), ask.limit, int(ttl_ms) / 1000) if ask.limit_key else None
-        return FrontAnswer(decision, entry, bool(revoked), int(seq or 0))
+        return FrontAnswer(decision, entry, bool(revoked), int(seq or 0), int(entry_ms) / 1000)
 
     async def _run(self, keys: tuple[str, ...], window_ms: int) -> list[Any]:
         # ``execute_command`` directly: redis-py's Script wrapper costs as much CPU again.
@@ -135,20 +140,6 @@ class RedisFront:
             return await self._run(keys, window_ms)
         return result
 
-    def _failed(self, now: float, error: BaseException) -> None:
-        self._down_until = now + self._cooldown
-        self._skipped += 1
-        if now - self._last_log >= LOG_EVERY:
-            log.warning(
-                "rate limits, response cache and revocation checks skipped: Redis "
-                "unavailable (%d request(s) since last report): %s: %s",
-                self._skipped,
-                type(error).__name__,
-                error,
-            )
-            self._last_log = now
-            self._skipped = 0
-
 
 class MemoryFront:
     """The same in this process's memory (the embedded default runs one gateway process)."""
@@ -162,6 +153,7 @@ class MemoryFront:
         self._limiter = limiter
         self._answers = answers
         self._denylist = denylist
+        self.outage = Outage()  # never down: nothing remote
 
     async def ask(self, ask: Ask) -> FrontAnswer:
         decision = None

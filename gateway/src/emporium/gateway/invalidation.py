@@ -15,6 +15,10 @@ gateway replica at once. Pub/sub is at-most-once: while this listener is disconn
 announcement can be missed, so after every reconnection it drops every family it has
 answers of, and answers never outlive ``GATEWAY_RESPONSE_CACHE_SECONDS`` anyway.
 
+The same announcements drop each process's in-process copies (``local_answers.py``), which
+are kept and served only while the subscription is up: a listener that loses its
+connection drops them all and keeps none until it is subscribed again.
+
 On the embedded default (no Redis; ``make dev`` runs the catalog in the gateway's process)
 the catalog announces on the process's pub/sub instead (``LOCAL_STALE_CHANNEL``), and
 ``listening_locally`` drops the memory answers the same way.
@@ -92,6 +96,8 @@ class StaleListener:
                         await self._drop_all()  # announcements may have been missed
                     connected_before = True
                     self.subscribed.set()
+                    if self._cache.local is not None:
+                        self._cache.local.enabled = True  # from now on nothing is missed
                     backoff = 0.1
                     while True:
                         message = await pubsub.get_message(
@@ -101,6 +107,7 @@ class StaleListener:
                             await self._handle(message["data"])
             except (RedisError, OSError, TimeoutError) as error:
                 self.subscribed.clear()
+                self._stop_local()
                 log.warning("catalog invalidations: %s; listening again in %.1f s", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -110,13 +117,24 @@ class StaleListener:
         if families:
             await self._cache.invalidate(families)
 
+    def _stop_local(self) -> None:
+        # Deaf to announcements: in-process copies could go stale unseen. Redis's copies
+        # are still dropped by the replicas that hear them.
+        local = self._cache.local
+        if local is not None:
+            local.enabled = False
+            local.clear()
+
     async def _drop_all(self) -> None:
+        if self._cache.local is not None:
+            self._cache.local.clear()
         families = await self._cache.answers.families()
         if families:
             await self._cache.invalidate(families)
             log.info("catalog invalidations: reconnected; dropped %d families", len(families))
 
     async def close(self) -> None:
+        self._stop_local()
         await self._client.aclose()
 
 

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,20 +27,30 @@ import aiohttp
 from fastapi import APIRouter, Request
 from opentelemetry.trace import SpanKind
 from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emporium.gateway.answers import MemoryAnswers, RedisAnswers
 from emporium.gateway.auth import VerifiedTokens, authorize
+from emporium.gateway.batched_limits import BATCHED_PREFIX, BatchedRateLimiter, flushing
 from emporium.gateway.bodies import has_body, is_upload
 from emporium.gateway.client import Client, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
-from emporium.gateway.front import Ask, Front, MemoryFront, RedisFront
+from emporium.gateway.front import Ask, Front, FrontAnswer, MemoryFront, RedisFront
 from emporium.gateway.headers import request_headers, response_headers
 from emporium.gateway.invalidation import StaleListener, listening, listening_locally
+from emporium.gateway.local_answers import LocalAnswers
+from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import MemoryRateLimiter
 from emporium.gateway.redirects import internal_redirect
 from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_relay
-from emporium.gateway.response_cache import ResponseCache, families_of, write_families
+from emporium.gateway.response_cache import (
+    ResponseCache,
+    families_of,
+    serve_ready,
+    write_families,
+)
 from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
 from emporium.gateway.settings import Settings
 from emporium.gateway.stream_slots import (
@@ -58,7 +69,7 @@ from emporium.kit.logs import current_request_id
 from emporium.kit.metrics import GATEWAY_RATE_LIMITED
 from emporium.kit.tracing import current_context, tracer
 
-__all__ = ["Gateway", "gateway_lifespan", "router"]
+__all__ = ["CachedHitMiddleware", "Gateway", "gateway_lifespan", "router"]
 
 log = logging.getLogger("emporium.gateway.proxy")
 
@@ -69,6 +80,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TRACER = tracer("emporium.gateway")
 #: The largest ``Last-Event-ID`` the gateway passes on (orders numbers events from 1).
 MAX_EVENT_ID = 2**63 - 1
+_NOTHING_ASKED = FrontAnswer(None, None, False, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,7 @@ class Gateway:
         front: Front,
         response_cache: ResponseCache | None,
         streams: StreamSlots | None = None,
+        limiter: BatchedRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.upstreams = upstreams
@@ -98,6 +111,7 @@ class Gateway:
         self.response_cache = response_cache
         self.streams = streams or MemoryStreamSlots(lease_seconds=_lease_seconds(settings))
         self.trusted = settings.trusted_networks()
+        self.limiter = limiter
 
     async def handle(self, request: Request) -> Response:
         scope = request.scope
@@ -110,33 +124,39 @@ class Gateway:
         if route is None:
             raise RouteNotFound(f"there is no API path {target.path} for {method}")
         scope["route"] = _RouteLabel(API_PREFIX + route.prefix)
-        client = resolve_client(
-            # From the scope: ``request.client`` and ``request.url`` build objects per call.
-            scope["client"][0] if scope.get("client") else None,
-            _text_headers(request),
-            scheme=scope.get("scheme", "http"),
-            host=request.headers.get("host"),
-            trusted=self.trusted,
-        )
         headers = request.headers
+        client = self._client(scope, headers)
         caller = await authorize(route, headers, self.tokens)
         principal = caller.principal if caller is not None else None
         cache = self.response_cache
         path, query = public.encoded_path(), public.encoded_query()
-        entry_key = None
+        local_key = entry_key = None
         if cache is not None and route.cache and method == "GET" and "authorization" not in headers:
-            entry_key = cache.key(path + "?" + query if query else path)
+            local_key = path + "?" + query if query else path
         recheck = caller.principal.token_id if caller is not None and caller.recheck else None
-        # One Redis round trip: the rate-limit window, the cached answer, the revocation.
-        front = await self.front.ask(
-            Ask(*self._limit(public.path, client.ip, principal), entry_key, recheck)
-        )
+        limit_key, limit, window = self._limit(public.path, client.ip, principal)
+        batched = self.limiter if limit_key and limit_key.startswith(BATCHED_PREFIX) else None
+        now = time.monotonic()
+        local = cache.local if cache is not None else None
+        generation = local.generation if local is not None else 0
+        ready = None
+        if local_key is not None and local is not None and local.enabled:
+            ready = local.get(local_key, now)  # found: nothing to ask Redis
+        if cache is not None and local_key is not None and ready is None:
+            entry_key = cache.key(local_key)
+        asked_limit = None if batched is not None else limit_key
+        front = _NOTHING_ASKED
+        if asked_limit or entry_key or recheck:
+            # One Redis round trip: the rate-limit window, the cached answer, the revocation.
+            front = await self.front.ask(Ask(asked_limit, limit, window, entry_key, recheck))
         if front.revoked and caller is not None:
             self.tokens.forget(caller.principal.token)
             if route.auth != "anonymous":
                 raise Unauthorized("the access token was revoked")
             principal = None  # a public call: as without the token (the service judges it)
         decision = front.decision
+        if batched is not None and limit_key is not None:
+            decision = batched.hit(limit_key, limit=limit, window=window, now=now)
         limit_headers = decision.headers() if decision is not None else {}
         if decision is not None and not decision.allowed:
             GATEWAY_RATE_LIMITED.labels(bucket=_bucket(public.path)).inc()
@@ -147,9 +167,22 @@ class Gateway:
             )
         if is_event_stream(public.segments, method) and principal is not None:
             response = await self._event_stream(route, request, client, principal, path, query)
-        elif cache is not None and entry_key is not None:
+        elif ready is not None:
+            response = serve_ready(ready, headers.get("if-none-match"))
+            if decision is not None:
+                response.raw_headers.extend(decision.raw_headers())
+            return response
+        elif cache is not None and entry_key is not None and local_key is not None:
             if front.entry is not None:
-                response = cache.hit(front.entry, headers.get("if-none-match"))
+                kept = cache.keep(
+                    local_key,
+                    front.entry,
+                    families_of(public.segments),
+                    now + front.entry_seconds,
+                    generation,
+                )
+                inm = headers.get("if-none-match")
+                response = serve_ready(kept, inm) if kept else cache.hit(front.entry, inm)
             else:
                 response = await cache.miss(
                     entry_key,
@@ -160,6 +193,8 @@ class Gateway:
                         route, request, client, path, query,
                         drop=("accept-encoding", "if-none-match"),
                     ),
+                    local_key,
+                    generation,
                 )  # fmt: skip
         else:
             response = self._answer(await self._send(route, request, client, path, query), route)
@@ -173,6 +208,53 @@ class Gateway:
         if limit_headers:
             response.headers.update(limit_headers)
         return response
+
+    def serve_hit(self, scope: Scope) -> Response | None:
+        """An anonymous GET's answer found in this process, with its window counted here:
+        served without Redis, the router or a ``Request``. None when it is not such a hit
+        (or its window would refuse it): ``handle`` then answers it in full, as always."""
+        cache = self.response_cache
+        local = cache.local if cache is not None else None
+        if local is None or not local.enabled or scope["method"] != "GET":
+            return None
+        headers = Headers(scope=scope)
+        if "authorization" in headers:
+            return None
+        target = target_of(scope)
+        if not target.starts_with("api", "v1"):
+            return None
+        public = Target(target.segments[2:], target.query)
+        route = match(public.path, "GET")
+        if route is None or not route.cache or route.auth != "anonymous":
+            return None
+        path, query = public.encoded_path(), public.encoded_query()
+        now = time.monotonic()
+        ready = local.get(path + "?" + query if query else path, now)
+        if ready is None:
+            return None
+        limit_key, limit, window = self._limit(public.path, self._client(scope, headers).ip, None)
+        decision = None
+        if limit_key is not None:
+            limiter = self.limiter
+            if limiter is None or not limiter.allows(limit_key, limit=limit, now=now):
+                return None
+            decision = limiter.hit(limit_key, limit=limit, window=window, now=now)
+        scope["route"] = _RouteLabel(API_PREFIX + route.prefix)
+        response = serve_ready(ready, headers.get("if-none-match"))
+        if decision is not None:
+            response.raw_headers.extend(decision.raw_headers())
+        return response
+
+    def _client(self, scope: Scope, headers: Headers) -> Client:
+        return resolve_client(
+            # From the scope: ``request.client`` and ``request.url`` build objects per call.
+            scope["client"][0] if scope.get("client") else None,
+            # Decoded only if read (a trusted proxy's forwarding headers).
+            ((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw),
+            scheme=scope.get("scheme", "http"),
+            host=headers.get("host"),
+            trusted=self.trusted,
+        )
 
     def _limit(self, path: str, ip: str, who: Principal | None) -> tuple[str | None, int, int]:
         """The rate-limit window of this call: (key, limit, window seconds); key None: none."""
@@ -336,6 +418,25 @@ async def proxy(request: Request) -> Response:
     return await get_resources(request).get(Gateway).handle(request)
 
 
+class CachedHitMiddleware:
+    """Serves the hits ``Gateway.serve_hit`` finds before the router (pure ASGI, innermost:
+    inside the request context, so request id, access log, metrics and span stay)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            resources = getattr(scope["app"].state, "resources", None)
+            gateway = resources.extras.get(Gateway) if isinstance(resources, Resources) else None
+            if isinstance(gateway, Gateway):
+                response = gateway.serve_hit(scope)
+                if response is not None:
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 router = APIRouter(include_in_schema=False)
 # A plain Starlette route, not a FastAPI endpoint: nothing to validate or inject, and the
 # dependency machinery (query parsing included) cost a tenth of a cache hit's time.
@@ -362,14 +463,29 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
     verifier = resources.get(TokenVerifier)
     answers: RedisAnswers | MemoryAnswers
     front: Front
+    limiter = None
+    local = None
     if isinstance(cache, RedisCache):
         answers = RedisAnswers(cache.client, prefix=f"{cache.namespace}:")
+        outage = Outage()
         front = RedisFront(
             cache.client,
             limit_prefix=f"{cache.namespace}:ratelimit:",
             seq_key=answers.seq_key,
             revoked_key=_revoked_key(verifier),
+            outage=outage,
         )
+        if settings.rate_limit_enabled and settings.rate_limit_flush_seconds > 0:
+            limiter = BatchedRateLimiter(
+                cache.client,
+                prefix=f"{cache.namespace}:ratelimit:",
+                outage=outage,
+                interval=settings.rate_limit_flush_seconds,
+            )
+        if settings.local_cache_entries > 0 and settings.local_cache_bytes > 0:
+            local = LocalAnswers(
+                max_entries=settings.local_cache_entries, max_bytes=settings.local_cache_bytes
+            )
     else:
         answers = MemoryAnswers()
         front = MemoryFront(
@@ -378,7 +494,7 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
             verifier.denylist,
         )
     response_cache = (
-        ResponseCache(answers, ttl=settings.response_cache_seconds)
+        ResponseCache(answers, ttl=settings.response_cache_seconds, local=local)
         if settings.response_cache_seconds > 0
         else None
     )
@@ -398,9 +514,12 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
         front,
         response_cache,
         streams,
+        limiter,
     )
     resources.put(gateway)
     async with contextlib.AsyncExitStack() as stack:
+        if limiter is not None:
+            await stack.enter_async_context(flushing(limiter))
         if isinstance(cache, RedisCache) and response_cache is not None and settings.redis_url:
             listener = StaleListener(settings.redis_url, response_cache)
             resources.put(await stack.enter_async_context(listening(listener)))

@@ -42,6 +42,10 @@ class Decision:
             out["Retry-After"] = str(self.reset_seconds)
         return out
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as raw ASGI pairs, to append to an answer that has none of them."""
+        return [(k.lower().encode(), v.encode()) for k, v in self.headers().items()]
+
 
 def decide(count: int, limit: int, ttl_seconds: float) -> Decision:
     """The decision for the ``count``-th request of a window with ``ttl_seconds`` left."""

@@ -15,12 +15,18 @@ without ``Set-Cookie`` are stored, uncompressed (the upstream is asked without
 ``Accept-Encoding``), up to ``MAX_ENTRY_BYTES``. Concurrent misses of one key in a process
 make one upstream call (single flight): the others wait for its answer, whatever it is.
 ``ETag`` is a hash of the body; a matching ``If-None-Match`` gets 304 without a body.
+
+In front of Redis, each gateway process keeps the answers it served, parsed and ready
+(``local_answers.py``, bounded): a hit found there asks Redis nothing. ``invalidate`` drops
+the in-process copies as well, before and after Redis's, so an answer read from Redis just
+before the drop is not kept past it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +36,7 @@ from starlette.responses import Response
 
 from emporium.gateway.answers import MemoryAnswers, RedisAnswers
 from emporium.gateway.headers import response_headers
+from emporium.gateway.local_answers import LocalAnswers, Ready
 
 __all__ = [
     "MAX_ENTRY_BYTES",
@@ -37,6 +44,8 @@ __all__ = [
     "etag_matches",
     "families_of",
     "plain_response",
+    "ready_of",
+    "serve_ready",
     "write_families",
 ]
 
@@ -46,6 +55,7 @@ _KEPT = ("content-type", "content-language")
 _HIT = (b"x-cache", b"HIT")
 _MISS = (b"x-cache", b"MISS")
 _DROPPED_ON_304 = frozenset({b"content-type", b"content-language"})
+_DROPPED_304_LOCAL = _DROPPED_ON_304 | {b"content-length"}
 LISTING = "listing"
 CATEGORIES = "categories"
 
@@ -142,11 +152,19 @@ def _parse(entry: bytes) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
 
 
 class ResponseCache:
-    """Serves cacheable GETs from stored ``answers``; ``fetch`` asks the upstream on a miss."""
+    """Serves cacheable GETs from stored ``answers`` (and their in-process copies,
+    ``local``); ``fetch`` asks the upstream on a miss."""
 
-    def __init__(self, answers: RedisAnswers | MemoryAnswers, *, ttl: int) -> None:
+    def __init__(
+        self,
+        answers: RedisAnswers | MemoryAnswers,
+        *,
+        ttl: int,
+        local: LocalAnswers | None = None,
+    ) -> None:
         self.answers = answers
         self.ttl = ttl
+        self.local = local
         self._flights: dict[str, asyncio.Task[_Fetched]] = {}
 
     def key(self, path_and_query: str) -> str:
@@ -154,12 +172,35 @@ class ResponseCache:
         return self.answers.key(hashlib.sha256(path_and_query.encode()).hexdigest()[:40])
 
     async def invalidate(self, families: Sequence[str]) -> int:
-        """Drop the stored answers of ``families``; how many went."""
-        return await self.answers.invalidate(families)
+        """Drop the stored answers of ``families`` (in Redis and here); how many went."""
+        local = self.local
+        if local is None:
+            return await self.answers.invalidate(families)
+        local.drop(families)
+        try:
+            return await self.answers.invalidate(families)
+        finally:
+            # Again: a request may have read Redis's copy while it was being dropped.
+            local.drop(families)
 
     def hit(self, entry: bytes, if_none_match: str | None) -> Response:
         """The answer to serve from a stored ``entry``."""
         return _serve(entry, if_none_match, _HIT)
+
+    def keep(
+        self,
+        local_key: str,
+        entry: bytes,
+        families: tuple[str, ...],
+        expires: float,
+        generation: int,
+    ) -> Ready | None:
+        """Keep a stored ``entry`` in this process (unless dropped since ``generation``)."""
+        local = self.local
+        if local is None or not local.enabled:
+            return None
+        ready = ready_of(entry, families, expires)
+        return ready if local.put(local_key, ready, generation) else None
 
     async def miss(
         self,
@@ -168,11 +209,16 @@ class ResponseCache:
         seq: int,
         if_none_match: str | None,
         fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
+        local_key: str | None = None,
+        generation: int = 0,
     ) -> Response:
-        """Fetch (once for every concurrent miss of ``key``), store if cacheable, serve."""
+        """Fetch (once for every concurrent miss of ``key``), store if cacheable, serve;
+        kept here too under ``local_key`` unless dropped since ``generation``."""
         flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(self._fill(key, families, seq, fetch))
+            flight = asyncio.ensure_future(
+                self._fill(key, families, seq, fetch, local_key, generation)
+            )
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._landed(key, done))
         # Shielded: a caller that leaves (client gone) does not cancel the others' fetch.
@@ -193,6 +239,8 @@ class ResponseCache:
         families: Sequence[str],
         seq: int,
         fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
+        local_key: str | None = None,
+        generation: int = 0,
     ) -> _Fetched:
         upstream = await fetch()
         try:
@@ -211,8 +259,35 @@ class ResponseCache:
         ):
             return _Fetched(upstream.status, headers, body, None)
         entry = _entry(headers, body)
-        await self.answers.store(key, entry, ttl=self.ttl, families=families, seq=seq)
+        stored = await self.answers.store(key, entry, ttl=self.ttl, families=families, seq=seq)
+        if stored and local_key is not None:
+            self.keep(local_key, entry, tuple(families), time.monotonic() + self.ttl, generation)
         return _Fetched(200, headers, body, entry)
+
+
+def ready_of(entry: bytes, families: tuple[str, ...], expires: float) -> Ready:
+    """A stored ``entry`` parsed once into the headers and body a hit sends."""
+    raw, etag, body = _parse(entry)
+    raw += [
+        (b"cache-control", CACHE_CONTROL),
+        _HIT,
+        (b"content-length", str(len(body)).encode()),
+    ]
+    size = len(body) + sum(len(k) + len(v) for k, v in raw)
+    return Ready(raw, etag.decode("latin-1"), body, expires, families, size)
+
+
+def serve_ready(ready: Ready, if_none_match: str | None) -> Response:
+    """The answer to a hit found in this process."""
+    if if_none_match and etag_matches(if_none_match, ready.etag):
+        kept = [h for h in ready.raw_headers if h[0] not in _DROPPED_304_LOCAL]
+        return ReadyResponse(304, kept, b"")
+    response = Response.__new__(ReadyResponse)
+    response.status_code = 200
+    response.body = ready.body
+    response.background = None
+    response.raw_headers = list(ready.raw_headers)  # a copy: middleware appends to it
+    return response
 
 
 def _serve(entry: bytes, if_none_match: str | None, x_cache: tuple[bytes, bytes]) -> Response:

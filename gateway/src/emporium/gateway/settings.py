@@ -91,9 +91,20 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     rate_limit_anonymous: int = Field(default=300, ge=1)
     rate_limit_customer: int = Field(default=600, ge=1)
     rate_limit_auth: int = Field(default=30, ge=1, description="/auth/*, per client IP.")
+    rate_limit_flush_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description="Anonymous windows are counted in the process and flushed to Redis this "
+        "often (batched_limits.py: a window may let through up to replicas x rate x this "
+        "more than its limit); 0: each request counted in Redis as it comes.",
+    )
 
     # Response cache of anonymous catalog GETs (0 turns it off).
     response_cache_seconds: int = Field(default=10, ge=0)
+    # Its first level, in each gateway process (with Redis; 0 entries turns it off).
+    local_cache_entries: int = Field(default=5_000, ge=0)
+    local_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Access tokens verified once, kept in the process until they expire (revocation is
     # still checked on every request).
     token_cache_entries: int = Field(default=10_000, ge=1)
