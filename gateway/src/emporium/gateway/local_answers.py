@@ -1,6 +1,8 @@
 """The first-level response cache: ready answers in this gateway process's memory.
 
-A hit served from here asks Redis nothing (the rate limit is counted locally too:
+Keyed by the request's raw target (the bytes of its path and query, so a hit needs no
+re-encoding; every spelling of one canonical target maps to the same families). A hit
+served from here asks Redis nothing (the rate limit is counted locally too:
 ``batched_limits.py``), so it costs about what the gateway's own ``/healthz`` does. Entries
 are what Redis holds (``answers.py``), parsed once: raw headers with the length, the ETag,
 the body. Kept coherent by the same messages as Redis: every entry of a family the catalog
@@ -36,7 +38,7 @@ class Ready:
 
 
 class LocalAnswers:
-    """Ready answers by encoded path and query, indexed by family; bounded."""
+    """Ready answers by request target (raw path and query), indexed by family; bounded."""
 
     def __init__(self, *, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
@@ -44,13 +46,13 @@ class LocalAnswers:
         self.generation = 0
         self.enabled = False
         self.bytes = 0
-        self._entries: dict[str, Ready] = {}
-        self._index: dict[str, set[str]] = {}
+        self._entries: dict[bytes, Ready] = {}
+        self._index: dict[str, set[bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str, now: float) -> Ready | None:
+    def get(self, key: bytes, now: float) -> Ready | None:
         """The live entry of ``key``, if any (an expired one is dropped)."""
         ready = self._entries.get(key)
         if ready is None:
@@ -60,7 +62,7 @@ class LocalAnswers:
             return None
         return ready
 
-    def put(self, key: str, ready: Ready, generation: int) -> bool:
+    def put(self, key: bytes, ready: Ready, generation: int) -> bool:
         """Keep ``ready`` unless something was dropped since ``generation`` was read."""
         if not self.enabled or generation != self.generation or ready.size > self.max_bytes:
             return False
@@ -92,7 +94,7 @@ class LocalAnswers:
         self._index.clear()
         self.bytes = 0
 
-    def _remove(self, key: str) -> bool:
+    def _remove(self, key: bytes) -> bool:
         ready = self._entries.pop(key, None)
         if ready is None:
             return False

@@ -35,7 +35,7 @@ from emporium.gateway.answers import MemoryAnswers, RedisAnswers
 from emporium.gateway.auth import VerifiedTokens, authorize
 from emporium.gateway.batched_limits import BATCHED_PREFIX, BatchedRateLimiter, flushing
 from emporium.gateway.bodies import has_body, is_upload
-from emporium.gateway.client import Client, resolve_client
+from emporium.gateway.client import Client, peer_of, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
 from emporium.gateway.front import Ask, Front, FrontAnswer, MemoryFront, RedisFront
 from emporium.gateway.headers import request_headers, response_headers
@@ -130,9 +130,10 @@ class Gateway:
         principal = caller.principal if caller is not None else None
         cache = self.response_cache
         path, query = public.encoded_path(), public.encoded_query()
-        local_key = entry_key = None
+        local_key = None
+        entry_key = None
         if cache is not None and route.cache and method == "GET" and "authorization" not in headers:
-            local_key = path + "?" + query if query else path
+            local_key = _local_key(scope)
         recheck = caller.principal.token_id if caller is not None and caller.recheck else None
         limit_key, limit, window = self._limit(public.path, client.ip, principal)
         batched = self.limiter if limit_key and limit_key.startswith(BATCHED_PREFIX) else None
@@ -143,7 +144,7 @@ class Gateway:
         if local_key is not None and local is not None and local.enabled:
             ready = local.get(local_key, now)  # found: nothing to ask Redis
         if cache is not None and local_key is not None and ready is None:
-            entry_key = cache.key(local_key)
+            entry_key = cache.key(path + "?" + query if query else path)
         asked_limit = None if batched is not None else limit_key
         front = _NOTHING_ASKED
         if asked_limit or entry_key or recheck:
@@ -227,12 +228,11 @@ class Gateway:
         route = match(public.path, "GET")
         if route is None or not route.cache or route.auth != "anonymous":
             return None
-        path, query = public.encoded_path(), public.encoded_query()
         now = time.monotonic()
-        ready = local.get(path + "?" + query if query else path, now)
+        ready = local.get(_local_key(scope), now)
         if ready is None:
             return None
-        limit_key, limit, window = self._limit(public.path, self._client(scope, headers).ip, None)
+        limit_key, limit, window = self._limit(public.path, self._ip(scope, headers), None)
         decision = None
         if limit_key is not None:
             limiter = self.limiter
@@ -244,6 +244,11 @@ class Gateway:
         if decision is not None:
             response.raw_headers.extend(decision.raw_headers())
         return response
+
+    def _ip(self, scope: Scope, headers: Headers) -> str:
+        """The client's address (``_client(...).ip``, without the rest when untrusted)."""
+        text, trusted = peer_of(scope["client"][0] if scope.get("client") else None, self.trusted)
+        return self._client(scope, headers).ip if trusted else text
 
     def _client(self, scope: Scope, headers: Headers) -> Client:
         return resolve_client(
@@ -398,6 +403,12 @@ def _check_last_event_id(value: str | None) -> None:
             f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}",
             field="header.Last-Event-ID",
         )
+
+
+def _local_key(scope: Scope) -> bytes:
+    # The raw target: what the client sent, so a hit re-encodes nothing.
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    return bytes(raw) + b"?" + bytes(scope.get("query_string", b""))
 
 
 def _text_headers(request: Request) -> list[tuple[str, str]]:

@@ -3,11 +3,13 @@
 A caller is a customer when signed in, else a client IP; ``/auth/*`` has its own, stricter
 bucket counted per client IP whoever calls (password guessing). The window starts at the
 caller's first request (one Redis key with a TTL: ``INCR`` + ``PEXPIRE`` in the request's
-one Lua script, ``front.py``, so a key can never be left without an expiry).
+one Lua script, ``front.py``, so a key can never be left without an expiry). Anonymous
+windows are counted in the process and flushed to Redis in batches (``INCRBY`` +
+``PEXPIRE``, ``batched_limits.py``: a bounded overshoot with several gateway processes).
 
 Fails open: when Redis does not answer, requests go through without a limit; that is logged
-(at most once per ``LOG_EVERY`` seconds) and Redis is left alone for ``cooldown`` seconds so
-a dead server does not cost every request a timeout. Without a Redis URL (the embedded
+(at most once per ``LOG_EVERY`` seconds) and Redis is left alone for a second so a dead
+server does not cost every request a timeout (``outage.py``). Without a Redis URL (the embedded
 default, one process) the windows are counted in memory.
 """
 
@@ -44,7 +46,14 @@ class Decision:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """``headers()`` as raw ASGI pairs, to append to an answer that has none of them."""
-        return [(k.lower().encode(), v.encode()) for k, v in self.headers().items()]
+        out = [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-reset", b"%d" % self.reset_seconds),
+        ]
+        if not self.allowed:
+            out.append((b"retry-after", b"%d" % self.reset_seconds))
+        return out
 
 
 def decide(count: int, limit: int, ttl_seconds: float) -> Decision:

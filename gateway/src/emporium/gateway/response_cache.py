@@ -189,7 +189,7 @@ class ResponseCache:
 
     def keep(
         self,
-        local_key: str,
+        local_key: bytes,
         entry: bytes,
         families: tuple[str, ...],
         expires: float,
@@ -209,7 +209,7 @@ class ResponseCache:
         seq: int,
         if_none_match: str | None,
         fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
-        local_key: str | None = None,
+        local_key: bytes | None = None,
         generation: int = 0,
     ) -> Response:
         """Fetch (once for every concurrent miss of ``key``), store if cacheable, serve;
@@ -239,7 +239,7 @@ class ResponseCache:
         families: Sequence[str],
         seq: int,
         fetch: Callable[[], Awaitable[aiohttp.ClientResponse]],
-        local_key: str | None = None,
+        local_key: bytes | None = None,
         generation: int = 0,
     ) -> _Fetched:
         upstream = await fetch()
