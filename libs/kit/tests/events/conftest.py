@@ -28,6 +28,12 @@ Table(
     Column("text", String(200), nullable=False),
 )
 Table(
+    "slot",
+    TEST_METADATA,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+)
+Table(
     "effect",
     TEST_METADATA,
     Column("n", Integer, primary_key=True, autoincrement=True),

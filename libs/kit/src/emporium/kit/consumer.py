@@ -8,11 +8,17 @@ For each delivery, in order:
    dead letter replayed for another group (``dlq-replay-for``);
 3. in ONE database transaction for the whole fetched batch: claim all its events in the
    inbox with one statement (``inbox.claim_many``; one already there is a ``duplicate``,
-   nothing applied), run each handler in delivery order, commit. A handler marked
-   ``solo`` and an undecodable record split the batch and go alone;
-4. on a handler exception inside a batch: roll back, apply the events before it again in
-   one transaction, then the failing event alone (step 5), then go on batching after it.
-   So a poison event costs its batch one rollback, never its neighbours' effects;
+   nothing applied), run each handler in delivery order, commit. The handlers' ORM writes
+   are flushed together by the commit (one statement per table, not a round trip per
+   event; a handler's query still sees the writes before it, by autoflush). A handler
+   marked ``solo`` and an undecodable record split the batch and go alone;
+4. on a failure inside a batch, roll back. A handler that failed by itself (it raised, or
+   its own statement was refused): apply the events before it again in one transaction,
+   then the failing event alone (step 5), then go on batching after it. A write refused
+   at a flush of several events' writes (a later handler's autoflush, the commit) names
+   no culprit: the events up to it are applied again flushing after each handler, which
+   puts the failure on the event that made it (then as above), or commits them all. So a
+   poison event costs its batch one to three rollbacks, never its neighbours' effects;
 5. an event alone: claim, handle, commit in a transaction of its own; on a handler
    exception: roll back, then by the failure's cause
    (``emporium.kit.failures.classify_failure``): the database away (``UNAVAILABLE``) or a
@@ -40,6 +46,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -127,12 +134,20 @@ class _Item:
 
 
 class _RunFailed(Exception):
-    """A run's transaction failed at event ``index`` (0 also for a failed commit)."""
+    """A run's transaction failed at event ``index``, or at its commit (``at_commit``).
 
-    def __init__(self, index: int, error: BaseException) -> None:
+    ``confirmed``: surely that event's failure. Not when the run's writes were flushed
+    together and a flush failed: the refused write may have been any earlier event's.
+    """
+
+    def __init__(
+        self, index: int, error: BaseException, *, confirmed: bool, at_commit: bool = False
+    ) -> None:
         super().__init__(index, error)
         self.index = index
         self.error = error
+        self.confirmed = confirmed
+        self.at_commit = at_commit
 
 
 class _Stopping(Exception):
@@ -453,18 +468,16 @@ class EventConsumer:
             end = index
             while end < len(items) and items[end].batchable:
                 end += 1
+            alone = end == index or not self.batch_transactions
             failed: BaseException | None = None
-            if end == index or not self.batch_transactions:
-                end = index + 1
-                done: list[Outcome] = []
-            else:
+            if not alone:
                 done, failed = await self._apply_run(items[index:end])
-            for item, outcome in zip(items[index:end], done, strict=False):
-                outcomes.append(outcome)
-                subscription.mark(item.delivery)
-            index += len(done)
-            if index < end:
-                # Its handler failed in the run (or it cannot join one): alone, with retries.
+                for item, outcome in zip(items[index:end], done, strict=False):
+                    outcomes.append(outcome)
+                    subscription.mark(item.delivery)
+                index += len(done)
+            if alone or failed is not None:
+                # It cannot join a run, or its handler failed in one: alone, with retries.
                 outcomes.append(await self.handle(items[index].delivery, failed=failed))
                 subscription.mark(items[index].delivery)
                 index += 1
@@ -484,36 +497,54 @@ class EventConsumer:
             return _Item(delivery, envelope, ignored=True)
         return _Item(delivery, envelope, handler)
 
-    async def _apply_run(self, run: Sequence[_Item]) -> tuple[list[Outcome], BaseException | None]:
+    async def _apply_run(
+        self, run: Sequence[_Item], *, exact: bool = False
+    ) -> tuple[list[Outcome], BaseException | None]:
         """Apply ``run`` in one transaction: the outcomes of the prefix that committed, and
-        the error of the event after it (None when all of ``run`` committed).
+        the error of the event after it (None when all of ``run`` committed); at least one
+        of the two, so the caller always moves on.
 
-        If a handler fails at position ``i`` everything is rolled back and the first ``i``
-        are applied again in one transaction (recursively: a failure there shortens the
-        prefix further); the caller then handles item ``i`` alone and goes on after it.
+        At first the handlers' writes wait for the commit, which flushes them all at once
+        (the ORM sends a table's new rows in one statement, not one round trip per event).
+        If a handler at position ``i`` fails by itself (it raised, or its own statement was
+        refused) everything is rolled back and the first ``i`` are applied again in one
+        transaction (recursively: a failure there shortens the prefix further); the caller
+        then handles item ``i`` alone and goes on after it. A write refused at a flush of
+        several events' writes (a later handler's autoflush, the commit) names no culprit:
+        the events up to it are applied again ``exact``ly, flushing after each handler, which
+        puts the failure on the event that made it, or commits them all if it was only
+        their writes flushed together (then the caller goes on batching).
         """
         self._check_stopping()
         try:
-            outcomes = await self._apply_batch(run)
+            outcomes = await self._apply_batch(run, flush_each=exact)
         except _RunFailed as failed:
             log.info(
-                "a batch of %d event(s) failed at event %d (%s); applying it in parts",
+                "a batch of %d event(s) failed at %s (%s); applying it in parts",
                 len(run),
-                failed.index,
+                "its commit" if failed.at_commit else f"event {failed.index}",
                 type(failed.error).__name__,
                 extra={"group": self.group},
             )
+            if not failed.confirmed:
+                end = len(run) if failed.at_commit else failed.index + 1
+                return await self._apply_run(run[:end], exact=True)
             if not failed.index:
                 return [], failed.error
             done, error = await self._apply_run(run[: failed.index])
             return done, error if error is not None else failed.error
-        for item, outcome in zip(run, outcomes, strict=True):
-            EVENTS_HANDLED.labels(self.group, item.type_name, outcome).inc()
+        # Counted once per (type, outcome) of the run, not once per event.
+        counts = Counter(
+            (item.type_name, outcome) for item, outcome in zip(run, outcomes, strict=True)
+        )
+        for (type_name, outcome), count in counts.items():
+            EVENTS_HANDLED.labels(self.group, type_name, outcome).inc(count)
         self._outages.end(DATABASE)
         return outcomes, None
 
-    async def _apply_batch(self, run: Sequence[_Item]) -> list[Outcome]:
-        """One transaction: claim every event of ``run`` at once, then run each handler."""
+    async def _apply_batch(self, run: Sequence[_Item], *, flush_each: bool) -> list[Outcome]:
+        """One transaction: claim every event of ``run`` at once, then run each handler
+        (``flush_each``: flushing its writes before the next one)."""
         first: dict[UUID, int] = {}
         for position, item in enumerate(run):
             if item.handler is not None and item.envelope is not None:
@@ -523,6 +554,7 @@ class EventConsumer:
         claims = [(envelope_id, run[p].type_name) for envelope_id, p in first.items()]
         outcomes: list[Outcome] = []
         position = 0
+        own = True  # whether a failure at ``position`` is surely that event's
         try:
             async with self.database.session() as session:
                 claimed = await inbox.claim_many(session, self.group, claims)
@@ -537,31 +569,42 @@ class EventConsumer:
                         outcomes.append("duplicate")
                         continue
                     with self._span(item, batched=True) as span:
-                        await self._attempt_in_batch(session, handler, envelope)
+                        try:
+                            await self._attempt_in_batch(session, handler, envelope, flush_each)
+                        except Exception:
+                            # A failed flush leaves the session inactive; unless each event
+                            # was flushed alone, the write it refused may be an earlier one's.
+                            own = flush_each or position == 0 or session.is_active
+                            raise
                         span.set_attribute("emporium.consumer.outcome", "handled")
                     outcomes.append("handled")
                     if self._subscription is not None:  # a long batch: still alive
                         await self._keep_alive(self._subscription)
                 position = len(run)  # the commit: a failure there is the batch's, not one event's
         except Exception as error:
-            raise _RunFailed(position if position < len(run) else 0, error) from error
+            if position < len(run):
+                raise _RunFailed(position, error, confirmed=own) from error
+            # The commit of a run flushed per event (or of one event) refused no single
+            # event's write (the database went away, say): event 0 carries it, alone.
+            confirmed = flush_each or len(run) == 1
+            raise _RunFailed(0, error, confirmed=confirmed, at_commit=True) from error
         return outcomes
 
     async def _attempt_in_batch(
-        self, session: AsyncSession, handler: Handler, envelope: Envelope
+        self, session: AsyncSession, handler: Handler, envelope: Envelope, flush: bool
     ) -> None:
         """One handler inside a batch, bounded by ``handler_timeout`` like ``_attempt``.
 
-        Its writes are flushed before the next event's handler runs: a write the database
-        refuses fails here, as this event's, and not at a later event's autoflush or at the
-        commit, which would make every event before it look failed and redo the run one
-        event at a time.
+        With ``flush`` (a run applied again after a failure) its writes are flushed before
+        the next event's handler runs: a write the database refuses fails here, as this
+        event's, and not at a later event's autoflush or at the commit.
         """
         scope = asyncio.timeout(self.handler_timeout)
         try:
             async with scope:
                 await handler(session, envelope)
-                await session.flush()
+                if flush:
+                    await session.flush()
         except TimeoutError as error:
             if scope.expired():
                 raise HandlerTimeout(

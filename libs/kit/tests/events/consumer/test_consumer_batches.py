@@ -1,10 +1,13 @@
 """A fetched batch is applied in one transaction, with one inbox statement for all its ids.
 
 On both stacks (SQLite + the in-process bus, PostgreSQL + Kafka): redeliveries inside a
-batch and across batches apply nothing twice; a poison event in the middle of a batch goes
-to the dead-letter topic alone while the events around it are applied once each, in order
-per key; a handler marked ``solo`` gets a transaction of its own. (A batch committed and
-then redelivered after a crash: ``test_consumer_crash.py``.)
+batch and across batches apply nothing twice, and so does a batch redelivered with some of
+its events already applied; a poison event in the middle of a batch goes to the
+dead-letter topic alone while the events around it are applied once each, in order per key;
+a write the database refuses is the failure of the event that made it, though the batch's
+writes are flushed together at its commit; a handler sees the writes of the events before
+it; a handler marked ``solo`` gets a transaction of its own. (A batch committed and then
+redelivered after a crash of a real process: ``test_consumer_crash.py``.)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from emporium.kit.bus import Bus
 from emporium.kit.consumer import solo
 from emporium.kit.db import Database
 from emporium.kit.events import Envelope
-from emporium.kit.inbox import inbox_table
+from emporium.kit.inbox import claim_many, inbox_table
 
 from ..conftest import TEST_METADATA
 from .test_consumer import (
@@ -140,7 +143,17 @@ class Note:
         self.text = text
 
 
-registry().map_imperatively(Note, TEST_METADATA.tables["note"])
+class Slot:
+    """An ORM object on the tests' ``slot`` table (``name`` unique)."""
+
+    def __init__(self, id: uuid.UUID, name: str) -> None:
+        self.id = id
+        self.name = name
+
+
+mapper_registry = registry()
+mapper_registry.map_imperatively(Note, TEST_METADATA.tables["note"])
+mapper_registry.map_imperatively(Slot, TEST_METADATA.tables["slot"])
 
 
 async def test_a_write_refused_at_flush_is_the_failure_of_the_event_that_made_it(
@@ -171,6 +184,136 @@ async def test_a_write_refused_at_flush_is_the_failure_of_the_event_that_made_it
 
     assert Counter(outcomes) == {"handled": 10, "dead_lettered": 1}
     assert [seq for _, _, seq in await effects(database)] == list(range(10))
-    assert calls[666] == 2
-    # The five before it: the run once, then once more as the committed prefix; none more.
-    assert all(calls[seq] <= 2 for seq in range(10)), calls
+    # Its insert was refused first at the next event's autoflush (not counted: it could
+    # have been any earlier event's write), then in the run flushed per event (its first
+    # attempt), then alone (its second and last).
+    assert calls[666] == 3
+    # The five before it: the run, the run flushed per event that found the refused write,
+    # the prefix committed; none more.
+    assert all(calls[seq] <= 3 for seq in range(10)), calls
+
+
+async def test_a_write_refused_at_the_commit_is_put_on_the_event_that_made_it(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    # The last event's insert is flushed only by the commit, which names no event: the run
+    # is applied again flushing after each handler, and that finds it.
+    key = uuid.uuid4()
+    envelopes = [event(key, seq) for seq in range(6)] + [event(key, 666)]
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        seq = envelope.data["on_hand"]
+        await apply_effect(session, envelope)
+        session.add(Note(uuid.uuid4(), None if seq == 666 else f"note {seq}"))
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, envelopes)
+    consumer = make_consumer(database, bus, unique, unique, handler, max_attempts=2)
+    try:
+        outcomes = await consume(consumer, 7)
+    finally:
+        await consumer.close()
+
+    assert outcomes == ["handled"] * 6 + ["dead_lettered"]
+    assert [seq for _, _, seq in await effects(database)] == list(range(6))
+    async with database.session() as session:
+        notes = await session.scalar(select(func.count()).select_from(TEST_METADATA.tables["note"]))
+    assert notes == 6
+    (letter,) = await receive(bus, f"{unique}.dlq", 1, group=f"{unique}-reader")
+    assert Envelope.from_bytes(letter.value).id == envelopes[-1].id
+
+
+async def test_a_handler_sees_the_writes_of_the_events_before_it_in_its_batch(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    # The ORM's inserts wait for the commit, but a query flushes them first (autoflush):
+    # each handler counts the notes of the events before it.
+    counted: list[int] = []
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        counted.append(
+            await session.scalar(select(func.count()).select_from(TEST_METADATA.tables["note"]))
+            or 0
+        )
+        session.add(Note(uuid.uuid4(), f"note {envelope.data['on_hand']}"))
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, [event(uuid.uuid4(), n) for n in range(5)])
+    consumer = make_consumer(database, bus, unique, unique, handler)
+    try:
+        assert await consume(consumer, 5) == ["handled"] * 5
+    finally:
+        await consumer.close()
+    assert counted == [0, 1, 2, 3, 4]
+
+
+async def test_a_redelivered_batch_of_new_and_already_applied_events_applies_each_once(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    # What a member that crashed after committing a batch but before committing its
+    # offsets leaves behind: some events applied (inbox rows and effects committed), the
+    # whole lot delivered again, mixed with events never seen.
+    keys = [uuid.uuid4() for _ in range(2)]
+    envelopes = [event(key, seq) for seq in range(8) for key in keys]
+    applied_before = envelopes[::3]
+    async with database.session() as session:
+        await claim_many(session, unique, [(e.id, e.type) for e in applied_before])
+        for envelope in applied_before:
+            session.add(Note(envelope.id, f"note {envelope.data['on_hand']}"))
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        session.add(Note(envelope.id, f"note {envelope.data['on_hand']}"))  # id: the event's
+        await apply_effect(session, envelope)
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, envelopes + envelopes[:4])  # and a few published twice
+    consumer = make_consumer(database, bus, unique, unique, handler, batch_size=500)
+    try:
+        outcomes = await consume(consumer, len(envelopes) + 4)
+    finally:
+        await consumer.close()
+
+    new = [e for e in envelopes if e not in applied_before]
+    assert Counter(outcomes) == {"handled": len(new), "duplicate": len(applied_before) + 4}
+    rows = await effects(database)
+    assert [event_id for event_id, _, _ in rows] == [e.id for e in new], "once each, in order"
+    async with database.session() as session:
+        note_ids = set(await session.scalars(select(TEST_METADATA.tables["note"].c.id)))
+    assert note_ids == {e.id for e in envelopes}
+
+
+async def test_writes_refused_only_when_flushed_together_cost_no_event_an_attempt(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    # One event frees a slot's name, the next takes it. Flushed together the ORM inserts
+    # before it deletes, so the name is still taken and the database refuses the insert,
+    # at the second one's autoflush: no event's fault. The run is applied again flushing
+    # after each handler, and commits; with max_attempts=1 a misplaced failure would have
+    # dead-lettered an event.
+    async with database.session() as session:
+        session.add(Slot(uuid.uuid4(), "a"))
+    key = uuid.uuid4()
+    envelopes = [event(key, seq) for seq in range(5)]
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        seq = envelope.data["on_hand"]
+        if seq == 2:  # its effect's insert flushes the delete before and this insert
+            session.add(Slot(uuid.uuid4(), "a"))
+        await apply_effect(session, envelope)
+        if seq == 1:  # nothing of its own flushes the delete
+            taken = (await session.scalars(select(Slot).where(Slot.name == "a"))).one()
+            await session.delete(taken)
+
+    await bus.ensure_topics([unique], partitions=1)
+    await publish(bus, unique, envelopes)
+    consumer = make_consumer(database, bus, unique, unique, handler, max_attempts=1)
+    try:
+        outcomes = await consume(consumer, 5)
+    finally:
+        await consumer.close()
+
+    assert outcomes == ["handled"] * 5
+    assert [seq for _, _, seq in await effects(database)] == list(range(5))
+    assert counter("emporium_dead_lettered_total", group=unique) == 0
+    async with database.session() as session:
+        assert len((await session.scalars(select(Slot))).all()) == 1
