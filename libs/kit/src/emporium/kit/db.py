@@ -3,6 +3,7 @@
 ``Database`` owns one engine per process; ``Database.session()`` is the unit of work: it
 commits when the block ends and rolls back when it raises. The FastAPI dependency built by
 ``session_dependency`` gives each request exactly one such unit of work.
+``Database.read_session()`` is for reads only: on PostgreSQL it runs without a transaction.
 """
 
 from __future__ import annotations
@@ -86,6 +87,24 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: never write through it.
+
+        On PostgreSQL its connection is in autocommit (each statement its own transaction):
+        at READ COMMITTED every statement takes a snapshot of its own anyway, so ``BEGIN``
+        and ``COMMIT`` would only be two more round trips. On SQLite it is ``session()``
+        (one snapshot for the block).
+        """
+        if not self.is_postgres:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=autocommit, expire_on_commit=False) as session:
+                yield session
 
     async def ping(self) -> None:
         """Raise if the database does not answer (used by ``/readyz``)."""
