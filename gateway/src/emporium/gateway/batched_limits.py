@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import Decision, decide
 
 __all__ = ["BATCHED_PREFIX", "BatchedRateLimiter", "flushing"]
+
+log = logging.getLogger("emporium.gateway.batched_limits")
 
 #: The windows counted here: anonymous calls per client address.
 BATCHED_PREFIX = "api:ip:"
@@ -139,7 +142,10 @@ class BatchedRateLimiter:
         """Flush every ``interval`` until cancelled."""
         while True:
             await asyncio.sleep(self.interval)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # never stop flushing: the windows would go local-only
+                log.exception("rate-limit flush failed")
 
     async def _run(self, keys: list[str], args: list[Any]) -> list[Any]:
         if self._sha is None:
