@@ -1,4 +1,8 @@
-"""``Annotated`` dependency aliases shared by the catalog's endpoints."""
+"""``Annotated`` dependency aliases shared by the catalog's endpoints.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a
+hop that cost more than the rest of a cached product GET (measured under wrk).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ from emporium.catalog.settings import Settings
 from emporium.kit.app import get_resources, get_storage
 from emporium.kit.auth.dependencies import AdminPrincipal
 from emporium.kit.cache.base import Cache
+from emporium.kit.db import Database
 from emporium.kit.storage.base import ObjectStorage
 
-__all__ = ["AdminDep", "CacheDep", "SessionDep", "SettingsDep", "StorageDep"]
+__all__ = ["AdminDep", "CacheDep", "DatabaseDep", "SessionDep", "SettingsDep", "StorageDep"]
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -26,11 +31,16 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     await invalidate(resources.cache, session)
 
 
-def get_cache_or_none(request: Request) -> Cache | None:
+async def get_cache_or_none(request: Request) -> Cache | None:
     return get_resources(request).cache
 
 
-def get_settings(request: Request) -> Settings:
+async def get_database(request: Request) -> Database:
+    """The database, for reads that open a session only when they need one (a cache miss)."""
+    return get_resources(request).require_database()
+
+
+async def get_settings(request: Request) -> Settings:
     settings = get_resources(request).settings
     assert isinstance(settings, Settings)
     return settings
@@ -38,6 +48,7 @@ def get_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 CacheDep = Annotated[Cache | None, Depends(get_cache_or_none)]
-StorageDep = Annotated[ObjectStorage, Depends(get_storage)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+StorageDep = Annotated[ObjectStorage, Depends(get_storage)]  # the kit's (sync, rare: media)
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = AdminPrincipal

@@ -7,7 +7,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from emporium.catalog.dependencies import AdminDep, CacheDep, SessionDep, SettingsDep
+from emporium.catalog.answers import cached_answer
+from emporium.catalog.dependencies import (
+    AdminDep,
+    CacheDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    get_settings,
+)
 from emporium.catalog.errors import (
     CategoryNotFound,
     DuplicateCombination,
@@ -26,8 +34,12 @@ from emporium.catalog.product.schemas import (
     ProductUpdate,
     Sort,
 )
+from emporium.catalog.settings import Settings
 from emporium.catalog.variants.options import OptionError, OptionFilters, parse_option_filters
+from emporium.kit.app import get_resources
 from emporium.kit.cache import get_or_compute
+from emporium.kit.cache.base import Cache
+from emporium.kit.db import Database
 from emporium.kit.errors import problem_responses
 
 __all__ = ["router"]
@@ -36,29 +48,31 @@ router = APIRouter(tags=["products"])
 JSON = "application/json"
 
 
-def asked_currency(
-    settings: SettingsDep,
-    currency: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[A-Za-z]{3}$",
-            description="ISO 4217: prices in it (default: the shop's base currency); a "
-            "variant without a price in it (any code nothing is sold in) has `price` null.",
-        ),
-    ] = None,
-) -> str:
+CurrencyQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217: prices in it (default: the shop's base currency); a "
+        "variant without a price in it (any code nothing is sold in) has `price` null.",
+    ),
+]
+
+
+def canonical_currency(currency: str | None, base_currency: str) -> str:
     """The currency asked for, canonical (``usd`` is ``USD``). A well-formed code that is not
     ISO 4217 is no error: nothing is priced in it (prices are stored in ISO codes only), so
     every price is null, as for a real currency the shop does not sell in."""
-    if currency is None:
-        return settings.base_currency
-    return currency.upper()
+    return base_currency if currency is None else currency.upper()
+
+
+async def asked_currency(settings: SettingsDep, currency: CurrencyQuery = None) -> str:
+    return canonical_currency(currency, settings.base_currency)
 
 
 CurrencyDep = Annotated[str, Depends(asked_currency)]
 
 
-def option_filters(request: Request) -> OptionFilters:
+async def option_filters(request: Request) -> OptionFilters:
     """The query's ``option.<name>=<value>`` pairs in canonical form; 422 naming a bad one."""
     try:
         return parse_option_filters(request.query_params.multi_items())
@@ -81,7 +95,7 @@ _OPTION_FILTERS = (
     "next), with `facets` counted over the whole filtered result. " + _OPTION_FILTERS,
 )
 async def list_products(
-    session: SessionDep,
+    database: DatabaseDep,
     cache: CacheDep,
     settings: SettingsDep,
     currency: CurrencyDep,
@@ -101,61 +115,67 @@ async def list_products(
         in_stock=in_stock, sort=sort, limit=limit, cursor=cursor, currency=currency,
         options=options,
     )  # fmt: skip
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = database.is_postgres
     base = settings.base_currency
 
-    async def compute_facets() -> bytes:
-        facets = await service.listing_facets(
-            session, params, postgres=postgres, base_currency=base
-        )
-        return facets.model_dump_json().encode()
-
     async def compute() -> bytes:
-        if cache is None:
-            facets_json = await compute_facets()
-        else:
-            # Facets depend on the filter only: every page and sort of it shares them.
-            key = await cache.versioned(LISTING, params.facets_key())
-            facets_json = await get_or_compute(
-                cache, key, compute_facets, ttl=settings.listing_cache_seconds, stale_ttl=30
+        # A connection, without a transaction, only when the page is not cached.
+        async with database.read_session() as session:
+
+            async def compute_facets() -> bytes:
+                facets = await service.listing_facets(
+                    session, params, postgres=postgres, base_currency=base
+                )
+                return facets.model_dump_json().encode()
+
+            if cache is None:
+                facets_json = await compute_facets()
+            else:
+                # Facets depend on the filter only: every page and sort of it shares them.
+                key = await cache.versioned(LISTING, params.facets_key())
+                facets_json = await get_or_compute(
+                    cache, key, compute_facets, ttl=settings.listing_cache_seconds, stale_ttl=30
+                )
+            page = await service.list_products(
+                session,
+                params,
+                postgres=postgres,
+                media_prefix=settings.media_url_prefix,
+                facets=ListingFacets.model_validate_json(facets_json),
+                base_currency=base,
             )
-        page = await service.list_products(
-            session,
-            params,
-            postgres=postgres,
-            media_prefix=settings.media_url_prefix,
-            facets=ListingFacets.model_validate_json(facets_json),
-            base_currency=base,
-        )
         return page.model_dump_json().encode()
 
     if cache is None:
         body = await compute()
     else:
-        key = await cache.versioned(LISTING, params.cache_key())
-        body = await get_or_compute(
-            cache, key, compute, ttl=settings.listing_cache_seconds, stale_ttl=30
+        body = await cached_answer(
+            cache,
+            LISTING,
+            params.cache_key(),
+            compute,
+            ttl=settings.listing_cache_seconds,
+            stale_ttl=30,
         )
     return Response(body, media_type=JSON)
 
 
 async def _product_json(
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    product_id: UUID,
-    currency: str,
+    database: Database, cache: Cache | None, settings: Settings, product_id: UUID, currency: str
 ) -> bytes:
     async def compute() -> bytes:
-        product = await service.get_product(
-            session, product_id, settings.media_url_prefix, currency
-        )
+        # A connection, without a transaction, only when the answer is not cached.
+        async with database.read_session() as session:
+            product = await service.get_product(
+                session, product_id, settings.media_url_prefix, currency
+            )
         return product.model_dump_json().encode()
 
     if cache is None:
         return await compute()
-    key = await cache.versioned(product_family(product_id), f"detail:{currency}")
-    return await get_or_compute(cache, key, compute, stale_ttl=30)
+    return await cached_answer(
+        cache, product_family(product_id), f"detail:{currency}", compute, stale_ttl=30
+    )
 
 
 _NO_PRODUCT = (ProductNotFound, "No product has this id (or it was deleted)")
@@ -172,14 +192,20 @@ _COMBINATION = (DuplicateCombination, "Two variants would have the same option v
     responses=problem_responses(_NO_PRODUCT),
 )
 async def get_product(
-    product_id: UUID,
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    currency: CurrencyDep,
+    product_id: UUID, request: Request, currency: CurrencyQuery = None
 ) -> Response:
     """One product with its options and variants, priced in `currency`; 404 if unknown."""
-    body = await _product_json(session, cache, settings, product_id, currency)
+    # The app's resources straight from the request, not as dependencies: solving them was
+    # a fair part of a cached answer's cost (the hottest read of the shop).
+    resources = get_resources(request)
+    settings = await get_settings(request)
+    body = await _product_json(
+        resources.require_database(),
+        resources.cache,
+        settings,
+        product_id,
+        canonical_currency(currency, settings.base_currency),
+    )
     return Response(body, media_type=JSON)
 
 

@@ -200,19 +200,20 @@ async def delete_product(session: AsyncSession, product_id: UUID) -> None:
 async def product_views(
     session: AsyncSession, products: Sequence[ProductRow], currency: str, media_prefix: str
 ) -> list[Product]:
-    """The answers of ``products`` in ``currency``, read in one query per kind of row."""
+    """The answers of ``products`` in ``currency``, read in four statements whatever the
+    number of products and variants (live variants with their price and units, the
+    products' options, the variants' option values, images)."""
     ids = [product.id for product in products]
-    live = await variants.live_variants(session, ids)
-    variant_ids = [variant.id for variant in live]
+    sold = await variants.sold_variants(session, ids, currency)
     options = await variants.options_of(session, ids)
-    rows = await variants.option_rows(session, variant_ids)
-    prices = await variants.prices_of(session, variant_ids, currency)
-    available = await variants.available(session, variant_ids)
+    rows = await variants.option_rows_of_products(session, ids)
     images = await repository.images_of(session, ids)
     named = {vid: {k: (row.name, row.value) for k, row in rows[vid].items()} for vid in rows}
+    prices = {s.variant.id: {currency: s.amount} for s in sold if s.amount is not None}
+    available = {s.variant.id: s.units for s in sold}
     of_product: dict[UUID, list[VariantRow]] = {pid: [] for pid in ids}
-    for variant in live:
-        of_product[variant.product_id].append(variant)
+    for s in sold:
+        of_product[s.variant.product_id].append(s.variant)
     return [
         product_view(
             product,
