@@ -14,7 +14,8 @@ Each configuration joins a consumer group on an empty topic, writes N events (on
 transaction each, like N requests), drains the outbox with the relay, and applies every
 event with that ``EventConsumer`` (inbox + an ORM row of effect per event; the rate counts
 all N, from the end of the relay's drain to the last event applied). Topics and groups are
-named ``<prefix><random>`` (``--topic-prefix``, default ``bench.``).
+named ``<prefix><random>`` (``--topic-prefix``, default ``bench.``); the run deletes the
+Kafka topics it made (the events' and the dead-letter ones) when it ends.
 Needs ``var/infra.env`` loaded for the real infrastructure.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import Integer, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,13 +106,17 @@ async def run_config(
     *,
     batched: bool = True,
     prefix: str = "bench.",
+    topics: list[str] | None = None,
 ) -> Result:
+    """One configuration's figures; the topics it made are appended to ``topics``."""
     database = Database(url)
     async with database.engine.begin() as conn:
         await conn.run_sync(create_kit_tables)
         await conn.run_sync(Base.metadata.create_all, tables=[EFFECT_TABLE])
     topic = f"{prefix}{uuid.uuid4().hex[:8]}"
     await bus.ensure_topics([topic], partitions=3)
+    if topics is not None:
+        topics.append(topic)
     outbox = Outbox(source="bench")
 
     async def handle(session: AsyncSession, envelope: Envelope) -> None:
@@ -124,6 +130,8 @@ async def run_config(
         handlers={BenchTick.type_name(): handle},
         service_name="bench",
     )
+    if topics is not None:
+        topics.append(consumer.dead_letter_topic)
     consumer.batch_transactions = batched
     consumer.batch_size = CONSUMER_BATCH
     # Join the group while the topic is empty: the rate is of applying events, not of a
@@ -161,6 +169,16 @@ async def run_config(
     )
 
 
+async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
+    """Delete the run's own topics (a broker with thousands of topics costs every client)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics, timeout_ms=30_000)
+    finally:
+        await admin.close()
+
+
 async def main(events: int, prefix: str = "bench.") -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,8 +195,10 @@ async def main(events: int, prefix: str = "bench.") -> list[Result]:
             )
         )
         await memory.stop()
-    kafka = KafkaBus(os.environ["EMPORIUM_KAFKA_BOOTSTRAP"])
+    bootstrap = os.environ["EMPORIUM_KAFKA_BOOTSTRAP"]
+    kafka = KafkaBus(bootstrap)
     await kafka.start()
+    made: list[str] = []
     try:
         configs = [
             ("postgres+kafka relay batch=100, consumer per event", 100, False),
@@ -189,13 +209,22 @@ async def main(events: int, prefix: str = "bench.") -> list[Result]:
             try:
                 results.append(
                     await run_config(
-                        config, url, kafka, batch, events, batched=batched, prefix=prefix
+                        config,
+                        url,
+                        kafka,
+                        batch,
+                        events,
+                        batched=batched,
+                        prefix=prefix,
+                        topics=made,
                     )
                 )
             finally:
                 await _drop(name)
     finally:
         await kafka.stop()
+        if made:
+            await _delete_topics(bootstrap, made)
     return results
 
 
