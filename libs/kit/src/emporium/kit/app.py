@@ -170,8 +170,9 @@ def get_cache(request: Request) -> Cache:
     return get_resources(request).require_cache()
 
 
-def get_storage(request: Request) -> ObjectStorage:
-    """The service's object storage (a FastAPI dependency)."""
+async def get_storage(request: Request) -> ObjectStorage:
+    """The service's object storage (a FastAPI dependency; ``async``: a plain ``def`` one
+    runs in the thread pool)."""
     return get_resources(request).require_storage()
 
 

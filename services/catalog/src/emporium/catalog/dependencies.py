@@ -49,6 +49,6 @@ async def get_settings(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 CacheDep = Annotated[Cache | None, Depends(get_cache_or_none)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-StorageDep = Annotated[ObjectStorage, Depends(get_storage)]  # the kit's (sync, rare: media)
+StorageDep = Annotated[ObjectStorage, Depends(get_storage)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = AdminPrincipal
