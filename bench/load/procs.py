@@ -88,7 +88,11 @@ def platform_pids() -> dict[str, list[int]]:
 def foreign_services() -> list[int]:
     """Emporium services running that are not this `make up`'s (another platform on the same
     Kafka topics answers this one's events too: its catalog can reject our orders)."""
-    ours = {pid for pids in platform_pids().values() for pid in pids}
+    # Every process of ours, the uv launchers included (their command line names the
+    # service too: counted as foreign, they made each run warn about itself).
+    tree = _children()
+    roots = [root for root in map(pid_of, PLATFORM) if root is not None]
+    ours = {pid for root in roots for pid in descendants(root, tree)}
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) in ours:
