@@ -1,9 +1,15 @@
 """The checkout saga end to end: catalog and orders as separate processes on PostgreSQL + Kafka.
 
-Each test starts both services (``python -m emporium.<service> serve --migrate``) on fresh
+Both services run as processes (``python -m emporium.<service> serve --migrate``) on fresh
 databases, with a JWKS served from the test process (the tokens a ``TokenMint`` signs), and
-talks to them over HTTP only. Assertions about money and stock read the services' own
-databases at the end (the provider's charge table lives in the orders database).
+the tests talk to them over HTTP only. Assertions about money and stock read the services'
+own databases at the end (the provider's charge table lives in the orders database).
+
+The outcome tests share one pair for the module (``shared``): each has a customer and a
+product of its own, so none sees another's orders, and a pair's start (two processes,
+migrations, consumer groups) is paid once rather than six times (about a minute each on a
+machine busy with the other suites). A test that kills a service, or needs pairs of its
+own, starts its own (``platform``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 
 from emporium.kit.testing.polling import eventually
 from emporium.kit.testing.tokens import TokenMint
@@ -51,6 +58,12 @@ def _free_port() -> int:
 @pytest.fixture
 def jwks_url() -> Iterator[tuple[str, TokenMint]]:
     """A JWKS endpoint for the services, serving the keys of a test mint."""
+    with _jwks_served() as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _jwks_served() -> Iterator[tuple[str, TokenMint]]:
     mint = TokenMint()
     body = json.dumps(mint.jwks()).encode()
 
@@ -250,13 +263,18 @@ async def _drop(admin_url: str, name: str) -> None:
 
 
 def _admin_url() -> str:
-    admin_url = os.environ.get("EMPORIUM_POSTGRES_URL")
-    if not admin_url:
-        message = "EMPORIUM_POSTGRES_URL is not set: start the infrastructure (make up)"
+    return _infra("EMPORIUM_POSTGRES_URL")
+
+
+def _infra(variable: str) -> str:
+    """The infrastructure's setting, or the test fails (CI) or skips saying it is missing."""
+    value = os.environ.get(variable)
+    if not value:
+        message = f"{variable} is not set: start the infrastructure (make up)"
         if os.environ.get("EMPORIUM_REQUIRE_INFRA") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    return admin_url
+    return value
 
 
 @contextlib.asynccontextmanager
@@ -334,102 +352,121 @@ async def platform(
     jwks_url: tuple[str, TokenMint],
     tmp_path: Path,
 ) -> AsyncIterator[Platform]:
+    """A pair of this test's own."""
     async with running_pair(unique, kafka_bootstrap, jwks_url, tmp_path) as made:
         yield made
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """One pair for the module's outcome tests (they run in the module's event loop)."""
+    bootstrap = _infra("EMPORIUM_KAFKA_BOOTSTRAP")
+    run = f"t-saga-shared-{uuid.uuid4().hex[:8]}"
+    with _jwks_served() as served:
+        async with running_pair(run, bootstrap, served, tmp_path_factory.mktemp("pair")) as made:
+            yield made
+
+
+#: The outcome tests run in the module's event loop, which the shared pair lives in.
+shared_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+@shared_loop
 async def test_happy_path_confirms_the_order_and_keeps_the_stock_reserved(
-    platform: Platform,
+    shared: Platform,
 ) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=10)
-    await platform.add(customer, product, 3)
-    placed = await platform.checkout(customer)
+    product = await shared.product(on_hand=10)
+    await shared.add(customer, product, 3)
+    placed = await shared.checkout(customer)
     assert placed.status_code == 202, placed.text
-    order = await platform.until(customer, placed.json()["id"], "confirmed")
+    order = await shared.until(customer, placed.json()["id"], "confirmed")
     assert [h["status"] for h in order["history"]] == ["pending", "confirmed"]
-    assert await platform.reserved(product) == 3
-    [charge] = await platform.charges(order["id"])
+    assert await shared.reserved(product) == 3
+    [charge] = await shared.charges(order["id"])
     assert (charge["status"], charge["amount"]) == ("approved", 4500)
 
 
-async def test_out_of_stock_rejects_the_order(platform: Platform) -> None:
+@shared_loop
+async def test_out_of_stock_rejects_the_order(shared: Platform) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=1)
-    await platform.add(customer, product, 2)
-    placed = await platform.checkout(customer)
-    order = await platform.until(customer, placed.json()["id"], "rejected")
+    product = await shared.product(on_hand=1)
+    await shared.add(customer, product, 2)
+    placed = await shared.checkout(customer)
+    order = await shared.until(customer, placed.json()["id"], "rejected")
     assert "2 requested, 1 available" in order["status_reason"]
-    assert await platform.reserved(product) == 0
-    assert await platform.charges(order["id"]) == []
+    assert await shared.reserved(product) == 0
+    assert await shared.charges(order["id"]) == []
 
 
-async def test_a_declined_card_cancels_and_the_stock_is_released(platform: Platform) -> None:
+@shared_loop
+async def test_a_declined_card_cancels_and_the_stock_is_released(shared: Platform) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=5)
-    await platform.add(customer, product, 2)
-    placed = await platform.checkout(customer, token="tok_decline")
-    order = await platform.until(customer, placed.json()["id"], "cancelled")
+    product = await shared.product(on_hand=5)
+    await shared.add(customer, product, 2)
+    placed = await shared.checkout(customer, token="tok_decline")
+    order = await shared.until(customer, placed.json()["id"], "cancelled")
     assert order["status_reason"] == "payment declined: card declined"
-    await platform.until_reserved(product, 0)
+    await shared.until_reserved(product, 0)
 
 
+@shared_loop
 async def test_an_unavailable_provider_is_retried_then_cancelled_and_released(
-    platform: Platform,
+    shared: Platform,
 ) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=5)
-    await platform.add(customer, product, 1)
-    placed = await platform.checkout(customer, token="tok_error")
-    order = await platform.until(customer, placed.json()["id"], "cancelled")
+    product = await shared.product(on_hand=5)
+    await shared.add(customer, product, 1)
+    placed = await shared.checkout(customer, token="tok_error")
+    order = await shared.until(customer, placed.json()["id"], "cancelled")
     assert order["status_reason"] == "payment provider unavailable after 3 attempts"
-    await platform.until_reserved(product, 0)
-    assert await platform.charges(order["id"]) == []
+    await shared.until_reserved(product, 0)
+    assert await shared.charges(order["id"]) == []
 
 
-async def test_cancel_after_confirm_refunds_and_returns_the_stock(platform: Platform) -> None:
+@shared_loop
+async def test_cancel_after_confirm_refunds_and_returns_the_stock(shared: Platform) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=5)
-    await platform.add(customer, product, 2)
-    placed = await platform.checkout(customer)
+    product = await shared.product(on_hand=5)
+    await shared.add(customer, product, 2)
+    placed = await shared.checkout(customer)
     order_id = placed.json()["id"]
-    await platform.until(customer, order_id, "confirmed")
-    await platform.until_reserved(product, 2)
-    cancel = await platform.http.post(
-        f"{platform.orders.url}/orders/{order_id}/cancel", headers=platform.auth(customer)
+    await shared.until(customer, order_id, "confirmed")
+    await shared.until_reserved(product, 2)
+    cancel = await shared.http.post(
+        f"{shared.orders.url}/orders/{order_id}/cancel", headers=shared.auth(customer)
     )
     assert cancel.status_code == 200
     assert cancel.json()["status"] == "cancelled"
-    await platform.until_reserved(product, 0)
+    await shared.until_reserved(product, 0)
 
     async def refunded() -> bool:
-        [charge] = await platform.charges(order_id)
+        [charge] = await shared.charges(order_id)
         assert charge["refunded_amount"] == charge["amount"] == 3000
         return True
 
     await eventually(refunded, timeout=30)
 
 
+@shared_loop
 async def test_the_same_idempotency_key_twice_makes_one_order_and_one_charge(
-    platform: Platform,
+    shared: Platform,
 ) -> None:
     customer = uuid.uuid4()
-    product = await platform.product(on_hand=5)
-    await platform.add(customer, product, 1)
+    product = await shared.product(on_hand=5)
+    await shared.add(customer, product, 1)
     first, second = await asyncio.gather(
-        platform.checkout(customer, key="same-key"), platform.checkout(customer, key="same-key")
+        shared.checkout(customer, key="same-key"), shared.checkout(customer, key="same-key")
     )
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
-    await platform.until(customer, first.json()["id"], "confirmed")
-    again = await platform.checkout(customer, key="same-key")
+    await shared.until(customer, first.json()["id"], "confirmed")
+    again = await shared.checkout(customer, key="same-key")
     assert again.json()["id"] == first.json()["id"]
-    listed = await platform.http.get(
-        platform.orders.url + "/orders", headers=platform.auth(customer)
-    )
+    listed = await shared.http.get(shared.orders.url + "/orders", headers=shared.auth(customer))
     assert len(listed.json()["items"]) == 1
-    assert len(await platform.charges(first.json()["id"])) == 1
-    assert await platform.reserved(product) == 1
+    assert len(await shared.charges(first.json()["id"])) == 1
+    assert await shared.reserved(product) == 1
 
 
 async def test_sigkill_of_orders_during_50_checkouts_settles_every_order_exactly_once(
