@@ -47,3 +47,23 @@ async def test_plain_starlette_app_gets_ids_limits_and_problem_errors(unique: st
     assert failed.headers["content-type"] == PROBLEM_CONTENT_TYPE
     assert failed.json()["request_id"] == failed.headers["x-request-id"]
     assert "plain failure" not in failed.text
+
+
+async def own_id(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok", headers={"X-Request-Id": "the app's own", "X-Other": "kept"})
+
+
+async def test_the_request_id_replaces_one_the_app_set_and_keeps_other_headers(
+    unique: str,
+) -> None:
+    app = Starlette(
+        routes=[Route("/own", own_id)],
+        middleware=[Middleware(RequestContextMiddleware, service=unique)],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/own", headers={"X-Request-Id": "r-2"})
+
+    assert response.headers.get_list("x-request-id") == ["r-2"]
+    assert response.headers["x-other"] == "kept"
+    assert response.text == "ok"

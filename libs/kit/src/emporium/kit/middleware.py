@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from starlette.datastructures import Headers, MutableHeaders
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,7 +22,7 @@ from emporium.kit.errors import internal_error_response, problem_response
 from emporium.kit.ids import uuid7
 from emporium.kit.logs import REQUEST_ID
 from emporium.kit.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
-from emporium.kit.tracing import context_from, tracer
+from emporium.kit.tracing import start_server_span
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -82,66 +84,75 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.quiet_paths = frozenset(quiet_paths)
+        # The metric series of each (method, route, status) seen, made once.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        request_id = valid_request_id(headers.get(REQUEST_ID_HEADER)) or uuid7().hex
-        carrier = {k: v for k in ("traceparent", "tracestate") if (v := headers.get(k))}
+        request_id, carrier = _request_headers(scope["headers"])
+        request_id = valid_request_id(request_id) or uuid7().hex
         method: str = scope["method"]
         path: str = scope["path"]
         status = 500
         started = False
+        id_header = (_REQUEST_ID_RAW, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                _set_request_id(message, id_header)
             await send(message)
 
         token = REQUEST_ID.set(request_id)
         begun = time.perf_counter()
+        span = start_server_span(
+            method,
+            carrier,
+            {"http.request.method": method, "url.path": path, "emporium.request_id": request_id},
+        )
+        recorded = span.is_recording()
+        span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            with tracer("emporium.http").start_as_current_span(
-                method,
-                context=context_from(carrier),
-                kind=SpanKind.SERVER,
-                attributes={
-                    "http.request.method": method,
-                    "url.path": path,
-                    "emporium.request_id": request_id,
-                },
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    await self.app(scope, receive, send_with_id)
-                except Exception as exc:
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if recorded:
                     span.record_exception(exc)
-                    if started:  # too late for an error response: let the server cut it
-                        access_log.error("response to %s %s failed midway", method, path)
-                        raise
-                    response = internal_error_response(exc, path)
-                    await response(scope, receive, send_with_id)
-                finally:
-                    route = route_template(scope)
+                if started:  # too late for an error response: let the server cut it
+                    access_log.error("response to %s %s failed midway", method, path)
+                    raise
+                response = internal_error_response(exc, path)
+                await response(scope, receive, send_with_id)
+            finally:
+                route = route_template(scope)
+                if recorded:
                     span.update_name(f"{method} {route}")
                     if route != UNMATCHED:
                         span.set_attribute("http.route", route)
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                    self._record(method, path, route, status, time.perf_counter() - begun)
+                self._record(method, path, route, status, time.perf_counter() - begun)
         finally:
+            otel_context.detach(span_token)
+            span.end()
             REQUEST_ID.reset(token)
 
     def _record(self, method: str, path: str, route: str, status: int, seconds: float) -> None:
-        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-        HTTP_REQUEST_SECONDS.labels(self.service, method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            # prometheus_client's labels() takes a lock and builds a key each call.
+            series = self._series[key] = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_REQUEST_SECONDS.labels(self.service, method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         level = logging.DEBUG if path in self.quiet_paths else logging.INFO
         if access_log.isEnabledFor(level):
             duration_ms = round(seconds * 1000, 2)
@@ -160,6 +171,40 @@ class RequestContextMiddleware:
                     "duration_ms": duration_ms,
                 },
             )
+
+
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode("latin-1")
+_TRACEPARENT = b"traceparent"
+_TRACESTATE = b"tracestate"
+
+
+def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, dict[str, str]]:
+    """The request id and the W3C trace headers, in one pass over the raw headers (ASGI
+    names are lowercase; the first of repeated ones counts, as ``Headers.get`` has it)."""
+    request_id: str | None = None
+    carrier: dict[str, str] = {}
+    for name, value in raw:
+        if name == _REQUEST_ID_RAW:
+            if request_id is None:
+                request_id = value.decode("latin-1")
+        elif name == _TRACEPARENT or name == _TRACESTATE:
+            carrier.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return request_id, {name: value for name, value in carrier.items() if value}
+
+
+def _set_request_id(message: Message, header: tuple[bytes, bytes]) -> None:
+    """What ``MutableHeaders(scope=message)[REQUEST_ID_HEADER] = ...`` does (the first
+    header of that name replaced in place, any others dropped, else one appended), without
+    building the wrapper on every response."""
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+    found = [i for i, (name, _) in enumerate(headers) if name == _REQUEST_ID_RAW]
+    for i in reversed(found[1:]):
+        del headers[i]
+    if found:
+        headers[found[0]] = header
+    else:
+        headers.append(header)
+    message["headers"] = headers
 
 
 class RequestTooLarge(HTTPException):
@@ -191,6 +236,14 @@ def declared_length(value: str | None) -> int | None:
     return int(value)
 
 
+def _content_length(raw: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """``Headers(scope=scope).get("content-length")`` without building the wrapper."""
+    for name, value in raw:
+        if name == b"content-length":
+            return value.decode("latin-1")
+    return None
+
+
 class RequestSizeLimitMiddleware:
     """Refuse request bodies over ``max_body_bytes`` with 413 problem+json.
 
@@ -204,18 +257,22 @@ class RequestSizeLimitMiddleware:
     ) -> None:
         if max_body_bytes < 0 or any(limit < 0 for _, limit in path_limits):
             raise ValueError("max_body_bytes must be >= 0")
-        for pattern, _ in path_limits:
-            re.compile(pattern)  # a bad pattern fails at startup, not on a request
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.path_limits = tuple(path_limits)
+        # Compiled once (a bad pattern fails at startup, not on a request): re.fullmatch
+        # looks its pattern up in re's cache on every call.
+        self._compiled = tuple(
+            (re.compile(pattern).fullmatch, limit) for pattern, limit in path_limits
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit_for(scope["path"], self.max_body_bytes, self.path_limits)
-        declared = declared_length(Headers(scope=scope).get("content-length"))
+        path: str = scope["path"]
+        limit = next((n for match, n in self._compiled if match(path)), self.max_body_bytes)
+        declared = declared_length(_content_length(scope["headers"]))
         if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, RequestTooLarge(limit))
             return
