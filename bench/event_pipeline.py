@@ -13,7 +13,15 @@ other, and writes the figures side by side (with ratios against the first row) t
 Each configuration joins a consumer group on an empty topic, writes N events (one
 transaction each, like N requests), drains the outbox with the relay, and applies every
 event with that ``EventConsumer`` (inbox + an ORM row of effect per event; the rate counts
-all N, from the end of the relay's drain to the last event applied). Topics and groups are
+all N, from the end of the relay's drain to the last event applied). One untimed event
+goes through the whole pipeline before the timed part: the first publish to a new topic
+fetches its metadata, and each statement is prepared once per connection.
+
+Then, on PostgreSQL, the idle lag: the relay runs as the services run it (its loop, woken
+by the commit: ``LISTEN/NOTIFY`` and, as in a service's own process, ``Outbox.on_commit``),
+and ``--lag-events`` events are written one at a time, each after the relay has published
+the previous one and gone idle; the lag of each is from its transaction's commit to the
+broker's acknowledgement of its publish (p50/p99/max). Topics and groups are
 named ``<prefix><random>`` (``--topic-prefix``, default ``bench.``); the run deletes the
 Kafka topics it made (the events' and the dead-letter ones) when it ends.
 Needs ``var/infra.env`` loaded for the real infrastructure.
@@ -22,12 +30,14 @@ Needs ``var/infra.env`` loaded for the real infrastructure.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -39,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from emporium.contracts.base import EventData
-from emporium.kit.bus.base import Bus
+from emporium.kit.bus.base import Bus, Record
 from emporium.kit.bus.kafka import KafkaBus
 from emporium.kit.bus.memory import InMemoryBus
 from emporium.kit.consumer import EventConsumer
@@ -79,6 +89,59 @@ class Result:
     relay_per_s: float
     consume_per_s: float
     end_to_end_s: float
+    #: Commit -> publish acknowledged of a lone event at idle (None: not measured).
+    idle_lag_p50_ms: float | None = None
+    idle_lag_p99_ms: float | None = None
+    idle_lag_max_ms: float | None = None
+
+
+class StampedKafkaBus(KafkaBus):
+    """The Kafka bus, noting when each published record's key was acknowledged."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        super().__init__(bootstrap_servers)
+        self.acknowledged: dict[bytes, float] = {}
+        self.published = asyncio.Event()
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        await super().publish(records)
+        now = time.perf_counter()
+        for record in records:
+            if record.key is not None:
+                self.acknowledged[record.key] = now
+        self.published.set()
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def idle_lag(
+    database: Database, bus: StampedKafkaBus, topic: str, events: int, batch: int
+) -> list[float]:
+    """Commit -> acknowledged publish (ms) of ``events`` lone events, the relay idle each time."""
+    outbox = Outbox(source="bench")
+    relay = OutboxRelay(database, bus, service_name="bench", batch_size=batch, outbox=outbox)
+    await relay.start()
+    lags: list[float] = []
+    try:
+        deadline = time.monotonic() + 10
+        while not relay.listening and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for seq in range(events):
+            await asyncio.sleep(0.05)  # the relay finishes its cycle and waits for a wake-up
+            key = f"lag-{seq}".encode()
+            async with database.session() as session:
+                await outbox.add(session, BenchTick(seq=seq), key=key.decode(), topic=topic)
+            committed = time.perf_counter()
+            while key not in bus.acknowledged:
+                bus.published.clear()
+                await asyncio.wait_for(bus.published.wait(), timeout=10)
+            lags.append((bus.acknowledged[key] - committed) * 1000)
+    finally:
+        await relay.stop()
+    return lags
 
 
 async def _postgres_url() -> tuple[str, str]:
@@ -107,6 +170,7 @@ async def run_config(
     batched: bool = True,
     prefix: str = "bench.",
     topics: list[str] | None = None,
+    lag_events: int = 0,
 ) -> Result:
     """One configuration's figures; the topics it made are appended to ``topics``."""
     database = Database(url)
@@ -138,6 +202,16 @@ async def run_config(
     # group's first join, and every event is applied within the timed part (a join after
     # the relay used to apply a first batch untimed, yet count it).
     assert await consumer.run_once(timeout=0.01) == []
+    relay = OutboxRelay(database, bus, service_name="bench", batch_size=batch, listen=False)
+    # One event through the whole pipeline first, untimed: the producer's first publish to
+    # a new topic fetches its metadata and each statement is prepared once per connection,
+    # costs a running service paid long ago, not part of its steady rate.
+    async with database.session() as session:
+        await outbox.add(session, BenchTick(seq=-1), key="warm-up", topic=topic)
+    while await relay.run_once() < 1:
+        pass
+    while "handled" not in await consumer.run_once(timeout=1.0):
+        pass
 
     started = time.perf_counter()
     for seq in range(events):
@@ -145,7 +219,6 @@ async def run_config(
             await outbox.add(session, BenchTick(seq=seq), key=str(seq % 50), topic=topic)
     wrote = time.perf_counter()
 
-    relay = OutboxRelay(database, bus, service_name="bench", batch_size=batch, listen=False)
     published = 0
     while published < events:
         published += await relay.run_once()
@@ -156,8 +229,11 @@ async def run_config(
         applied += (await consumer.run_once(timeout=1.0)).count("handled")
     consumed = time.perf_counter()
     async with database.session() as session:
-        assert await session.scalar(select(func.count()).select_from(Effect)) == events
+        assert await session.scalar(select(func.count()).select_from(Effect)) == events + 1
     await consumer.close()
+    lags: list[float] = []
+    if lag_events and isinstance(bus, StampedKafkaBus):
+        lags = await idle_lag(database, bus, topic, lag_events, batch)
     await database.dispose()
     return Result(
         config=config,
@@ -166,6 +242,9 @@ async def run_config(
         relay_per_s=events / (relayed - wrote),
         consume_per_s=events / (consumed - relayed),
         end_to_end_s=consumed - started,
+        idle_lag_p50_ms=round(_percentile(lags, 0.5), 1) if lags else None,
+        idle_lag_p99_ms=round(_percentile(lags, 0.99), 1) if lags else None,
+        idle_lag_max_ms=round(max(lags), 1) if lags else None,
     )
 
 
@@ -179,9 +258,14 @@ async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
-async def main(events: int, prefix: str = "bench.") -> list[Result]:
+async def main(
+    events: int, prefix: str = "bench.", *, lag_events: int = 50, only: str | None = None
+) -> list[Result]:
+    """Every configuration (or those whose name contains ``only``), one after the other."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
+        if only is not None and only not in "sqlite+memory defaults":
+            return results + await _on_postgres(events, prefix, lag_events, only)
         memory = InMemoryBus()
         await memory.start()
         results.append(
@@ -195,16 +279,23 @@ async def main(events: int, prefix: str = "bench.") -> list[Result]:
             )
         )
         await memory.stop()
+    return results + await _on_postgres(events, prefix, lag_events, only)
+
+
+async def _on_postgres(events: int, prefix: str, lag_events: int, only: str | None) -> list[Result]:
+    results: list[Result] = []
     bootstrap = os.environ["EMPORIUM_KAFKA_BOOTSTRAP"]
-    kafka = KafkaBus(bootstrap)
+    kafka = StampedKafkaBus(bootstrap)
     await kafka.start()
     made: list[str] = []
     try:
         configs = [
-            ("postgres+kafka relay batch=100, consumer per event", 100, False),
-            ("postgres+kafka defaults", RELAY_BATCH, True),
+            ("postgres+kafka relay batch=100, consumer per event", 100, False, 0),
+            ("postgres+kafka defaults", RELAY_BATCH, True, lag_events),
         ]
-        for config, batch, batched in configs:
+        for config, batch, batched, lags in configs:
+            if only is not None and only not in config:
+                continue
             url, name = await _postgres_url()
             try:
                 results.append(
@@ -217,6 +308,7 @@ async def main(events: int, prefix: str = "bench.") -> list[Result]:
                         batched=batched,
                         prefix=prefix,
                         topics=made,
+                        lag_events=lags,
                     )
                 )
             finally:
@@ -254,6 +346,15 @@ def write(results: list[Result], load_before: float) -> None:
             f"{r.consume_per_s:,.0f} | {r.end_to_end_s:.2f} s | "
             f"{r.relay_per_s / base.relay_per_s:.2f}x |"
         )
+    for r in results:
+        if r.idle_lag_p50_ms is not None:
+            lines += [
+                "",
+                f"Idle commit -> publish lag ({r.config}, the relay's loop woken by the "
+                "commit, events one at a time, each 50 ms after the previous one was "
+                f"published): p50 {r.idle_lag_p50_ms:.1f} ms, p99 {r.idle_lag_p99_ms:.1f} ms, "
+                f"max {r.idle_lag_max_ms:.1f} ms.",
+            ]
     (RESULTS / "event_pipeline.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (RESULTS / "event_pipeline.json").write_text(
         json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8"
@@ -269,8 +370,31 @@ if __name__ == "__main__":
         default="bench.",
         help="prefix of the run's topic and consumer group names (default bench.)",
     )
+    parser.add_argument(
+        "--lag-events",
+        type=int,
+        default=50,
+        help="lone events for the idle commit -> publish lag (0: not measured)",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="run only the configurations whose name contains this text",
+    )
+    parser.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print the figures without writing bench/results/ (a scratch run)",
+    )
     args = parser.parse_args()
     import uvloop
 
     load_before = os.getloadavg()[0]
-    write(uvloop.run(main(args.events, args.topic_prefix)), load_before)
+    results = uvloop.run(
+        main(args.events, args.topic_prefix, lag_events=args.lag_events, only=args.only)
+    )
+    if args.no_write:
+        for result in results:
+            print(json.dumps(asdict(result)))
+    else:
+        write(results, load_before)
