@@ -6,6 +6,14 @@ the commit, the rows are still unsent and are published again (consumers dedupli
 event id with their inbox); if the bus refuses them, the rows stay, with ``attempts``,
 ``last_error`` and a backed-off ``next_attempt_at`` — nothing is lost, only delayed.
 
+On PostgreSQL taking the lock, reading the clock, claiming and marking sent are one
+statement (``UPDATE ... RETURNING``), so a cycle is BEGIN, that statement, the publish and
+COMMIT: nobody sees the rows as sent before the commit, which comes after the broker's
+acknowledgement, and a row the cycle does not publish after all (parked, failed, held behind
+its key) is put back to pending, with its error, in the same transaction. ``sent_at`` is
+therefore the time the row was claimed for the publish that succeeded (a few milliseconds
+before its acknowledgement).
+
 Order: events of one key must reach the bus in the order they were written. So
 
 - rows are published in ``seq`` order, a number the database assigns at insert (never the
@@ -32,7 +40,9 @@ holds back only the later rows of its key; ``emporium-outbox retry`` puts it bac
 (``next_attempt_at``) is measured against the database's clock, never the process's.
 
 Sent rows (``status = 'sent'``) are kept for ``retention`` (default one hour) and then purged
-by the loop, in small batches. Keeping them a while costs little (the relay's queries use
+by the loop, in batches of 1000 until none is left over the age (at most
+``_PURGE_BATCHES`` batches a call: a service sending more than 1000 events a minute would
+otherwise retain ever more). Keeping them a while costs little (the relay's queries use
 partial indexes on unsent rows) and lets an operator check what was published recently and
 re-send a row (``emporium-outbox retry ID``); deleting at publish time would save one update
 but lose that trail. Parked rows are never purged.
@@ -40,7 +50,10 @@ but lose that trail. Parked rows are never purged.
 Wake-ups: on PostgreSQL a dedicated asyncpg connection ``LISTEN``s on the outbox channel
 (reconnecting if it drops); in one process ``Outbox.on_commit`` can call ``wake``; and the
 loop polls every ``poll_seconds`` whatever happens, which is the only mechanism on SQLite
-across processes.
+across processes. The backlog gauges are refreshed after a drain at most every
+``metrics_every`` seconds (and after any drain that parked a row), not after every wake-up:
+under load the loop wakes for nearly every commit, and each refresh is a transaction that
+the next event would wait behind.
 """
 
 from __future__ import annotations
@@ -121,6 +134,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 2000
+
+#: Purge batches (of 1000 rows) one ``purge`` call deletes at most.
+_PURGE_BATCHES = 20
 
 #: aiokafka's default ``max_request_size`` (and about the broker's ``message.max.bytes``).
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
@@ -251,6 +267,8 @@ class _Row:
     type: str
     envelope: bytes
     attempts: int
+    #: The row's error before this cycle (restored if the row is put back unsent).
+    last_error: str | None = None
 
 
 #: What ``_claim`` reads, in ``_Row``'s order.
@@ -295,6 +313,7 @@ class OutboxRelay:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         outbox: Outbox | None = None,
         listen: bool = True,
+        metrics_every: float = 1.0,
     ) -> None:
         """``outbox`` (optional) wakes the relay right after a commit in this process;
         ``listen`` enables PostgreSQL LISTEN/NOTIFY wake-ups; ``max_attempts`` and
@@ -313,6 +332,7 @@ class OutboxRelay:
         self.purge_every = purge_every
         self.max_attempts = max_attempts
         self.max_record_bytes = max_record_bytes
+        self.metrics_every = metrics_every
         self.channel = channel_for(service_name)
         self.listen = listen and database.is_postgres
         #: The last publish error (None after a successful batch), for logs and tests.
@@ -326,6 +346,8 @@ class OutboxRelay:
         self._parked_here = 0
         self._lock_key = zlib.crc32(self.channel.encode())
         self._claim_statement: Select[Any] | None = None
+        self._claim_and_mark_statement: Any = None
+        self._last_metrics = -float("inf")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener_task: asyncio.Task[None] | None = None
@@ -441,25 +463,59 @@ class OutboxRelay:
 
     async def _cycle(self) -> tuple[int, int, int]:
         """One batch: (rows claimed, published, parked)."""
+        postgres = self.database.is_postgres
         async with self.database.session() as session:
-            locked, now = await self._lock_and_clock(session)
-            if not locked:
-                return 0, 0, 0  # another relay is publishing this outbox
-            rows = await self._claim(session, now)
+            if postgres:
+                # Locked, claimed and marked sent in one statement (see the module doc).
+                rows, now = await self._claim_and_mark(session)
+            else:
+                locked, now = await self._lock_and_clock(session)
+                if not locked:
+                    return 0, 0, 0  # another relay is publishing this outbox
+                rows = await self._claim(session, now)
             if not rows:
                 return 0, 0, 0
             parked_before = self._parked_here
             planned = [self._plan(row) for row in rows]
+            settled: set[UUID] = set()  # rows whose status this cycle has set otherwise
             for item in planned:
                 if item.reason is not None:
                     await self._park(session, item.row, item.reason, attempts=item.row.attempts)
+                    settled.add(item.row.id)
             ready = hold_back(planned, key=lambda item: item.row.key, held=_unpublishable)
-            sent = await self._publish_ready(session, ready, now)
-            if sent:
+            sent = await self._publish_ready(session, ready, now, settled)
+            if postgres:
+                published = {row.id for row in sent}
+                unsent = [p.row for p in planned if p.row.id not in published | settled]
+                await self._put_back(session, unsent)
+            elif sent:
                 await self._mark_sent(session, [row.id for row in sent])
         if sent:
             OUTBOX_PUBLISHED.labels(self.service_name).inc(len(sent))
         return len(rows), len(sent), self._parked_here - parked_before
+
+    async def _claim_and_mark(self, session: AsyncSession) -> tuple[list[_Row], datetime]:
+        """PostgreSQL: the due rows (seq order), marked sent in this transaction, and the
+        database's time; none when another relay holds the lock."""
+        if self._claim_and_mark_statement is None:
+            self._claim_and_mark_statement = _claim_and_mark_statement(self.batch_size)
+        result = await session.execute(self._claim_and_mark_statement, {"lock_key": self._lock_key})
+        returned = result.all()
+        if not returned:
+            return [], utcnow()
+        now: datetime = returned[0][-1]
+        rows = sorted((_Row(*row[:-1]) for row in returned), key=lambda row: row.seq)
+        return rows, now
+
+    async def _put_back(self, session: AsyncSession, rows: Sequence[_Row]) -> None:
+        """Rows claimed (and marked sent) that this cycle did not publish: pending again, as
+        they were (held behind their key's failed or parked row: not charged)."""
+        for row in rows:
+            await session.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id == row.id)
+                .values(status=PENDING, sent_at=None, last_error=row.last_error)
+            )
 
     async def _mark_sent(self, session: AsyncSession, ids: list[UUID]) -> None:
         if self.database.is_postgres:
@@ -495,7 +551,15 @@ class OutboxRelay:
                         ),
                         func.min(case((pending, OutboxMessage.created_at))),
                         database_clock(),
-                    ).where(OutboxMessage.status != SENT)
+                    )
+                    # Not "status != sent": that reads every retained sent row; these two
+                    # match the partial indexes (pending; parked-or-failed).
+                    .where(
+                        or_(
+                            OutboxMessage.status == _constant(PENDING),
+                            OutboxMessage.status == _constant(PARKED),
+                        )
+                    )
                 )
             ).one()
         count, parked = int(row[0]), int(row[1])
@@ -509,17 +573,25 @@ class OutboxRelay:
         return count, age
 
     async def purge(self) -> int:
-        """Delete rows sent more than ``retention`` ago (at most 1000 per call); parked and
-        pending rows are never purged."""
-        async with self.database.session() as session:
-            cutoff = await self._database_now(session) - self.retention
-            ids = (
-                select(outbox_table.c.id)
-                .where(outbox_table.c.status == SENT, outbox_table.c.sent_at <= cutoff)
-                .limit(1000)
-            )
-            result = await session.execute(delete(outbox_table).where(outbox_table.c.id.in_(ids)))
-        return int(getattr(result, "rowcount", 0) or 0)
+        """Delete rows sent more than ``retention`` ago (1000 per transaction, at most
+        ``_PURGE_BATCHES`` transactions a call); parked and pending rows are never purged."""
+        total = 0
+        for _ in range(_PURGE_BATCHES):
+            async with self.database.session() as session:
+                cutoff = await self._database_now(session) - self.retention
+                ids = (
+                    select(outbox_table.c.id)
+                    .where(outbox_table.c.status == SENT, outbox_table.c.sent_at <= cutoff)
+                    .limit(1000)
+                )
+                result = await session.execute(
+                    delete(outbox_table).where(outbox_table.c.id.in_(ids))
+                )
+            deleted = int(getattr(result, "rowcount", 0) or 0)
+            total += deleted
+            if deleted < 1000 or self._stopping:
+                return total
+        return total
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -572,9 +644,15 @@ class OutboxRelay:
         return _Planned(row, record, None, envelope.trace)
 
     async def _publish_ready(
-        self, session: AsyncSession, ready: Sequence[_Planned], now: datetime
+        self,
+        session: AsyncSession,
+        ready: Sequence[_Planned],
+        now: datetime,
+        settled: set[UUID],
     ) -> list[_Row]:
-        """Publish ``ready`` (one batch, then one by one if needed); returns the sent rows."""
+        """Publish ``ready`` (one batch, then one by one if needed); returns the sent rows.
+
+        The ids of the rows whose failure it records are added to ``settled``."""
         if not ready:
             return []
         try:
@@ -583,6 +661,7 @@ class OutboxRelay:
             bus_answers = await self._bus_answers()
             if len(ready) == 1 or not bus_answers:
                 await self._record_failure(session, ready, error, now, bus_answers=bus_answers)
+                settled.update(item.row.id for item in ready)
                 return []
         else:
             self._succeeded()
@@ -603,8 +682,10 @@ class OutboxRelay:
                     await self._record_failure(
                         session, [item, *rest], error, now, bus_answers=False
                     )
+                    settled.update(other.row.id for other in (item, *rest))
                     break
                 await self._record_failure(session, [item], error, now, bus_answers=True)
+                settled.add(item.row.id)
                 continue
             sent.append(item.row)
         if sent:
@@ -691,6 +772,8 @@ class OutboxRelay:
                 update(outbox_table)
                 .where(outbox_table.c.id == row.id)
                 .values(
+                    status=PENDING,  # claimed as sent on PostgreSQL: pending again
+                    sent_at=None,
                     attempts=attempts,
                     last_error=message,
                     next_attempt_at=now + timedelta(seconds=delay),
@@ -702,7 +785,9 @@ class OutboxRelay:
         await session.execute(
             update(outbox_table)
             .where(outbox_table.c.id == row.id)
-            .values(status=PARKED, attempts=attempts, last_error=reason[:_ERROR_LIMIT])
+            .values(
+                status=PARKED, sent_at=None, attempts=attempts, last_error=reason[:_ERROR_LIMIT]
+            )
         )
         OUTBOX_PARKED_TOTAL.labels(self.service_name).inc()
         self._parked_here += 1
@@ -724,6 +809,7 @@ class OutboxRelay:
             self._wake.clear()
             delay = self.poll_seconds
             try:
+                parked_before = self._parked_here
                 await self.drain()
                 if self._consecutive_failures:
                     delay = min(
@@ -732,7 +818,12 @@ class OutboxRelay:
                             self._consecutive_failures, base=self.base_backoff, cap=self.max_backoff
                         ),
                     )
-                await self.refresh_metrics()
+                if (
+                    self._parked_here != parked_before
+                    or time.monotonic() - self._last_metrics >= self.metrics_every
+                ):
+                    self._last_metrics = time.monotonic()
+                    await self.refresh_metrics()
                 if time.monotonic() - self._last_purge >= self.purge_every:
                     self._last_purge = time.monotonic()
                     await self.purge()
@@ -790,6 +881,58 @@ def _claim_statement(batch_size: int, postgres: bool) -> Select[Any]:
     if postgres:
         statement = statement.with_for_update(skip_locked=True, of=OutboxMessage)
     return statement
+
+
+def _claim_and_mark_statement(batch_size: int) -> Any:
+    """PostgreSQL: lock, clock, claim and mark sent in one ``UPDATE ... RETURNING``.
+
+    ``lock`` is evaluated once (a CTE with a volatile function is materialised): when
+    another relay holds the advisory lock nothing is claimed. ``claimed`` is the claim query
+    of ``_claim_statement`` on the lock's clock, ``FOR UPDATE SKIP LOCKED``; it also carries
+    each row's error before this cycle, since ``RETURNING`` gives the new values. The rows
+    come back in no particular order (the caller sorts them by ``seq``), each with the clock.
+    """
+    lock = select(
+        func.pg_try_advisory_xact_lock(bindparam("lock_key")).label("locked"),
+        database_clock().label("now"),
+    ).cte("relay_lock")
+    earlier = aliased(OutboxMessage)
+    blocked = exists().where(
+        earlier.key == OutboxMessage.key,
+        earlier.seq < OutboxMessage.seq,
+        or_(
+            earlier.status == _constant(PARKED),
+            and_(
+                earlier.status == _constant(PENDING),
+                earlier.attempts > _constant(0),
+                earlier.next_attempt_at > lock.c.now,
+            ),
+        ),
+    )
+    claimed = (
+        select(OutboxMessage.id, OutboxMessage.last_error)
+        .select_from(OutboxMessage)
+        .join(lock, lock.c.locked)
+        .where(
+            OutboxMessage.status == _constant(PENDING),
+            OutboxMessage.next_attempt_at <= lock.c.now,
+            ~blocked,
+        )
+        .order_by(OutboxMessage.seq)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+        .cte("relay_claimed")
+    )
+    return (
+        update(outbox_table)
+        .where(outbox_table.c.id == claimed.c.id)
+        .values(status=_constant(SENT), sent_at=database_clock(), last_error=None)
+        .returning(
+            *_CLAIMED_COLUMNS,
+            claimed.c.last_error,
+            select(lock.c.now).scalar_subquery(),
+        )
+    )
 
 
 def _constant(value: object) -> Any:

@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 #: refresh it at once.
 QUIET_METADATA_MAX_AGE_MS = 300_000
 
+#: A producer batch (per partition) may grow to this many bytes (aiokafka's default, 16 KiB,
+#: splits a relay batch of 500 events into a dozen produce batches, each with its own
+#: header, CRC and acknowledgement bookkeeping). Below the broker's message.max.bytes.
+_MAX_BATCH_BYTES = 512 * 1024
+
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
     """Done-callback: read a send future's outcome so an abandoned one is not logged as lost."""
@@ -113,6 +118,7 @@ class KafkaBus(Bus):
             # publish() queues all its records before the sender task runs, so they leave as
             # full batches even with linger 0; lingering would only delay a lone event.
             linger_ms=self.linger_ms,
+            max_batch_size=_MAX_BATCH_BYTES,
             # Bounded, so a broker that is down fails a publish instead of hanging it.
             request_timeout_ms=self._request_timeout_ms,
             metadata_max_age_ms=QUIET_METADATA_MAX_AGE_MS,
