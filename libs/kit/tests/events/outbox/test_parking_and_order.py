@@ -213,6 +213,38 @@ async def test_an_oversized_event_is_parked_and_holds_back_only_its_own_key(
         await relay.check_parked()
 
 
+async def test_a_row_held_behind_a_row_parked_in_its_own_batch_is_left_as_it_was(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    """Invariant: claiming marks a batch sent inside the cycle's transaction (PostgreSQL);
+    a row of that batch held behind its key's row parked in the same cycle ends the cycle
+    exactly as it began: pending, never sent, its earlier failure still recorded."""
+    outbox = Outbox(unique)
+    key = uuid.uuid4()
+    await write_big(database, outbox, unique, key, 1, 1_100_000)
+    (held,) = await write(database, outbox, unique, [(key, 2)])
+    async with database.session() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == held.id)
+            .values(attempts=1, last_error="BusUnavailable: an earlier outage")
+        )
+    relay = OutboxRelay(database, bus, service_name=unique)
+
+    assert await relay.drain() == 0
+
+    async with database.session() as session:
+        row = await session.get(OutboxMessage, held.id)
+    assert row is not None
+    assert (row.status, row.sent_at, row.attempts, row.last_error) == (
+        "pending",
+        None,
+        1,
+        "BusUnavailable: an earlier outage",
+    )
+    assert await rows_by_status(database) == {"parked": [(str(key), 1)], "pending": [(str(key), 2)]}
+
+
 async def test_a_retried_parked_row_goes_out_before_the_rows_it_held_back(
     database: Database, bus: Bus, unique: str
 ) -> None:
