@@ -28,7 +28,15 @@ from bench.load.context import Context, Sizes
 from bench.load.generators import ROOT
 from bench.load.nginx import Nginx
 from bench.load.report import markdown
-from bench.load.scenarios import checkout, freshness, overload, pipeline, reads, shoppers
+from bench.load.scenarios import (
+    browsing,
+    checkout,
+    freshness,
+    overload,
+    pipeline,
+    reads,
+    shoppers,
+)
 from bench.load.seed import prepare
 from bench.load.sysinfo import load_average, machine, other_cpu_share
 from bench.load.targets import judge
@@ -179,7 +187,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios (reads,shoppers,freshness,checkout,overload,pipeline)",
+        help="comma-separated scenarios "
+        "(reads,shoppers,freshness,browsing,checkout,overload,pipeline)",
     )
     parser.add_argument(
         "--keep",
@@ -262,6 +271,7 @@ async def main(argv: list[str] | None = None) -> int:
         await step("reads", lambda: reads.run(ctx, log))
     await step("shoppers", lambda: shoppers.run(ctx, log))
     await step("freshness", lambda: freshness.run(ctx, log))
+    await step("browsing", lambda: browsing.run(ctx, log))
     await prepare(
         args.gateway,
         args.catalog,
@@ -284,6 +294,7 @@ async def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_after"] = load_average()
     results["targets"] = judge(results)
     results["shoppers_doc"] = " ".join((shoppers.__doc__ or "").split())
+    results["browsing_doc"] = " ".join((browsing.__doc__ or "").split())
     busy = facts["busy_cores_before"]
     assert isinstance(busy, float)
     if busy > 0.3 or facts["load_average_before"][0] > 1.0:  # type: ignore[index]

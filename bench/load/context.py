@@ -28,6 +28,11 @@ class Sizes:
     pipeline_events: int
     products: int
     freshness_trials: int
+    # Browsing with stock changes (``scenarios/browsing.py``).
+    browsing_shoppers: int = 100
+    browsing_warm_up_seconds: float = 15.0
+    browsing_seconds: float = 20.0
+    browsing_changes_per_s: float = 2.0
 
     @classmethod
     def full(cls) -> Sizes:
@@ -35,7 +40,24 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(True, 2, 2, 16, (50, 200), 2, 20, 2, 2, 3, 200, 100, 1)
+        return cls(
+            True,
+            2,
+            2,
+            16,
+            (50, 200),
+            2,
+            20,
+            2,
+            2,
+            3,
+            200,
+            100,
+            1,
+            browsing_shoppers=20,
+            browsing_warm_up_seconds=2.0,
+            browsing_seconds=3.0,
+        )
 
 
 @dataclass

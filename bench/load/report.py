@@ -60,6 +60,34 @@ def _shoppers(rows: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _browsing(b: dict[str, Any]) -> list[str]:
+    if not b:
+        return ["not measured"]
+    if "error" in b:
+        return [f"error: {b['error']}"]
+    v = b["visible_after_ms"]
+    lines = [
+        f"{b['shoppers']} shoppers ({b['source_addresses']} addresses), Zipf s = {b['zipf_s']}, "
+        f"{b['warm_up_seconds']:g} s of warm-up then {b['window_seconds']:g} s counted, with "
+        f"{b['stock_changes']} stock changes ({b['stock_changes_per_s']:g}/s) at the catalog's "
+        f"admin API: **hit ratio {b['cache_hit_ratio']}** at {b['per_second']:,.0f} answers/s "
+        f"(p50 {_ms(b['p50_ms'])} ms, p99 {_ms(b['p99_ms'])} ms; {b['statuses']}; errors "
+        f"{b['errors'] or 0}; generator {b['generator_cpu_cores']} cores). Each change visible "
+        f"on its product page through the gateway after p50 {_ms(v['p50_ms'])} ms, p99 "
+        f"{_ms(v['p99_ms'])} ms, max {_ms(v['max_ms'])} ms; {b['unseen']} not seen within "
+        f"{b['not_seen_within_s']:g} s.",
+        "",
+        "| kind | distinct answers | answers | hits | misses | other | hit ratio |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for kind, r in b["by_kind"].items():
+        lines.append(
+            f"| {kind} | {r['distinct']} | {r['answers']} | {r['hits']} | {r['misses']} | "
+            f"{r['other'] or '-'} | {r['hit_ratio']} |"
+        )
+    return lines
+
+
 def _checkout(c: dict[str, Any]) -> list[str]:
     if "error" in c:
         return [f"error: {c['error']}"]
@@ -179,6 +207,8 @@ def markdown(results: dict[str, Any]) -> str:
     out += _reads(results.get("reads") or {})
     out += ["", "## (2) Concurrent shoppers", "", str(results.get("shoppers_doc", "")), ""]
     out += _shoppers(results.get("shoppers") or {})
+    out += ["", "## Browsing with stock changes (the hit ratio target)", ""]
+    out += [str(results.get("browsing_doc", "")), "", *_browsing(results.get("browsing") or {})]
     out += ["", "## (3) Checkout", "", *_checkout(results.get("checkout") or {})]
     p = results.get("pipeline") or {}
     out += ["", "## (4) Event pipeline (`bench/event_pipeline.py`)", ""]

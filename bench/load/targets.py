@@ -134,15 +134,32 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 seen and worst <= 1000,
             )
         )
-    ratio = s.get("cache_hit_ratio") if isinstance(s, dict) else None
+    # The hit ratio target is judged on browsing with stock changes (a warm cache, skewed
+    # requests, changes at a steady rate); the shoppers' figure starts from a stale cache
+    # with mostly distinct answers by design, so it is reported beside it, not judged.
+    browsing = results.get("browsing") or {}
+    ratio = browsing.get("cache_hit_ratio")
     if ratio is not None:
+        visible = _get(browsing, "visible_after_ms", "max_ms")
+        fresh_enough = visible is not None and not browsing.get("unseen") and visible <= 1000
+        shoppers_ratio = s.get("cache_hit_ratio") if isinstance(s, dict) else None
         rows.append(
             _row(
-                "cache hit ratio >= 95 % (browsing load)",
-                f"{ratio:.1%} over the {largest}-shopper run, from a stale cache",
-                ratio >= 0.95,
+                "cache hit ratio >= 95 % under browsing load, while a stock change shows on the "
+                "product page within 1 s",
+                f"{ratio:.1%} at {browsing['per_second']} req/s ({browsing['shoppers']} shoppers, "
+                f"Zipf, warm, {browsing['stock_changes_per_s']} stock changes/s); changes "
+                f"visible after max {visible} ms ({browsing.get('unseen')} unseen)"
+                + (
+                    f"; the {largest}-shopper run from a stale cache: {shoppers_ratio:.1%}"
+                    if shoppers_ratio is not None
+                    else ""
+                ),
+                ratio >= 0.95 and fresh_enough,
             )
         )
+    else:
+        rows.append(_row("cache hit ratio >= 95 % under browsing load", "not measured", None))
 
     over = results.get("overload") or {}
     if "error_rate" in over and over["error_rate"] is not None:
