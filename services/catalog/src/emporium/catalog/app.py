@@ -12,6 +12,7 @@ from emporium.catalog.inventory.endpoints import router as inventory
 from emporium.catalog.inventory.handlers import order_handlers
 from emporium.catalog.media.endpoints import router as media
 from emporium.catalog.outbox import OUTBOX
+from emporium.catalog.product.endpoints import direct_routes
 from emporium.catalog.product.endpoints import router as products
 from emporium.catalog.settings import Settings
 from emporium.catalog.variants.endpoints import router as variants
@@ -53,7 +54,7 @@ def create_service_app(
         "body_path_limits",
         [(r"/admin/products/[^/]+/images", settings.max_image_bytes + _MULTIPART_SLACK)],
     )
-    return create_app(
+    app = create_app(
         settings=settings,
         title="Emporium catalog",
         description="Categories, products, inventory and product images.",
@@ -62,3 +63,7 @@ def create_service_app(
         lifespan_hooks=hooks,
         **overrides,
     )
+    # First: the shop's hottest reads, tried before FastAPI's route search (each matches
+    # one exact form of its GET only; see emporium.catalog.direct).
+    app.router.routes[:0] = direct_routes()
+    return app

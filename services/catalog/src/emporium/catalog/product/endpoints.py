@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from emporium.catalog.dependencies import (
     SettingsDep,
     get_settings,
 )
+from emporium.catalog.direct import DirectRoute
 from emporium.catalog.errors import (
     CategoryNotFound,
     DuplicateCombination,
@@ -42,7 +44,7 @@ from emporium.kit.cache.base import Cache
 from emporium.kit.db import Database
 from emporium.kit.errors import problem_responses
 
-__all__ = ["router"]
+__all__ = ["direct_routes", "router"]
 
 router = APIRouter(tags=["products"])
 JSON = "application/json"
@@ -207,6 +209,52 @@ async def get_product(
         canonical_currency(currency, settings.base_currency),
     )
     return Response(body, media_type=JSON)
+
+
+# The two hottest reads as nearly every caller sends them, tried before FastAPI's routing
+# (``emporium.catalog.direct``): the same endpoints and answers. Any other form (an id
+# without dashes, other query parameters, HEAD) is routed to the endpoints above, which
+# validate it and document the operations.
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_CURRENCY_ONLY = re.compile(rb"(?:currency=(?P<currency>[A-Za-z]{3}))?")
+_LIMIT_ONLY = re.compile(rb"(?:limit=(?P<limit>[1-9][0-9]?|100))?")
+
+
+async def _direct_product(request: Request) -> Response:
+    found = _CURRENCY_ONLY.fullmatch(request.scope["query_string"])
+    assert found is not None  # the route matched it
+    currency = found["currency"].decode() if found["currency"] else None
+    return await get_product(UUID(request.path_params["product_id"]), request, currency)
+
+
+async def _direct_listing(request: Request) -> Response:
+    found = _LIMIT_ONLY.fullmatch(request.scope["query_string"])
+    assert found is not None  # the route matched it
+    resources = get_resources(request)
+    settings = await get_settings(request)
+    return await list_products(
+        database=resources.require_database(),
+        cache=resources.cache,
+        settings=settings,
+        currency=await asked_currency(settings),
+        options=await option_filters(request),
+        limit=int(found["limit"]) if found["limit"] else 20,
+    )
+
+
+def direct_routes() -> list[DirectRoute]:
+    """``GET /products/<canonical id>[?currency=XYZ]`` and ``GET /products[?limit=N]``."""
+    return [
+        DirectRoute(
+            "/products/{product_id}",
+            path=re.compile(rf"/products/(?P<product_id>{_UUID})"),
+            query=_CURRENCY_ONLY,
+            endpoint=_direct_product,
+        ),
+        DirectRoute(
+            "/products", path=re.compile("/products"), query=_LIMIT_ONLY, endpoint=_direct_listing
+        ),
+    ]
 
 
 @router.post(
