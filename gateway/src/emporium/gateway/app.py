@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,6 +14,7 @@ from emporium.gateway import openapi, proxy, storefront
 from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
+from emporium.gateway.shedding import LagMonitor, ShedMiddleware, ShedPolicy, monitoring
 from emporium.gateway.target import CanonicalTargetMiddleware
 from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
 from emporium.kit.app import Resources, create_app
@@ -59,6 +60,18 @@ async def _openapi_lifespan(resources: Resources) -> AsyncIterator[OpenAPIAggreg
     yield aggregator
 
 
+def _shed_lifespan(
+    monitor: LagMonitor,
+) -> Callable[[Resources], contextlib.AbstractAsyncContextManager[LagMonitor]]:
+    @contextlib.asynccontextmanager
+    async def hook(resources: Resources) -> AsyncIterator[LagMonitor]:
+        resources.put(monitor)
+        async with monitoring(monitor):
+            yield monitor
+
+    return hook
+
+
 def create_gateway_app(
     settings: Settings | None = None, *, keys: KeySource | None = None, **overrides: Any
 ) -> FastAPI:
@@ -68,6 +81,15 @@ def create_gateway_app(
     # The storefront's catch-all comes last: every route of the gateway's own wins.
     web = [storefront.router] if settings.storefront_url else []
     web_lifespan = [storefront.storefront_lifespan] if settings.storefront_url else []
+    monitor = (
+        LagMonitor(
+            ShedPolicy(target=settings.shed_lag_seconds, interval=settings.shed_after_seconds),
+            retry_after=settings.shed_retry_after_seconds,
+        )
+        if settings.shed_enabled
+        else None
+    )
+    shed_lifespan = [_shed_lifespan(monitor)] if monitor is not None else []
     app = create_app(
         settings=settings,
         title=TITLE,
@@ -80,6 +102,7 @@ def create_gateway_app(
             proxy.gateway_lifespan,
             _openapi_lifespan,
             *web_lifespan,
+            *shed_lifespan,
         ],
         # Served by the gateway's own routes: the document of the whole API, not of this app.
         openapi_url=None,
@@ -96,6 +119,10 @@ def create_gateway_app(
     app.user_middleware.append(Middleware(CanonicalTargetMiddleware))
     # Inside that: a hit kept in this process is answered before the router runs.
     app.user_middleware.append(Middleware(proxy.CachedHitMiddleware))
+    if monitor is not None:
+        # Inside that again: an overloaded gateway refuses what was not such a hit, before
+        # any routing, auth or Redis (the probes excepted).
+        app.user_middleware.append(Middleware(ShedMiddleware, monitor=monitor))
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(

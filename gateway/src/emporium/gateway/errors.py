@@ -12,6 +12,7 @@ from emporium.kit.errors import (
 
 __all__ = [
     "BadGateway",
+    "GatewayOverloaded",
     "RouteNotFound",
     "TooManyStreams",
     "UpstreamBusy",
@@ -30,6 +31,12 @@ class UpstreamBusy(ServiceUnavailable):
     """503: every connection the gateway keeps to the service is in use; not a failure."""
 
     type = problem_type("upstream-busy")
+
+
+class GatewayOverloaded(ServiceUnavailable):
+    """503: the gateway itself is overloaded (its event loop lags); sent by ``shedding.py``."""
+
+    type = problem_type("gateway-overloaded")
 
 
 class TooManyStreams(TooManyRequests):

@@ -63,6 +63,21 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         description="Most calls waiting for a connection per pool; more answer 503 at once.",
     )
 
+    # Shedding at the front door (shedding.py): when the gateway's own event loop has lagged
+    # more than ``shed_lag_seconds`` for all of ``shed_after_seconds``, every request but the
+    # probes and in-process cache hits gets 503 gateway-overloaded until the lag falls back.
+    shed_enabled: bool = Field(default=True, description="False: never shed.")
+    shed_lag_seconds: float = Field(
+        default=0.5, gt=0, description="Loop lag (a timer's lateness) that counts as overload."
+    )
+    shed_after_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long every lag sample must stay over shed_lag_seconds before shedding "
+        "starts (a spike never sheds); it stops at the first sample below.",
+    )
+    shed_retry_after_seconds: int = Field(default=1, ge=1, le=60)
+
     # Event streams (GET /orders/{id}/events): a pool of their own per service, a cap per
     # customer (counted in Redis across gateway replicas), a maximum lifetime, and the
     # token re-checked (expiry, revocation) every ``stream_check_seconds``.
