@@ -4,15 +4,24 @@
 commits when the block ends and rolls back when it raises. The FastAPI dependency built by
 ``session_dependency`` gives each request exactly one such unit of work.
 ``Database.read_session()`` is for reads only: on PostgreSQL it runs without a transaction.
+
+A pooled connection is pinged before use only when it sat idle in the pool for
+``ping_after_idle_seconds`` (a server restart or an idle cut shows there); one handed back
+moments ago is used as it is, which saves a round trip on every busy checkout. A connection
+that died anyway fails its first statement as a disconnect: SQLAlchemy then invalidates it
+and every connection older than it, so the next checkouts reconnect, and the caller gets a
+503 (``errors.unavailable_dependency``) it can retry, as with any database outage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,9 +30,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-__all__ = ["NAMING_CONVENTION", "Base", "Database", "make_metadata", "session_dependency"]
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Database",
+    "idle_ping",
+    "make_metadata",
+    "session_dependency",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,15 +70,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+#: ``ConnectionPoolEntry.info`` key: when the connection was last handed back to the pool.
+_CHECKED_IN_AT = "emporium_checked_in_at"
+
+
+def _stamp_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def idle_ping(engine: Engine, idle_seconds: float) -> None:
+    """Ping a connection at checkout when it sat in the pool ``idle_seconds`` or more.
+
+    A failed ping raises ``DisconnectionError``, which makes the pool drop that connection
+    and check out another (a fresh one if need be), as ``pool_pre_ping`` does.
+    """
+
+    def checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        checked_in = record.info.get(_CHECKED_IN_AT)
+        if checked_in is None or time.monotonic() - checked_in < idle_seconds:
+            return  # new, or back in the pool moments ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa_exc.DisconnectionError(f"ping failed: {error!r}") from error
+        if not alive:
+            raise sa_exc.DisconnectionError("ping failed")
+
+    event.listen(engine, "checkin", _stamp_checkin)
+    event.listen(engine, "checkout", checkout)
+
+
 class Database:
     """One engine and session factory for a service's own database."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, echo: bool = False, connect_timeout: float = 5.0
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        connect_timeout: float = 5.0,
+        ping_after_idle_seconds: float = 2.0,
     ) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": echo}
         if self.is_postgres:
             # asyncpg waits 60 s for an unreachable host by default; a request should get its
             # 503 long before that.
@@ -73,6 +127,7 @@ class Database:
                 connect_args={"timeout": connect_timeout},
             )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        idle_ping(self.engine.sync_engine, ping_after_idle_seconds)
         if not self.is_postgres:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
