@@ -10,7 +10,8 @@ After a warm-up (the same load, not counted: the cache fills as it would in a sh
 has been open a while), figures are taken over a window during which stock changes arrive
 at a steady rate: the catalog admin API sets a product's on-hand count (what a reserved or
 released unit does to the product's answers), products drawn by the same Zipf ranks
-(popular products sell, so their stock moves most). Each change is then polled through the
+(popular products sell, so their stock moves most; never the checkout's 20 products, whose
+stock the checkout scenario needs). Each change is then polled through the
 gateway (its product page, every 20 ms, by a probe of its own whose requests are not in the
 hit ratio) until the page shows the new count: the change's visibility delay.
 
@@ -61,6 +62,7 @@ class Catalogue:
         products = list(shop.products)
         rng.shuffle(products)  # popularity unrelated to creation order (and stock)
         self.products = products
+        self.checkout = frozenset(shop.checkout_products)
         listings = [
             f"/api/v1/products?category={slug}&sort={sort}&limit=20{floor}{stock}"
             for slug in shop.categories
@@ -98,8 +100,12 @@ class Catalogue:
         return kind, self.draw(rng, kind)
 
     def product_to_change(self, rng: random.Random) -> str:
-        path = self.draw(rng, "product")
-        return path.rsplit("/", 1)[1]
+        """A product by the same ranks, never one of the checkout's (their stock of millions
+        is what the checkout scenario after this one orders from)."""
+        while True:
+            product = self.draw(rng, "product").rsplit("/", 1)[1]
+            if product not in self.checkout:
+                return product
 
 
 async def _stock_changes(
