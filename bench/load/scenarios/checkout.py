@@ -8,9 +8,12 @@
   ``confirmed`` entry of the order's history (the same clock: everything is on this host);
 - one order alone, several times in a row, the same figure;
 - commit -> publish lag of every outbox row written meanwhile (``sent_at - created_at``,
-  each service's database) and consumer lag (commit -> ``handled_at`` of the inbox row of
-  each consumer group), plus the peaks of ``emporium_consumer_lag`` and
-  ``emporium_outbox_oldest_age_seconds`` scraped from the services' ``/metrics``.
+  each service's database; on PostgreSQL ``sent_at`` is when the relay claimed the row for
+  the publish that succeeded, a few milliseconds before the broker acknowledged it, and
+  ``created_at`` is the writer's clock at the insert, before its commit) and consumer lag
+  (commit -> ``handled_at`` of the inbox row of each consumer group), plus the peaks of
+  ``emporium_consumer_lag`` and ``emporium_outbox_oldest_age_seconds`` scraped from the
+  services' ``/metrics``.
 """
 
 from __future__ import annotations
