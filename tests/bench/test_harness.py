@@ -102,5 +102,35 @@ def test_targets_not_measured_are_said_so_and_measured_ones_judged() -> None:
     assert verdicts["catalog product GET direct >= 2,000 req/s"] is False
 
 
+def test_the_hit_ratio_is_judged_on_browsing_not_on_the_stale_shoppers_run() -> None:
+    target = "cache hit ratio >= 95 % under browsing load, while a stock change shows on the "
+    target += "product page within 1 s"
+    shoppers = {"shoppers": {"5000": {"cache_hit_ratio": 0.5}}}
+
+    def browsing(ratio: float, max_ms: float, unseen: int = 0) -> dict[str, object]:
+        return {
+            "cache_hit_ratio": ratio,
+            "visible_after_ms": {"max_ms": max_ms},
+            "unseen": unseen,
+            "per_second": 900.0,
+            "shoppers": 100,
+            "stock_changes_per_s": 2.0,
+        }
+
+    def verdict(results: dict[str, object]) -> object:
+        rows = {row["target"]: row for row in judge(results)}
+        found = [row for name, row in rows.items() if name.startswith("cache hit ratio")]
+        assert len(found) == 1, rows.keys()
+        return found[0]["met"]
+
+    assert verdict(shoppers) is None  # the shoppers' ratio alone is not the target's figure
+    assert verdict({**shoppers, "browsing": browsing(0.97, 300)}) is True
+    assert verdict({**shoppers, "browsing": browsing(0.90, 300)}) is False
+    assert verdict({**shoppers, "browsing": browsing(0.97, 1500)}) is False  # too late
+    assert verdict({**shoppers, "browsing": browsing(0.97, 300, unseen=1)}) is False
+    rows = {row["target"]: row for row in judge({**shoppers, "browsing": browsing(0.97, 300)})}
+    assert "50.0%" in rows[target]["figure"]  # still reported beside it
+
+
 def test_block_addresses_follow_the_shim_layout() -> None:
     assert Block("127.9.0.0", 2).addresses() == ["127.9.0.1", "127.9.0.2"]
