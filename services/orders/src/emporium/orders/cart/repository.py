@@ -16,21 +16,32 @@ __all__ = ["clear", "empty", "get_cart", "get_item", "items", "lock_cart", "remo
 _CART: Table = Cart.__table__  # type: ignore[assignment]
 
 
-async def lock_cart(session: AsyncSession, customer_id: UUID) -> None:
-    """Make sure the customer's cart row exists and hold it until the transaction ends.
+async def lock_cart(session: AsyncSession, customer_id: UUID) -> Cart:
+    """The customer's cart row (made if missing), held until the transaction ends.
 
     Every change to a cart and every checkout takes this first, so two requests of one
-    customer (a double-clicked checkout) run one after the other. On SQLite the insert
-    itself takes the database's write lock.
+    customer (a double-clicked checkout) run one after the other. On PostgreSQL the row is
+    locked and read in one statement, and made only when it is missing (a shopper's first
+    change); on SQLite the insert itself takes the database's write lock, so it comes first.
     """
     dialect = session.get_bind().dialect.name
+    locked = (
+        select(Cart)
+        .where(Cart.customer_id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if dialect == "postgresql":
+        found = await session.scalar(locked)
+        if found is not None:
+            return found
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(
         insert(_CART).values(customer_id=customer_id, updated_at=utcnow()).on_conflict_do_nothing()
     )
-    await session.execute(
-        select(Cart.customer_id).where(Cart.customer_id == customer_id).with_for_update()
-    )
+    made = await session.scalar(locked)
+    assert made is not None  # inserted above, or by a concurrent request whose commit we saw
+    return made
 
 
 async def get_cart(session: AsyncSession, customer_id: UUID) -> Cart | None:

@@ -46,7 +46,6 @@ from emporium.orders.products.repository import (
     product_has_options,
 )
 from emporium.orders.rules import repository as rules
-from emporium.orders.rules.tax import TableTaxProvider
 
 __all__ = [
     "CartCurrencyFixed",
@@ -186,7 +185,6 @@ async def _quote(
         session,
         customer_id,
         choices,
-        taxes=TableTaxProvider(session),
         tax_inclusive=tax_inclusive,
         now=now,
     )
@@ -197,22 +195,21 @@ async def present(
     customer_id: UUID,
     tax_inclusive: frozenset[str],
     *,
-    locked: bool = False,
+    locked: Cart | None = None,
 ) -> tuple[Quote, list[Notice]]:
     """The cart priced now, with what no longer applies dropped (persisted) and noticed.
 
     A view that finds something to drop takes the cart lock (``locked``: the caller holds
-    it) and prices again under it, so a drop never races a change or a checkout.
+    it, and this is the row as the caller changed it) and prices again under it, so a drop
+    never races a change or a checkout.
     """
     now = utcnow()
-    cart = await repository.get_cart(session, customer_id)
+    cart = locked if locked is not None else await repository.get_cart(session, customer_id)
     priced = await _quote(session, customer_id, choices_of(cart), tax_inclusive, now)
     if cart is None or not priced.dropped:
         return priced, _notices(cart)
-    if not locked:
-        await repository.lock_cart(session, customer_id)
-        cart = await repository.get_cart(session, customer_id)
-        assert cart is not None  # the lock made sure the row exists
+    if locked is None:
+        cart = await repository.lock_cart(session, customer_id)
         priced = await _quote(session, customer_id, choices_of(cart), tax_inclusive, now)
         if not priced.dropped:
             return priced, _notices(cart)
@@ -234,14 +231,18 @@ def _notices(cart: Cart | None) -> list[Notice]:
 
 
 async def _shown(
-    session: AsyncSession, customer_id: UUID, tax_inclusive: frozenset[str], *, locked: bool
+    session: AsyncSession,
+    customer_id: UUID,
+    tax_inclusive: frozenset[str],
+    *,
+    locked: Cart | None,
 ) -> CartOut:
     priced, notices = await present(session, customer_id, tax_inclusive, locked=locked)
     return render(priced, notices)
 
 
 async def view(session: AsyncSession, customer_id: UUID, tax_inclusive: frozenset[str]) -> CartOut:
-    return await _shown(session, customer_id, tax_inclusive, locked=False)
+    return await _shown(session, customer_id, tax_inclusive, locked=None)
 
 
 async def shipping_options(
@@ -253,9 +254,7 @@ async def shipping_options(
 
 async def _changing(session: AsyncSession, customer_id: UUID) -> Cart:
     """The cart row, locked, its notices cleared: the shopper is changing it now."""
-    await repository.lock_cart(session, customer_id)
-    cart = await repository.get_cart(session, customer_id)
-    assert cart is not None  # the lock made sure the row exists
+    cart = await repository.lock_cart(session, customer_id)
     cart.notices = None
     cart.updated_at = utcnow()
     return cart
@@ -285,7 +284,8 @@ async def set_quantity(
     if variant is not None and variant.deleted:
         raise ProductNotFound(f"variant {variant_id} does not exist")
     cart = await _changing(session, customer_id)
-    others = [i for i in await repository.items(session, customer_id) if i.product_id != variant_id]
+    held_items = await repository.items(session, customer_id)
+    others = [i for i in held_items if i.product_id != variant_id]
     held = cart.currency
     if others and held is None:  # a cart from before variants: its lines' currency
         held = cart_currency(await priced_lines(session, customer_id))
@@ -302,7 +302,7 @@ async def set_quantity(
             field="body.currency" if first else "path.product_id",
         )
     cart.currency = fixed
-    item = await repository.get_item(session, customer_id, variant_id)
+    item = next((i for i in held_items if i.product_id == variant_id), None)
     if item is None:
         item = CartItem(customer_id=customer_id, product_id=variant_id, added_at=utcnow())
         session.add(item)
@@ -310,7 +310,7 @@ async def set_quantity(
     # Setting the quantity is the customer seeing the current price: the flag clears.
     item.seen_unit_amount = amount
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 def _fixed_currency(held: str | None, asked: str | None, product: ProductCopy) -> str:
@@ -330,9 +330,9 @@ def _fixed_currency(held: str | None, asked: str | None, product: ProductCopy) -
 async def remove(
     session: AsyncSession, customer_id: UUID, product_id: UUID, tax_inclusive: frozenset[str]
 ) -> CartOut:
-    await _changing(session, customer_id)
+    cart = await _changing(session, customer_id)
     await repository.remove_item(session, customer_id, product_id)
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 async def set_shipping_address(
@@ -341,7 +341,7 @@ async def set_shipping_address(
     cart = await _changing(session, customer_id)
     cart.shipping_address = address.model_dump(mode="json")
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 async def choose_shipping_method(
@@ -355,7 +355,7 @@ async def choose_shipping_method(
         )
     cart.shipping_rate_id = rate_id
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 async def _why_not_offered(session: AsyncSession, rate_id: UUID, priced: Quote) -> str:
@@ -412,7 +412,7 @@ async def apply_code(
     assert promotion is not None  # no promotion is refused as ``unknown``
     cart.promotion_code = promotion.code
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 async def remove_code(
@@ -423,7 +423,7 @@ async def remove_code(
     if cart.promotion_code is not None and cart.promotion_code == normalise_code(code):
         cart.promotion_code = None
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=True)
+    return await _shown(session, customer_id, tax_inclusive, locked=cart)
 
 
 async def clear(session: AsyncSession, customer_id: UUID) -> None:

@@ -41,7 +41,6 @@ from emporium.orders.order.service import (
 )
 from emporium.orders.order.state import Status, Trigger
 from emporium.orders.rules import redemptions
-from emporium.orders.rules.tax import TableTaxProvider
 
 __all__ = ["ShippingAddressRequired", "ShippingMethodRequired", "place"]
 
@@ -97,7 +96,7 @@ async def place(
     digest = request_hash(body)
     # The cart lock serialises the customer's checkouts: a second request with the same key
     # waits here, then finds the first one's order below.
-    await carts.lock_cart(session, customer_id)
+    cart = await carts.lock_cart(session, customer_id)
     existing = await repository.by_key(session, customer_id, key)
     if existing is not None:
         if existing.request_hash != digest:
@@ -105,7 +104,6 @@ async def place(
                 "this Idempotency-Key was used for a different order request"
             )
         return existing
-    cart = await carts.get_cart(session, customer_id)
     choices = choices_of(cart)
     address = body.shipping_address or choices.address
     if address is None:
@@ -118,7 +116,6 @@ async def place(
         session,
         customer_id,
         dataclasses.replace(choices, address=address),
-        taxes=TableTaxProvider(session),
         tax_inclusive=tax_inclusive,
         now=now,
     )
@@ -153,14 +150,15 @@ async def place(
         created_at=now,
         updated_at=now,
     )
+    lines = _order_lines(order_id, priced, breakdown)
+    # The event first, so the order row goes in already naming it (no UPDATE after): the
+    # reservation deadline starts when this row is published (see saga/deadline.py).
+    placed = await publisher.publish(session, placed_event(order, lines), key=order.id)
+    order.placed_event_id = placed.id
     session.add(order)
     await session.flush()
-    lines = _order_lines(order_id, priced, breakdown)
     session.add_all(lines)
-    await record(session, order, Trigger.PLACED, None)
-    placed = await publisher.publish(session, placed_event(order, lines), key=order.id)
-    # The reservation deadline starts when this row is published (see saga/deadline.py).
-    order.placed_event_id = placed.id
+    await record(session, order, Trigger.PLACED, None, seq=1)  # a new order: its first entry
     await carts.empty(session, customer_id)
     if cart is not None:
         # The code went with this order and the method was for these contents.

@@ -85,12 +85,19 @@ def request_hash(body: CheckoutIn) -> str:
 
 
 async def record(
-    session: AsyncSession, order: CustomerOrder, trigger: Trigger, reason: str | None
+    session: AsyncSession,
+    order: CustomerOrder,
+    trigger: Trigger,
+    reason: str | None,
+    *,
+    seq: int | None = None,
 ) -> None:
+    """Add the order's status as its next history entry (``seq``: its number, when the
+    caller knows it, as checkout does for a new order's first; else read)."""
     session.add(
         OrderStatusChange(
             order_id=order.id,
-            seq=await repository.next_seq(session, order.id),
+            seq=seq if seq is not None else await repository.next_seq(session, order.id),
             status=order.status,
             trigger=trigger.value,
             reason=reason,

@@ -3,7 +3,9 @@
 - ``shipping_zone`` / ``shipping_rate``: countries that share shipping rates, and the rates;
 - ``tax_rate``: a rate in basis points per country (or one of its regions) and tax class;
 - ``promotion``: a percentage or fixed discount, automatic or by code, with its limits;
-- ``promotion_redemption``: one order's use of a limited code (reserved, redeemed, released).
+- ``promotion_redemption``: one order's use of a limited code (reserved, redeemed, released);
+- ``pricing_rules_version``: one row, one more in the transaction of every admin change to
+  the rules, so each process can keep the rules in memory and know when they changed.
 
 Ids are UUIDv7, so ordering by id is ordering by creation.
 """
@@ -20,7 +22,14 @@ from emporium.kit.ids import uuid7
 from emporium.kit.outbox import UTCDateTime
 from emporium.orders.models import Base
 
-__all__ = ["Promotion", "PromotionRedemption", "ShippingRate", "ShippingZone", "TaxRate"]
+__all__ = [
+    "Promotion",
+    "PromotionRedemption",
+    "RulesVersion",
+    "ShippingRate",
+    "ShippingZone",
+    "TaxRate",
+]
 
 
 class ShippingZone(Base):
@@ -144,3 +153,12 @@ class PromotionRedemption(Base):
     __table_args__ = (
         Index("ix_promotion_redemption_customer", "promotion_id", "customer_id", "status"),
     )
+
+
+class RulesVersion(Base):
+    """How many times the admin changed the pricing rules (one row, ``id`` 1)."""
+
+    __tablename__ = "pricing_rules_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -5,6 +5,9 @@ they were placed with, so deleting a zone or a rate changes no order. A promotio
 deleted softly (its redemptions keep pointing at it) and its code is freed for reuse. A change
 to a promotion is merged into it and the result checked as a new one would be: one that
 would leave it invalid conflicts with its current state (409, naming the fields at fault).
+
+Every change also counts itself in ``pricing_rules_version`` (``cache.bump``), in its own
+transaction, so every process's next quote reads the rules again (``rules.cache``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.kit.errors import Conflict, problem_type
 from emporium.kit.outbox import utcnow
-from emporium.orders.rules import repository
+from emporium.orders.rules import cache, repository
 from emporium.orders.rules.errors import (
     DuplicateCode,
     DuplicateTaxRate,
@@ -84,6 +87,7 @@ async def create_zone(session: AsyncSession, data: ShippingZoneIn) -> ShippingZo
     )
     session.add(zone)
     await session.flush()
+    await cache.bump(session)
     return zone
 
 
@@ -92,6 +96,7 @@ async def delete_zone(session: AsyncSession, zone_id: UUID) -> None:
     result = await session.execute(delete(ShippingZone).where(ShippingZone.id == zone_id))
     if not isinstance(result, CursorResult) or result.rowcount != 1:
         raise ZoneNotFound(f"shipping zone {zone_id} does not exist")
+    await cache.bump(session)
 
 
 async def create_tax_rate(session: AsyncSession, data: TaxRateIn) -> TaxRate:
@@ -111,6 +116,7 @@ async def create_tax_rate(session: AsyncSession, data: TaxRateIn) -> TaxRate:
     row = TaxRate(**data.model_dump(), created_at=utcnow())
     session.add(row)
     await _flush(session, duplicate)
+    await cache.bump(session)
     return row
 
 
@@ -118,6 +124,7 @@ async def delete_tax_rate(session: AsyncSession, tax_rate_id: UUID) -> None:
     result = await session.execute(delete(TaxRate).where(TaxRate.id == tax_rate_id))
     if not isinstance(result, CursorResult) or result.rowcount != 1:
         raise TaxRateNotFound(f"tax rate {tax_rate_id} does not exist")
+    await cache.bump(session)
 
 
 def _duplicate_code(code: str) -> DuplicateCode:
@@ -140,6 +147,7 @@ async def create_promotion(session: AsyncSession, data: NewPromotion) -> Promoti
     row = Promotion(**_fields(data), used_count=0, created_at=now, updated_at=now)
     session.add(row)
     await _flush(session, _duplicate_code(data.code or ""))
+    await cache.bump(session)
     return row
 
 
@@ -207,6 +215,7 @@ async def update_promotion(
         setattr(row, name, value)
     row.updated_at = utcnow()
     await _flush(session, _duplicate_code(data.code or ""))
+    await cache.bump(session)
     return row
 
 
@@ -216,6 +225,7 @@ async def delete_promotion(session: AsyncSession, promotion_id: UUID) -> None:
     row = await get_promotion(session, promotion_id, for_update=True)
     row.deleted_at = row.updated_at = utcnow()
     row.code = None
+    await cache.bump(session)
 
 
 def promotion_out(row: Promotion) -> PromotionOut:

@@ -1,0 +1,68 @@
+"""How many SQL statements a cart ``PUT`` and a ``POST /orders`` cost on PostgreSQL.
+
+Checkout throughput is bounded by the orders process's CPU, and every statement costs
+statement building, a round trip and row decoding while the request holds a pooled
+connection. These counts are the budget: a change that adds a statement to the hot path
+should say why. Only the request's own statements are counted (its task's context), not
+the relay's, the consumer's or the payment worker's running beside it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+REAL_ONLY = pytest.mark.parametrize("backend", ["real"], indirect=True)
+
+_COUNTED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "counted_statements", default=None
+)
+
+
+@contextmanager
+def statements(orders: Any) -> Iterator[list[str]]:
+    """The statements run in this task's context while the block runs."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        bucket = _COUNTED.get()
+        if bucket is not None:
+            bucket.append(" ".join(statement.split()))
+
+    engine = orders.database.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    token = _COUNTED.set(seen)
+    try:
+        yield seen
+    finally:
+        _COUNTED.reset(token)
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@REAL_ONLY
+async def test_a_cart_put_and_a_checkout_stay_within_their_statement_budget(
+    orders: Any,
+) -> None:
+    customer = uuid.uuid4()
+    product = await orders.product(price=1250)
+    await orders.add(customer, product)  # the cart exists: the steady state of a shopper
+    with statements(orders) as put:
+        assert (await orders.add(customer, product, 2)).status_code == 200
+    with statements(orders) as post:
+        placed = await orders.checkout(customer)
+    assert placed.status_code == 202, placed.text
+    # PUT: the variant and its product, the cart locked and read in one statement, its
+    # items and the variant's prices, the quantity; then the view: the lines with their
+    # variants, products and prices, and the rules' version (the rules themselves are held
+    # in memory). Was 16 (and a pre-ping round trip).
+    assert len(put) <= 12, "\n".join(put)
+    # POST: the cart locked, the key looked up, the quote as above, the order, its lines,
+    # its outbox row (and NOTIFY), its first history entry, the cart emptied, the answer's
+    # lines and history. Was 21 (and a pre-ping round trip).
+    assert len(post) <= 15, "\n".join(post)
