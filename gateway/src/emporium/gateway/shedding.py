@@ -15,10 +15,10 @@ has). The decision starts as CoDel's: an episode begins only when the lag has st
 never on one spike (a long GC pause, a burst, a busy CI machine); then the share refused
 follows the lag (``ShedPolicy``).
 
-Measured (token GETs at 120 % of saturation, 30 s): most of the waiting is not in the loop
-but in the kernel's accept queue in front of it (up to 1,400 connections not yet accepted
-while the loop lagged ~1 s and held ~200 requests); the lag still rises with that queue,
-so shedding on it drains both.
+Measured (token GETs at 120 % of saturation, 30 s): much of the waiting is not in the
+loop but in the kernel's accept queue in front of it (up to 1,400 connections not yet
+accepted while the loop lagged 0.01-0.5 s); when that is where the overload sits the lag
+stays low and nothing is shed (see the gateway README).
 
 Not shed: the probes and ``/metrics`` (an orchestrator must see a busy gateway as alive),
 and hits kept in the process (``CachedHitMiddleware`` answers them first: a hit costs
