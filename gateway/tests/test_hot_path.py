@@ -15,12 +15,13 @@ import pytest
 from fastapi import FastAPI
 
 from emporium.gateway.answers import MemoryAnswers, RedisAnswers
-from emporium.gateway.auth import VerifiedTokens
+from emporium.gateway.auth import REFUSED_SECONDS, VerifiedTokens
 from emporium.gateway.proxy import Gateway
 from emporium.gateway.response_cache import families_of, write_families
 from emporium.gateway.testing import GatewayFactory, Servers
 from emporium.kit.auth import TokenVerifier
 from emporium.kit.auth.denylist import CacheDenylist
+from emporium.kit.errors import Unauthorized
 from emporium.kit.testing.tokens import TokenMint
 
 
@@ -200,3 +201,20 @@ async def test_a_fetch_older_than_an_invalidation_is_not_stored(
 async def test_the_gateway_keeps_the_verifier_it_was_given(gateway: GatewayFactory) -> None:
     gw = await gateway()
     assert gw.resources.get(Gateway).tokens.verifier is gw.resources.get(TokenVerifier)
+
+
+async def test_a_refused_token_is_refused_from_memory_for_a_second_then_checked_again() -> None:
+    mint = TokenMint()
+    now = [1000.0]
+    verifier = TokenVerifier(mint.keys(), issuer=mint.issuer, audience=mint.audience)
+    tokens = VerifiedTokens(verifier, clock=lambda: now[0])
+    expired = mint.token(uuid.uuid4(), ttl=-60)
+    for _ in range(2):  # the second from memory, with the same answer
+        with pytest.raises(Unauthorized, match="expired") as refused:
+            await tokens.verify(expired)
+        assert refused.value.headers["WWW-Authenticate"] == "Bearer"
+    now[0] += REFUSED_SECONDS
+    with pytest.raises(Unauthorized, match="expired"):
+        await tokens.verify(expired)  # verified again: still expired
+    good = mint.token(uuid.uuid4())
+    assert not (await tokens.verify(good)).recheck  # a refusal is only ever of its own token
