@@ -17,6 +17,7 @@ from emporium.gateway.testing import GatewayFactory, Running
 # threshold the tests give, whatever the machine's speed (a slower one only lags more).
 _BLOCK = 0.15
 _QUICK = {
+    "shed_enabled": True,
     "shed_lag_seconds": 0.05,
     "shed_after_seconds": 0.3,
     "rate_limit_enabled": False,
@@ -89,7 +90,7 @@ async def test_an_overloaded_gateway_sheds_with_problem_details_then_recovers(
 
 
 async def test_a_gateway_with_shedding_off_never_sheds(gateway: GatewayFactory) -> None:
-    gw = await gateway(**_QUICK, shed_enabled=False)
+    gw = await gateway(**{**_QUICK, "shed_enabled": False})
     statuses = set()
     async with _blocking_the_loop():
         deadline = time.monotonic() + 2  # many times the threshold and the interval

@@ -338,7 +338,15 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
         ) -> Running:
             mint = mint or TokenMint()
             services: dict[str, FakeService] = {}
-            values: dict[str, Any] = {"log_json": False, "redis_url": None, "freeze_heap": False}
+            # No front-door shedding unless a test asks (shed_enabled=True): these gateways
+            # share the test's event loop, which a test's own load can lag for seconds on
+            # a busy machine; refusing then would be the test's overload, not the gateway's.
+            values: dict[str, Any] = {
+                "log_json": False,
+                "redis_url": None,
+                "freeze_heap": False,
+                "shed_enabled": False,
+            }
             for name in ("catalog", "customers", "orders"):
                 if f"{name}_url" not in overrides:
                     service = FakeService(name, jwks=mint.jwks())
