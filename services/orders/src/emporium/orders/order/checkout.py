@@ -16,6 +16,7 @@ In one transaction, under the cart lock (which serialises one customer's checkou
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from emporium.orders.cart import repository as carts
 from emporium.orders.cart.quote import Quote, quote
 from emporium.orders.cart.service import CodeRefused, choices_of
 from emporium.orders.common import EventPublisher
-from emporium.orders.models import CustomerOrder, OrderLine
+from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange
 from emporium.orders.order import repository
 from emporium.orders.order.events import placed_event
 from emporium.orders.order.schemas import CheckoutIn
@@ -42,7 +43,7 @@ from emporium.orders.order.service import (
 from emporium.orders.order.state import Status, Trigger
 from emporium.orders.rules import redemptions
 
-__all__ = ["ShippingAddressRequired", "ShippingMethodRequired", "place"]
+__all__ = ["Placed", "ShippingAddressRequired", "ShippingMethodRequired", "place"]
 
 
 class ShippingAddressRequired(Unprocessable):
@@ -84,6 +85,15 @@ def _orderable(priced: Quote) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """The order of a checkout, with the lines and history it was made with (None: an
+    earlier request's order, found by its key)."""
+
+    order: CustomerOrder
+    made: tuple[list[OrderLine], list[OrderStatusChange]] | None = None
+
+
 async def place(
     session: AsyncSession,
     publisher: EventPublisher,
@@ -91,7 +101,7 @@ async def place(
     key: str,
     body: CheckoutIn,
     tax_inclusive: frozenset[str],
-) -> CustomerOrder:
+) -> Placed:
     """Turn the cart into a pending order + ``OrderPlaced``; the same key gives the same order."""
     digest = request_hash(body)
     # The cart lock serialises the customer's checkouts: a second request with the same key
@@ -103,7 +113,7 @@ async def place(
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was used for a different order request"
             )
-        return existing
+        return Placed(existing)
     choices = choices_of(cart)
     address = body.shipping_address or choices.address
     if address is None:
@@ -158,13 +168,13 @@ async def place(
     session.add(order)
     await session.flush()
     session.add_all(lines)
-    await record(session, order, Trigger.PLACED, None, seq=1)  # a new order: its first entry
+    first = await record(session, order, Trigger.PLACED, None, seq=1)  # a new order's first
     await carts.empty(session, customer_id)
     if cart is not None:
         # The code went with this order and the method was for these contents.
         cart.shipping_rate_id, cart.promotion_code, cart.notices = None, None, None
     await session.flush()
-    return order
+    return Placed(order, (lines, [first]))
 
 
 def _order_lines(order_id: UUID, priced: Quote, breakdown: pricing.Breakdown) -> list[OrderLine]:

@@ -77,10 +77,11 @@ async def place_order(
     customer: CustomerDep,
 ) -> OrderOut:
     """Order the cart, priced as it shows: a pending order; the checkout goes on after."""
-    order = await checkout.place(
+    placed = await checkout.place(
         session, publisher, customer.subject, idempotency_key, body, settings.tax_inclusive
     )
-    return (await service.render(session, [order]))[0]
+    known = {} if placed.made is None else {placed.order.id: placed.made}
+    return (await service.render(session, [placed.order], known=known))[0]
 
 
 @router.get("", response_model=Page[OrderOut], operation_id="listOrders")

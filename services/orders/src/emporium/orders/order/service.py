@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emporium.kit.errors import Conflict, NotFound, problem_type
 from emporium.kit.outbox import utcnow
 from emporium.orders.common import EventPublisher, Money
-from emporium.orders.models import CustomerOrder, OrderStatusChange
+from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange
 from emporium.orders.order import repository
 from emporium.orders.order.breakdown import breakdown_fields
 from emporium.orders.order.events import status_event, stored_breakdown
@@ -91,19 +91,19 @@ async def record(
     reason: str | None,
     *,
     seq: int | None = None,
-) -> None:
+) -> OrderStatusChange:
     """Add the order's status as its next history entry (``seq``: its number, when the
     caller knows it, as checkout does for a new order's first; else read)."""
-    session.add(
-        OrderStatusChange(
-            order_id=order.id,
-            seq=seq if seq is not None else await repository.next_seq(session, order.id),
-            status=order.status,
-            trigger=trigger.value,
-            reason=reason,
-            at=order.updated_at,
-        )
+    entry = OrderStatusChange(
+        order_id=order.id,
+        seq=seq if seq is not None else await repository.next_seq(session, order.id),
+        status=order.status,
+        trigger=trigger.value,
+        reason=reason,
+        at=order.updated_at,
     )
+    session.add(entry)
+    return entry
 
 
 async def _settle_code(session: AsyncSession, order: CustomerOrder, step: Transition) -> None:
@@ -202,11 +202,23 @@ async def ship(session: AsyncSession, publisher: EventPublisher, order_id: UUID)
     return await _change(session, publisher, order_id, Trigger.SHIPPED, "shipped", customer_id=None)
 
 
-async def render(session: AsyncSession, orders: Sequence[CustomerOrder]) -> list[OrderOut]:
-    """The orders as the API shows them, each with the breakdown stored when it was placed."""
-    ids = [o.id for o in orders]
-    all_lines = await repository.lines(session, ids)
-    all_history = await repository.history(session, ids)
+async def render(
+    session: AsyncSession,
+    orders: Sequence[CustomerOrder],
+    *,
+    known: Mapping[UUID, tuple[Sequence[OrderLine], Sequence[OrderStatusChange]]] | None = None,
+) -> list[OrderOut]:
+    """The orders as the API shows them, each with the breakdown stored when it was placed.
+
+    ``known``: lines and history the caller holds already (an order it just made), so
+    they are not read back."""
+    known = known or {}
+    ids = [o.id for o in orders if o.id not in known]
+    all_lines: dict[UUID, Sequence[OrderLine]] = {i: known[i][0] for i in known}
+    all_history: dict[UUID, Sequence[OrderStatusChange]] = {i: known[i][1] for i in known}
+    if ids:
+        all_lines.update(await repository.lines(session, ids))
+        all_history.update(await repository.history(session, ids))
     out: list[OrderOut] = []
     for order in orders:
 
