@@ -12,9 +12,10 @@ insert, which SQLite's single writer makes safe). The relay publishes by ``seq``
 envelope's ``time``), and two pods whose clocks differ would otherwise reorder one key's events.
 ``next_attempt_at`` starts at the database's ``now()`` for the same reason.
 
-Wake-ups: on PostgreSQL ``add`` also runs ``pg_notify`` in the transaction, which the
-server delivers only on commit; in one process (the embedded mode) listeners registered with
-``Outbox.on_commit`` are called after the session commits. Both only make the relay faster:
+Wake-ups: on PostgreSQL ``add`` also runs ``pg_notify`` in the transaction (once per
+transaction or savepoint, however many rows it stages), which the server delivers only on
+commit; in one process (the embedded mode) listeners registered with ``Outbox.on_commit``
+are called after the session commits. Both only make the relay faster:
 it also polls, so a lost wake-up delays an event by at most one poll interval.
 """
 
@@ -215,6 +216,7 @@ def next_seq() -> Any:
 
 
 _HOOKED = "emporium.outbox.hooked"
+_NOTIFIED = "emporium.outbox.notified"
 
 
 class Outbox:
@@ -275,9 +277,22 @@ class Outbox:
         session.add(message)
         await session.flush()
         if postgres:
-            # NOTIFY is transactional: the relay hears it only if this transaction commits.
-            await session.execute(select(func.pg_notify(self.channel, "")))
+            await self._notify(session)
         self._hook(session)
+
+    async def _notify(self, session: AsyncSession) -> None:
+        """``pg_notify`` once per (sub)transaction: the relay drains every due row when it
+        wakes, so one wake-up per commit does (a checkout's consumer batch stages several
+        events). NOTIFY is transactional: heard only if the transaction commits; one made
+        in a savepoint that is rolled back is discarded, so another savepoint notifies
+        again (keyed by the innermost transaction)."""
+        sync = session.sync_session
+        current = sync.get_nested_transaction() or sync.get_transaction()
+        key = (_NOTIFIED, id(self))
+        if current is not None and session.info.get(key) is current:
+            return
+        await session.execute(select(func.pg_notify(self.channel, "")))
+        session.info[key] = current
 
     def _hook(self, session: AsyncSession) -> None:
         marker = (_HOOKED, id(self))

@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -387,3 +388,63 @@ async def _true(value: bool) -> bool:
 
 async def _no_backlog(database: Database) -> bool:
     return not await unsent(database)
+
+
+@pytest.mark.parametrize("stack", ["postgres-kafka"], indirect=True)  # NOTIFY is PostgreSQL's
+@pytest.mark.integration
+async def test_a_commit_wakes_the_relay_once_however_many_events_it_staged(
+    database: Database, unique: str
+) -> None:
+    """One NOTIFY (one round trip) per transaction, not per event; a savepoint rolled back
+    takes its NOTIFY with it, so the next savepoint notifies again."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from emporium.kit.listen import asyncpg_dsn
+    from emporium.kit.outbox import channel_for
+
+    outbox = Outbox(unique)
+    notifies: list[str] = []
+
+    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pg_notify" in statement:
+            notifies.append(statement)
+
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(asyncpg_dsn(database.url))
+    event.listen(database.engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        await listener.add_listener(channel_for(unique), lambda *args: heard.put_nowait("wake"))
+
+        async def wake_ups() -> tuple[int, int]:
+            await asyncio.sleep(0.5)  # a NOTIFY is delivered right after its commit
+            count = heard.qsize()
+            while not heard.empty():
+                heard.get_nowait()
+            sent = len(notifies)
+            notifies.clear()
+            return sent, count
+
+        await write(database, outbox, unique, [(uuid.uuid4(), n) for n in range(5)])
+        assert await wake_ups() == (1, 1)
+        await write(database, outbox, unique, [(uuid.uuid4(), 6)])
+        assert await wake_ups() == (1, 1)  # the next transaction notifies again
+
+        async def failing_handler(session: AsyncSession) -> None:
+            async with session.begin_nested():
+                await outbox.add(session, stock(uuid.uuid4(), 7), key="k", topic=unique)
+                raise RuntimeError("this event's handler failed")
+
+        async with database.session() as session:
+            with pytest.raises(RuntimeError):
+                await failing_handler(session)
+            async with session.begin_nested():
+                await outbox.add(session, stock(uuid.uuid4(), 8), key="k", topic=unique)
+        assert await wake_ups() == (2, 1)  # the rolled-back savepoint's was discarded
+        assert await count_rows(database, "outbox_message") == 7
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", counted)
+        await listener.close()
