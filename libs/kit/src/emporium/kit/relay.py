@@ -855,19 +855,7 @@ def _claim_statement(batch_size: int, postgres: bool) -> Select[Any]:
     indexes' predicates.
     """
     now = bindparam("now", type_=outbox_table.c.next_attempt_at.type)
-    earlier = aliased(OutboxMessage)
-    blocked = exists().where(
-        earlier.key == OutboxMessage.key,
-        earlier.seq < OutboxMessage.seq,
-        or_(
-            earlier.status == _constant(PARKED),
-            and_(
-                earlier.status == _constant(PENDING),
-                earlier.attempts > _constant(0),
-                earlier.next_attempt_at > now,
-            ),
-        ),
-    )
+    blocked = _held_before(now)
     statement = (
         select(*_CLAIMED_COLUMNS)
         .where(
@@ -896,19 +884,7 @@ def _claim_and_mark_statement(batch_size: int) -> Any:
         func.pg_try_advisory_xact_lock(bindparam("lock_key")).label("locked"),
         database_clock().label("now"),
     ).cte("relay_lock")
-    earlier = aliased(OutboxMessage)
-    blocked = exists().where(
-        earlier.key == OutboxMessage.key,
-        earlier.seq < OutboxMessage.seq,
-        or_(
-            earlier.status == _constant(PARKED),
-            and_(
-                earlier.status == _constant(PENDING),
-                earlier.attempts > _constant(0),
-                earlier.next_attempt_at > lock.c.now,
-            ),
-        ),
-    )
+    blocked = _held_before(lock.c.now)
     claimed = (
         select(OutboxMessage.id, OutboxMessage.last_error)
         .select_from(OutboxMessage)
@@ -932,6 +908,23 @@ def _claim_and_mark_statement(batch_size: int) -> Any:
             claimed.c.last_error,
             select(lock.c.now).scalar_subquery(),
         )
+    )
+
+
+def _held_before(now: Any) -> Any:
+    """Whether an earlier row of the row's key is held at ``now`` (see ``_claim_statement``)."""
+    earlier = aliased(OutboxMessage)
+    return exists().where(
+        earlier.key == OutboxMessage.key,
+        earlier.seq < OutboxMessage.seq,
+        or_(
+            earlier.status == _constant(PARKED),
+            and_(
+                earlier.status == _constant(PENDING),
+                earlier.attempts > _constant(0),
+                earlier.next_attempt_at > now,
+            ),
+        ),
     )
 
 
