@@ -239,7 +239,7 @@ async def orders(
     await tap.start()
     try:
         async with (
-            LifespanManager(app),
+            LifespanManager(app, startup_timeout=30, shutdown_timeout=30),  # a busy machine
             AsyncClient(transport=ASGITransport(app=app), base_url="http://orders") as client,
         ):
             database = app.state.resources.require_database()

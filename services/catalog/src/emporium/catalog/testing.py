@@ -104,7 +104,9 @@ async def running_catalog(
     mint = TokenMint()
     app = create_service_app(Settings(**values), keys=mint.keys(), **overrides)
     async with (
-        LifespanManager(app, startup_timeout=30) as manager,
+        # Generous: on a machine busy with other suites, stopping the relay, consumer and
+        # pools can outlast asgi-lifespan's default 5 s; a shutdown that hangs still fails.
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://catalog") as client,
     ):
         admin = {"Authorization": f"Bearer {mint.token(role='admin')}"}

@@ -120,7 +120,7 @@ async def running(settings: Settings, **app_overrides: Any) -> AsyncIterator[Ser
     await asyncio.to_thread(upgrade_to_head, MIGRATIONS, settings.database_url)
     app = create_service_app(settings, **app_overrides)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=30, shutdown_timeout=30),  # a busy machine
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
         yield Service(app, client)
