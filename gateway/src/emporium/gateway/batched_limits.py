@@ -1,7 +1,9 @@
-"""Anonymous rate limits counted in this process and flushed to Redis in batches.
+"""API rate limits counted in this process and flushed to Redis in batches.
 
 The per-address windows of anonymous calls (``api:ip:<address>``) are what a cache hit
-pays for: counting each in Redis cost a round trip per request. Here every request is
+pays for, and a customer's window (``api:customer:<id>``) what a signed-in call pays for
+beside its revocation check (``auth.RevocationChecks``): counting each in Redis cost a
+round trip per request. Here every request is
 counted in memory at once and judged against ``last global count + this process's
 unflushed count``; every ``interval`` seconds one Redis call (one Lua script) adds each
 window's unflushed count (``INCRBY``; ``PEXPIRE`` when the key is new, so the window still
@@ -13,8 +15,8 @@ sees the others' requests only at its next flush, so a window can let through at
 about ``(replicas - 1) x (the caller's requests per second per replica) x interval`` more
 than its limit (with the 0.1 s default and a caller spread over two replicas at 100
 requests/s each: ~10 over); every request is still counted, so the next ones are refused.
-Customers' windows and ``/auth/*`` (password guessing) stay exact: they are counted by the
-request's own script (``front.py``), which a token's revocation check needs anyway.
+``/auth/*`` (password guessing) stays exact: counted by the request's own script
+(``front.py``).
 
 Fails open like the rest (``Outage``): when a flush fails, the unflushed counts are
 forgotten and requests go without a limit (no ``RateLimit-*``) until Redis answers again.
@@ -36,12 +38,12 @@ from redis.exceptions import NoScriptError, RedisError
 from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import Decision, decide
 
-__all__ = ["BATCHED_PREFIX", "BatchedRateLimiter", "flushing"]
+__all__ = ["BATCHED_PREFIXES", "BatchedRateLimiter", "flushing"]
 
 log = logging.getLogger("emporium.gateway.batched_limits")
 
-#: The windows counted here: anonymous calls per client address.
-BATCHED_PREFIX = "api:ip:"
+#: The windows counted here: API calls per client address (anonymous) and per customer.
+BATCHED_PREFIXES = ("api:ip:", "api:customer:")
 
 _FLUSH = """
 local out = {}

@@ -6,9 +6,10 @@ buckets, the cache key and the upstream URL all use that canonical form, so what
 table matched is exactly what the service receives, and nothing a client sends can change
 the upstream's scheme, host or port. The client is resolved once too (``client.py``).
 
-Bodies stream both ways: the request body is sent upstream as it arrives, the answer is
-passed on chunk by chunk as the service writes it. A pause between two chunks longer than
-the upstream's timeout cuts an ordinary answer. Event streams (``GET /orders/{id}/events``)
+The request body is sent upstream as it arrives. A small answer (a ``Content-Length`` up
+to ``relay.WHOLE_BYTES``) is read whole and sent as one body; a larger or unsized one is
+passed on chunk by chunk as the service writes it, and a pause between two chunks longer
+than the upstream's timeout cuts it. Event streams (``GET /orders/{id}/events``)
 have a pool of their own, a cap per customer and a bounded life (``relay.py``).
 """
 
@@ -25,15 +26,14 @@ from datetime import UTC, datetime
 
 import aiohttp
 from fastapi import APIRouter, Request
-from opentelemetry.trace import SpanKind
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emporium.gateway.answers import MemoryAnswers, RedisAnswers
-from emporium.gateway.auth import VerifiedTokens, authorize
-from emporium.gateway.batched_limits import BATCHED_PREFIX, BatchedRateLimiter, flushing
+from emporium.gateway.auth import RevocationChecks, VerifiedTokens, authorize
+from emporium.gateway.batched_limits import BATCHED_PREFIXES, BatchedRateLimiter, flushing
 from emporium.gateway.bodies import has_body, is_upload
 from emporium.gateway.client import Client, peer_of, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
@@ -44,7 +44,14 @@ from emporium.gateway.local_answers import LocalAnswers
 from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import MemoryRateLimiter
 from emporium.gateway.redirects import internal_redirect
-from emporium.gateway.relay import StreamPolicy, relay, stream_ends_in, watched_relay
+from emporium.gateway.relay import (
+    WHOLE_BYTES,
+    StreamPolicy,
+    read_whole,
+    relay,
+    stream_ends_in,
+    watched_relay,
+)
 from emporium.gateway.response_cache import (
     ResponseCache,
     families_of,
@@ -67,7 +74,7 @@ from emporium.kit.auth.denylist import CacheDenylist
 from emporium.kit.errors import ServiceUnavailable, TooManyRequests, Unauthorized, Unprocessable
 from emporium.kit.logs import current_request_id
 from emporium.kit.metrics import GATEWAY_RATE_LIMITED
-from emporium.kit.tracing import current_context, tracer
+from emporium.kit.tracing import client_span, current_context
 
 __all__ = ["CachedHitMiddleware", "Gateway", "gateway_lifespan", "router"]
 
@@ -75,9 +82,6 @@ log = logging.getLogger("emporium.gateway.proxy")
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Made once: ``get_tracer`` builds a new tracer at each call (a proxy one until the
-# provider is installed, which it then follows).
-_TRACER = tracer("emporium.gateway")
 #: The largest ``Last-Event-ID`` the gateway passes on (orders numbers events from 1).
 MAX_EVENT_ID = 2**63 - 1
 _NOTHING_ASKED = FrontAnswer(None, None, False, 0)
@@ -102,6 +106,7 @@ class Gateway:
         response_cache: ResponseCache | None,
         streams: StreamSlots | None = None,
         limiter: BatchedRateLimiter | None = None,
+        revocations: RevocationChecks | None = None,
     ) -> None:
         self.settings = settings
         self.upstreams = upstreams
@@ -112,6 +117,7 @@ class Gateway:
         self.streams = streams or MemoryStreamSlots(lease_seconds=_lease_seconds(settings))
         self.trusted = settings.trusted_networks()
         self.limiter = limiter
+        self.revocations = revocations
 
     async def handle(self, request: Request) -> Response:
         scope = request.scope
@@ -136,7 +142,7 @@ class Gateway:
             local_key = _local_key(scope)
         recheck = caller.principal.token_id if caller is not None and caller.recheck else None
         limit_key, limit, window = self._limit(public.path, client.ip, principal)
-        batched = self.limiter if limit_key and limit_key.startswith(BATCHED_PREFIX) else None
+        batched = self.limiter if limit_key and limit_key.startswith(BATCHED_PREFIXES) else None
         now = time.monotonic()
         local = cache.local if cache is not None else None
         generation = local.generation if local is not None else 0
@@ -147,10 +153,15 @@ class Gateway:
             entry_key = cache.key(path + "?" + query if query else path)
         asked_limit = None if batched is not None else limit_key
         front = _NOTHING_ASKED
-        if asked_limit or entry_key or recheck:
+        revoked = False
+        if recheck and not (asked_limit or entry_key) and self.revocations is not None:
+            # Nothing else to ask Redis: asked with the other requests' checks, together.
+            revoked = await self.revocations.revoked(recheck)
+        elif asked_limit or entry_key or recheck:
             # One Redis round trip: the rate-limit window, the cached answer, the revocation.
             front = await self.front.ask(Ask(asked_limit, limit, window, entry_key, recheck))
-        if front.revoked and caller is not None:
+            revoked = front.revoked
+        if revoked and caller is not None:
             self.tokens.forget(caller.principal.token)
             if route.auth != "anonymous":
                 raise Unauthorized("the access token was revoked")
@@ -198,7 +209,8 @@ class Gateway:
                     generation,
                 )  # fmt: skip
         else:
-            response = self._answer(await self._send(route, request, client, path, query), route)
+            answer = await self._send(route, request, client, path, query)
+            response = await self._answer(answer, route)
             if (
                 route.invalidates
                 and cache is not None
@@ -287,10 +299,10 @@ class Gateway:
         upstream = self.upstreams[route.upstream]
         method = request.method
         body = Body(request.stream()) if has_body(request) else None
-        with _TRACER.start_as_current_span(
+        with client_span(
+            "emporium.gateway",
             f"{method} {route.upstream}",
-            kind=SpanKind.CLIENT,
-            attributes={"http.request.method": method, "emporium.upstream": route.upstream},
+            {"http.request.method": method, "emporium.upstream": route.upstream},
         ):
             headers = request_headers(
                 _text_headers(request),
@@ -328,8 +340,12 @@ class Gateway:
             )
         return answer
 
-    def _answer(self, answer: aiohttp.ClientResponse, route: Route) -> Response:
+    async def _answer(self, answer: aiohttp.ClientResponse, route: Route) -> Response:
         upstream = self.upstreams[route.upstream]
+        length = answer.content_length
+        if length is not None and length <= WHOLE_BYTES:
+            body = await read_whole(answer, upstream.name, upstream.timeout)
+            return _WholeResponse(answer.status, _passed_headers(answer), body)
         return _streaming(answer, relay(answer, upstream.name, upstream.timeout))
 
     async def _event_stream(
@@ -384,12 +400,27 @@ async def _let_go(answer: aiohttp.ClientResponse, lease: Lease) -> None:
     await lease.release()
 
 
-def _streaming(answer: aiohttp.ClientResponse, body: AsyncIterator[bytes]) -> Response:
+class _WholeResponse(Response):
+    """An upstream answer read whole: its own headers (``Content-Length`` included), as is."""
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status_code = status
+        self.raw_headers = raw_headers
+        self.body = body
+        self.background = None
+
+
+def _passed_headers(answer: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    """The answer's headers the client gets (``headers.response_headers``), raw."""
     headers = response_headers(
         [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
     )
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+def _streaming(answer: aiohttp.ClientResponse, body: AsyncIterator[bytes]) -> Response:
     response = StreamingResponse(body, status_code=answer.status)
-    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    response.raw_headers = _passed_headers(answer)
     return response
 
 
@@ -475,6 +506,7 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
     answers: RedisAnswers | MemoryAnswers
     front: Front
     limiter = None
+    revocations = None
     local = None
     if isinstance(cache, RedisCache):
         answers = RedisAnswers(cache.client, prefix=f"{cache.namespace}:")
@@ -485,6 +517,9 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
             seq_key=answers.seq_key,
             revoked_key=_revoked_key(verifier),
             outage=outage,
+        )
+        revocations = RevocationChecks(
+            cache.client, revoked_key=_revoked_key(verifier), outage=outage
         )
         if settings.rate_limit_enabled and settings.rate_limit_flush_seconds > 0:
             limiter = BatchedRateLimiter(
@@ -526,6 +561,7 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
         response_cache,
         streams,
         limiter,
+        revocations,
     )
     resources.put(gateway)
     async with contextlib.AsyncExitStack() as stack:

@@ -31,7 +31,7 @@ from pydantic_settings import SettingsConfigDict
 
 from emporium.kit.app import create_app
 from emporium.kit.settings import ServiceSettings
-from emporium.kit.tracing import current_context, setup_tracing, spans_recorded
+from emporium.kit.tracing import client_span, current_context, setup_tracing, spans_recorded
 
 exporter = InMemorySpanExporter()
 if sys.argv[1] == "export":
@@ -47,9 +47,12 @@ OURS = ("probe", "emporium.access")
 
 
 @router.get("/onwards/{n}")
-async def onwards(n: int) -> dict[str, str]:
+async def onwards(n: int) -> dict[str, object]:
     logging.getLogger("probe").info("in the handler")
-    return current_context()
+    here = current_context()
+    with client_span("probe", "GET other"):  # a call to another service
+        called = current_context()
+    return {**here, "client": called, "after": current_context()}
 
 
 async def main() -> None:
@@ -108,8 +111,8 @@ def test_the_trace_context_reaches_logs_and_what_is_sent_on(mode: str) -> None:
     )
 
     assert totals["recorded"] is (mode == "export")
-    # One span per sampled request, and only when an exporter records them.
-    assert totals["spans"] == (4 if mode == "export" else 0)
+    # Two spans (server, client) per sampled request, and only when an exporter records them.
+    assert totals["spans"] == (8 if mode == "export" else 0)
     child, not_sampled, fresh, other, garbled = answers
     for answer in answers:
         assert answer["status"] == 200
@@ -124,6 +127,15 @@ def test_the_trace_context_reaches_logs_and_what_is_sent_on(mode: str) -> None:
         assert handler["request_id"] == access["request_id"] == answer["headers"]["x-request-id"]
         assert access["route"] == "/onwards/{n}"
         answer["ids"] = (trace_id, span_id, flags)
+        # A call made in a client span sends on a child of the server span: same trace and
+        # flags, a span id of its own; the server span is current again after it.
+        called = answer["body"]["client"]
+        _, called_trace, called_span, called_flags = called["traceparent"].split("-")
+        assert (called_trace, called_flags) == (trace_id, flags)
+        assert re.fullmatch(r"[0-9a-f]{16}", called_span)
+        assert called_span != span_id
+        assert called.get("tracestate") == answer["body"].get("tracestate")
+        assert answer["body"]["after"]["traceparent"] == sent_on
 
     # A caller's sampled trace goes on under the caller's trace id, from a span of ours.
     assert child["ids"][0] == TRACE_ID

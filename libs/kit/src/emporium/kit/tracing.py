@@ -7,8 +7,9 @@ relay into every consumer.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -22,6 +23,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.util.types import Attributes
 
 __all__ = [
+    "client_span",
     "context_from",
     "current_context",
     "current_trace_id",
@@ -108,7 +110,41 @@ def start_server_span(
             record_exception=False,
             set_status_on_exception=False,
         )
-    # Tracer.start_span's choice of ids and flags, without the span it records.
+    return _light_span(light, context, name, SpanKind.SERVER, attributes)
+
+
+@contextlib.contextmanager
+def client_span(tracer_name: str, name: str, attributes: Attributes = None) -> Iterator[trace.Span]:
+    """A CLIENT span, current inside the block, child of the current span: the one a call
+    to another service runs in (its ``traceparent`` is sent on, ``current_context()``).
+
+    While no exporter is set up it is a non-recording span with the ids the SDK would have
+    given it, as ``start_server_span`` makes: the SDK's span was ~5 % of the gateway's CPU
+    on a proxied GET. Recorded, it is the tracer's own (exceptions and status recorded).
+    """
+    light = _http_tracer
+    if _recording or light is None:
+        with tracer(tracer_name).start_as_current_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            yield span
+        return
+    span = _light_span(light, None, name, SpanKind.CLIENT, attributes)
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield span
+    finally:
+        otel_context.detach(token)
+
+
+def _light_span(
+    light: SdkTracer,
+    context: otel_context.Context | None,
+    name: str,
+    kind: SpanKind,
+    attributes: Attributes,
+) -> trace.Span:
+    """Tracer.start_span's choice of ids and flags, without the span it records."""
     parent = trace.get_current_span(context).get_span_context()
     ids = light.id_generator
     if parent.is_valid:
@@ -117,7 +153,7 @@ def start_server_span(
     else:
         trace_id = ids.generate_trace_id()
         random_trace_id = ids.is_trace_id_random()
-    sampling = light.sampler.should_sample(context, trace_id, name, SpanKind.SERVER, attributes)
+    sampling = light.sampler.should_sample(context, trace_id, name, kind, attributes)
     sampled = sampling.decision is Decision.RECORD_AND_SAMPLE
     flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
     if random_trace_id:
