@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emporium.gateway.headers import request_headers, response_headers
+from emporium.gateway.headers import raw_response_headers, request_headers, response_headers
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:
@@ -59,3 +59,25 @@ def test_the_upstreams_date_and_server_are_dropped() -> None:
         [("Date", "Tue, 01 Dec 2026 07:00:00 GMT"), ("server", "uvicorn"), ("X-Kept", "1")]
     )
     assert out == [("X-Kept", "1")]
+
+
+def test_raw_answers_lose_the_same_headers_as_decoded_ones() -> None:
+    pairs = [
+        ("Content-Type", "application/json"),
+        ("Connection", "keep-alive, X-Secret"),
+        ("X-Secret", "hop"),
+        ("Keep-Alive", "timeout=5"),
+        ("Date", "Tue, 01 Dec 2026 07:00:00 GMT"),
+        ("Server", "uvicorn"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("Content-Length", "2"),
+    ]
+    raw = raw_response_headers([(k.encode(), v.encode()) for k, v in pairs])
+    assert raw == [(k.lower().encode(), v.encode()) for k, v in response_headers(pairs)]
+    assert raw == [
+        (b"content-type", b"application/json"),
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"content-length", b"2"),
+    ]

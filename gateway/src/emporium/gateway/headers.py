@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["HOP_BY_HOP", "request_headers", "response_headers"]
+__all__ = ["HOP_BY_HOP", "raw_response_headers", "request_headers", "response_headers"]
 
 HOP_BY_HOP = frozenset(
     {
@@ -86,3 +86,20 @@ def response_headers(upstream: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The upstream answer's headers minus the hop-by-hop ones, ``Date`` and ``Server``."""
     dropped = _dropped(upstream) | _SERVER_SET
     return [(name, value) for name, value in upstream if name.lower() not in dropped]
+
+
+_DROPPED_RAW = frozenset(name.encode() for name in HOP_BY_HOP | _SERVER_SET)
+
+
+def raw_response_headers(upstream: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``response_headers`` on raw pairs (names lower-cased, as ASGI sends them), without
+    decoding and encoding every header of every answer."""
+    pairs = [(name.lower(), value) for name, value in upstream]
+    named = [
+        token.strip().lower()
+        for name, value in pairs
+        if name == b"connection"
+        for token in value.split(b",")
+    ]
+    dropped = _DROPPED_RAW.union(named) if named else _DROPPED_RAW
+    return [(name, value) for name, value in pairs if name not in dropped]

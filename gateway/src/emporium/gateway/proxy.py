@@ -38,7 +38,7 @@ from emporium.gateway.bodies import has_body, is_upload
 from emporium.gateway.client import Client, peer_of, resolve_client
 from emporium.gateway.errors import BadGateway, RouteNotFound, TooManyStreams
 from emporium.gateway.front import Ask, Front, FrontAnswer, MemoryFront, RedisFront
-from emporium.gateway.headers import request_headers, response_headers
+from emporium.gateway.headers import raw_response_headers, request_headers
 from emporium.gateway.invalidation import StaleListener, listening, listening_locally
 from emporium.gateway.local_answers import LocalAnswers
 from emporium.gateway.outage import Outage
@@ -412,10 +412,7 @@ class _WholeResponse(Response):
 
 def _passed_headers(answer: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
     """The answer's headers the client gets (``headers.response_headers``), raw."""
-    headers = response_headers(
-        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.raw_headers]
-    )
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return raw_response_headers(answer.raw_headers)
 
 
 def _streaming(answer: aiohttp.ClientResponse, body: AsyncIterator[bytes]) -> Response:
