@@ -4,6 +4,15 @@
 start instead of silently falling back to the slower pure-Python loop and parser; both
 come with ``uvicorn[standard]``).
 
+Connections are accepted in batches (``BatchAcceptLoop``), not by uvloop's own server:
+libuv (since 1.45, libuv PR 3696) accepts one connection per turn of the loop, so a busy
+process whose turns take 20-800 ms accepted 1-50 connections a second however many were
+waiting. Measured at the gateway under 120 % load: the kernel's accept queue full (2,049),
+~200,000 connections dropped by it in 25 s (``TcpExtListenOverflows``), 44-77 % client
+timeouts, while the process held only ~300 connections and used half a core. Accepted at
+once, the waiting is inside the process, where the gateway can see it and refuse the
+excess with a 503 (``gateway/.../shedding.py``) instead of leaving clients to time out.
+
 - ``workers == 1`` (the default): one process serves HTTP and runs the service's
   background loops (relay, consumers, payment worker, sweeper), as before.
 - ``workers > 1``: this process binds the socket and supervises ``workers`` children that
@@ -29,7 +38,10 @@ for a gain the benchmark does not need (``bench/results/``).
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -37,13 +49,18 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Literal
 
+import uvloop
+
 __all__ = [
+    "ACCEPT_BATCH",
     "ROLE_VARIABLE",
     "STATUS_VARIABLE",
+    "BatchAcceptLoop",
     "LeaderStatus",
     "Role",
     "process_role",
@@ -149,6 +166,124 @@ class LeaderStatus:
         return "; ".join(waiting) or None
 
 
+# -- accepting ------------------------------------------------------------------------------
+
+#: Most connections accepted per turn of the loop (the rest wait for the next turn, so a
+#: flood of connects cannot take a whole turn; asyncio's own loop takes up to the backlog).
+ACCEPT_BATCH = 256
+#: After the process ran out of file descriptors (or buffers), accepting pauses this long,
+#: as asyncio's loop does, instead of spinning on a listening socket it cannot serve.
+ACCEPT_PAUSE_SECONDS = 1.0
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+_log = logging.getLogger("emporium.kit.runner")
+
+
+class _Acceptor:
+    """A listening socket served by ``BatchAcceptLoop``: what uvicorn uses of an asyncio
+    ``Server`` (``sockets``, ``close``, ``wait_closed``)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, factory: Callable[[], Any]
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._factory = factory
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return () if self._closed else (self._sock,)
+
+    def is_serving(self) -> bool:
+        return not self._closed
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # none left
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited: the next one
+            except OSError as error:
+                if error.errno not in _OUT_OF_RESOURCES:
+                    raise
+                _log.error("cannot accept (%s); pausing %.0f s", error, ACCEPT_PAUSE_SECONDS)
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.call_later(ACCEPT_PAUSE_SECONDS, self._resume)
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
+            self._pending.add(task)
+            task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("an accepted connection could not be set up: %r", task.exception())
+
+    def _resume(self) -> None:
+        if not self._closed:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+class BatchAcceptLoop(uvloop.Loop):
+    """uvloop, with plain TCP servers accepting up to ``ACCEPT_BATCH`` connections per turn.
+
+    Everything else is uvloop's (the accepted sockets become uvloop transports through
+    ``connect_accepted_socket``); TLS and Unix sockets keep uvloop's own server.
+    """
+
+    async def create_server(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        sock: socket.socket | None = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        **options: Any,
+    ) -> Any:
+        if ssl is not None or options or (sock is not None and sock.family == socket.AF_UNIX):
+            parent: Any = super()  # uvloop's typed overloads do not take these as passed on
+            return await parent.create_server(
+                protocol_factory, host, port, sock=sock, backlog=backlog, ssl=ssl, **options
+            )
+        if sock is None:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+            except OSError:
+                sock.close()
+                raise
+        sock.listen(backlog)
+        return _Acceptor(self, sock, protocol_factory)
+
+
+def batch_accept_loop() -> asyncio.AbstractEventLoop:
+    """uvicorn's loop factory (``loop="emporium.kit.runner:batch_accept_loop"``)."""
+    return BatchAcceptLoop()
+
+
 # -- serving ---------------------------------------------------------------------------------
 
 
@@ -160,7 +295,7 @@ def _config(app_factory: str, *, host: str, port: int, forwarded_allow_ips: str)
         factory=True,
         host=host,
         port=port,
-        loop="uvloop",
+        loop="emporium.kit.runner:batch_accept_loop",
         http="httptools",
         log_config=None,  # the kit's JSON logging is configured by the app
         proxy_headers=True,
