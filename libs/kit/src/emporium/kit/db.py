@@ -11,6 +11,15 @@ moments ago is used as it is, which saves a round trip on every busy checkout. A
 that died anyway fails its first statement as a disconnect: SQLAlchemy then invalidates it
 and every connection older than it, so the next checkouts reconnect, and the caller gets a
 503 (``errors.unavailable_dependency``) it can retry, as with any database outage.
+
+A request waits at most ``pool_timeout`` (4 s) for a pooled connection, then gets that 503:
+less than the gateway's 5 s upstream timeout, so a caller hears "busy, retry" rather than a
+504 for a request that may still run.
+
+Background workers (the outbox relay, the event consumers, a service's own loops) take their
+connections from ``Database.for_workers()``: a second, small engine on the same database, so
+the saga's steps never queue behind a burst of HTTP requests that holds every request
+connection (and a stuck worker never starves the requests either).
 """
 
 from __future__ import annotations
@@ -113,8 +122,16 @@ class Database:
         echo: bool = False,
         connect_timeout: float = 5.0,
         ping_after_idle_seconds: float = 2.0,
+        pool_timeout: float = 4.0,
     ) -> None:
         self.url = url
+        self._options: dict[str, Any] = {
+            "echo": echo,
+            "connect_timeout": connect_timeout,
+            "ping_after_idle_seconds": ping_after_idle_seconds,
+            "pool_timeout": pool_timeout,
+        }
+        self._workers: Database | None = None
         self.is_postgres = url.startswith("postgresql")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_postgres:
@@ -123,7 +140,7 @@ class Database:
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_timeout=10,
+                pool_timeout=pool_timeout,
                 connect_args={"timeout": connect_timeout},
             )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -131,6 +148,19 @@ class Database:
         if not self.is_postgres:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def for_workers(self, pool_size: int = 5) -> Database:
+        """The ``Database`` background workers use: the same database, a pool of its own.
+
+        Made on the first call (``pool_size`` is that call's) and disposed with this one. On
+        SQLite it is this ``Database``: one file, and a second engine would only contend
+        for its write lock.
+        """
+        if not self.is_postgres:
+            return self
+        if self._workers is None:
+            self._workers = Database(self.url, pool_size=pool_size, **self._options)
+        return self._workers
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -169,6 +199,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._workers is not None:
+            await self._workers.dispose()
         await self.engine.dispose()
 
     @property

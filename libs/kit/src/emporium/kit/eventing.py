@@ -7,6 +7,9 @@ follow one rule (``<service>.<purpose>``) so dead-letter topics and lag metrics 
 The workers see the bus through the service's ``topic_prefix`` (``with_topic_prefix``):
 subscriptions and outbox rows name the contract's topics, and the prefix goes in front of
 every topic and consumer group on the broker, dead-letter topics included.
+
+The workers use ``worker_database(resources)``: the service's database through a pool of
+its own (``Database.for_workers``), never the HTTP requests' pool.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from datetime import timedelta
 from emporium.kit.app import Resources, WorkerFactory
 from emporium.kit.bus.prefixed import with_topic_prefix
 from emporium.kit.consumer import EventConsumer, Handler
+from emporium.kit.db import Database
 from emporium.kit.outbox import Outbox
 from emporium.kit.relay import OutboxRelay
-from emporium.kit.settings import BusSettings, ServiceSettings
+from emporium.kit.settings import BusSettings, DatabaseSettings, ServiceSettings
 from emporium.kit.workers import Worker
 
-__all__ = ["EventSubscription", "event_workers"]
+__all__ = ["EventSubscription", "event_workers", "worker_database"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,15 @@ class EventSubscription:
         return f"{service_name}.{self.purpose}"
 
 
+def worker_database(resources: Resources) -> Database:
+    """The service's database as its background workers use it: their own small pool."""
+    database = resources.require_database()
+    settings = resources.settings
+    if isinstance(settings, DatabaseSettings):
+        return database.for_workers(settings.database_worker_pool_size)
+    return database.for_workers()
+
+
 def event_workers(
     outbox: Outbox | None, subscriptions: Sequence[EventSubscription] = ()
 ) -> WorkerFactory:
@@ -47,7 +60,7 @@ def event_workers(
         settings = resources.settings
         if not isinstance(settings, BusSettings) or not isinstance(settings, ServiceSettings):
             raise TypeError("event workers need settings with ServiceSettings and BusSettings")
-        database = resources.require_database()
+        database = worker_database(resources)
         bus = with_topic_prefix(resources.require_bus(), settings.topic_prefix)
         workers: list[Worker] = []
         if outbox is not None:

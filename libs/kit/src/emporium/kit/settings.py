@@ -76,6 +76,13 @@ class DatabaseSettings(_Fragment):
 
     database_url: str = "sqlite+aiosqlite:///./var/emporium.db"
     database_pool_size: int = Field(default=10, ge=1)
+    database_worker_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="Pooled connections of the background workers' own engine (relay, "
+        "consumers, the service's loops; as many again on overflow), apart from the "
+        "requests' pool so the saga's steps never wait behind HTTP requests.",
+    )
     database_echo: bool = False
 
     @property

@@ -12,9 +12,10 @@ from emporium.contracts.topics import CATALOG_EVENTS, CUSTOMERS_EVENTS
 from emporium.kit.app import Resources, create_app
 from emporium.kit.auth.dependencies import verifier_hook
 from emporium.kit.auth.keys import KeySource
-from emporium.kit.eventing import EventSubscription, event_workers
+from emporium.kit.eventing import EventSubscription, event_workers, worker_database
 from emporium.kit.outbox import Outbox
 from emporium.kit.workers import Worker
+from emporium.orders.admission import Admission
 from emporium.orders.cart.endpoints import router as cart_router
 from emporium.orders.common import EventPublisher
 from emporium.orders.handlers import build_handlers
@@ -52,7 +53,8 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def payments_hook(resources: Resources) -> AsyncIterator[None]:
         resources.put(publisher)
-        resources.put(provider or SimulatedProvider(resources.require_database()))
+        # The provider is called by the payment worker only: it shares the workers' pool.
+        resources.put(provider or SimulatedProvider(worker_database(resources)))
         yield
 
     relay_and_consumers = event_workers(
@@ -67,7 +69,8 @@ def create_service_app(
     )
 
     def workers(resources: Resources) -> Sequence[Worker]:
-        database = resources.require_database()
+        # Their own pool: the saga's steps never wait behind HTTP requests for a connection.
+        database = worker_database(resources)
         chosen: PaymentProvider = provider or resources.get(SimulatedProvider)
         return [
             *relay_and_consumers(resources),
@@ -91,7 +94,7 @@ def create_service_app(
             ),
         ]
 
-    return create_app(
+    app = create_app(
         settings=settings,
         title="Emporium orders",
         description="Carts, orders, the checkout saga and payments.",
@@ -100,3 +103,10 @@ def create_service_app(
         lifespan_hooks=[payments_hook, verifier_hook(keys)],
         **overrides,
     )
+    if settings.max_requests_in_flight:
+        app.add_middleware(
+            Admission,
+            limit=settings.max_requests_in_flight,
+            wait_seconds=settings.request_admission_wait_seconds,
+        )
+    return app
