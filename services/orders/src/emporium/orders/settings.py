@@ -45,6 +45,18 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
         "the charge is given up); keep it below payment_lease_seconds.",
     )
     sse_poll_seconds: float = Field(default=0.5, gt=0)
+    max_requests_in_flight: int = Field(
+        default=0,
+        ge=0,
+        description="HTTP requests served at once (probes and event streams aside); the next "
+        "wait up to request_admission_wait_seconds, then get 503 with Retry-After. 0: no cap.",
+    )
+    request_admission_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a request over max_requests_in_flight waits for a slot; keep "
+        "it well below the gateway's upstream timeout.",
+    )
     tax_inclusive_currencies: str = Field(
         default="EUR,GBP",
         description="Comma-separated ISO 4217 codes whose prices are entered tax included "
