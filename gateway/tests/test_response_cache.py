@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 
+from emporium.gateway.response_cache import listing_families
 from emporium.gateway.testing import GatewayFactory
 
 
@@ -69,3 +73,15 @@ async def test_a_catalog_write_through_the_gateway_invalidates(
     assert created.status_code == 200
     assert (await gw.client.get("/api/v1/categories")).headers["x-cache"] == "MISS"
     assert catalog.hits == 3
+
+
+def test_a_listing_answer_is_indexed_under_the_products_it_shows() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    page = {"items": [{"id": str(first).upper()}, {"id": str(second)}, {"id": str(first)}]}
+    assert listing_families(json.dumps(page).encode()) == (
+        f"product:{first}",
+        f"product:{second}",
+    )
+    assert listing_families(b'{"items": [{"id": "not-an-id"}, 3]}') == ()
+    assert listing_families(b"[1, 2]") == ()
+    assert listing_families(b"not json") == ()

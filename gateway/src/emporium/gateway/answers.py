@@ -2,9 +2,11 @@
 
 Each answer is one Redis string (ready bytes: ``entry.py``) that lives ``ttl`` seconds and
 is listed in the index of each of its families (``product:<id>``, ``listing``,
-``categories``: the names the catalog's own cache uses). Invalidating a family deletes the
-answers its index lists, and nothing else: a stock change of one product drops that
-product's page and the listings, not every other product's page.
+``categories``: the names the catalog's own cache uses; a listing answer is listed under
+the family of each product it shows too, ``response_cache.listing_families``). Invalidating
+a family deletes the answers its index lists, and nothing else: a stock change of one
+product that leaves it in (or out of) stock drops that product's page and the listings
+that show it, not every other page.
 
 An answer fetched while its family was being invalidated must not be stored: it may
 predate the change. Every invalidation takes the next number of a counter and marks its

@@ -5,7 +5,10 @@ After a commit the catalog bumps its own cache families (``product:<id>``, ``lis
 ``catalog:stale:<db>`` (``emporium.catalog.invalidation``). Every gateway process listens
 and drops the stored answers of exactly those families (``answers.py``), so a unit
 reserved or released by the checkout saga shows through the gateway within milliseconds
-of the catalog's commit, while every other answer stays cached.
+of the catalog's commit, while every other answer stays cached. A stock change announces
+only ``product:<id>`` unless the product went in or out of stock (then ``listing`` too):
+the listing answers that show the product are indexed under its family as well
+(``response_cache.listing_families``), so they go with its page, and the others stay.
 
 Why Redis and not a consumer of ``catalog.events``: the announcement comes after the
 catalog's own cache is fresh (an event can overtake that bump, and the gateway would cache

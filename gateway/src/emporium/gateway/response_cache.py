@@ -16,6 +16,15 @@ without ``Set-Cookie`` are stored, uncompressed (the upstream is asked without
 make one upstream call (single flight): the others wait for its answer, whatever it is.
 ``ETag`` is a hash of the body; a matching ``If-None-Match`` gets 304 without a body.
 
+A listing answer (``/products?...``: the ``listing`` family) shows products, and a change
+of one of them must drop it while a stock change that moves no product in or out of
+stock drops nothing else (the catalog then announces only ``product:<id>``). So a
+listing answer is indexed under the family of every product in its ``items`` as well
+(``listing_families``, read from the body when it is fetched; the same ids the catalog's
+own listing cache tracks), and those families are written into the stored entry (a line
+that is never sent as a header), so a process that keeps an in-process copy of an entry
+it read from Redis indexes it the same way. Nothing about it crosses to the client.
+
 In front of Redis, each gateway process keeps the answers it served, parsed and ready
 (``local_answers.py``, bounded): a hit found there asks Redis nothing. ``invalidate`` drops
 the in-process copies as well, before and after Redis's, so an answer read from Redis just
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,6 +53,7 @@ __all__ = [
     "ResponseCache",
     "etag_matches",
     "families_of",
+    "listing_families",
     "plain_response",
     "ready_of",
     "serve_ready",
@@ -58,6 +69,8 @@ _DROPPED_ON_304 = frozenset({b"content-type", b"content-language"})
 _DROPPED_304_LOCAL = _DROPPED_ON_304 | {b"content-length"}
 LISTING = "listing"
 CATEGORIES = "categories"
+# The entry's line naming its families beyond its path's (never a header: see ``_parse``).
+_FAMILIES = b"~families"
 
 
 class ReadyResponse(Response):
@@ -100,6 +113,26 @@ def families_of(segments: Sequence[str]) -> tuple[str, ...]:
     return (LISTING,)
 
 
+def listing_families(body: bytes) -> tuple[str, ...]:
+    """The families of the products a listing answer shows (its ``items``' ids, canonical);
+    nothing for a body that is not such a page."""
+    try:
+        page = json.loads(body)
+    except ValueError:
+        return ()
+    items = page.get("items") if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        return ()
+    found: dict[str, None] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            try:
+                found[f"product:{uuid.UUID(item['id'])}"] = None
+            except ValueError:
+                continue
+    return tuple(found)
+
+
 def write_families(segments: Sequence[str]) -> tuple[str, ...]:
     """The families a successful admin write to this public path makes stale."""
     if len(segments) >= 2 and segments[:2] == ("admin", "categories"):
@@ -131,23 +164,35 @@ class _Fetched:
     entry: bytes | None
 
 
-def _entry(headers: list[tuple[str, str]], body: bytes) -> bytes:
+def _entry(headers: list[tuple[str, str]], body: bytes, families: Sequence[str] = ()) -> bytes:
     kept = [(k.lower(), v) for k, v in headers if k.lower() in _KEPT]
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     lines = [f"{name}:{value}" for name, value in (*kept, ("etag", etag))]
+    if families:
+        lines.append(f"{_FAMILIES.decode()}:{','.join(families)}")
     return "\n".join(lines).encode("latin-1") + b"\n\n" + body
+
+
+def _parse_all(entry: bytes) -> tuple[list[tuple[bytes, bytes]], bytes, bytes, tuple[str, ...]]:
+    """(raw headers, etag, body, families named in it) of a stored entry."""
+    head, _, body = entry.partition(b"\n\n")
+    raw: list[tuple[bytes, bytes]] = []
+    etag = b""
+    families: tuple[str, ...] = ()
+    for line in head.split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name == _FAMILIES:
+            families = tuple(value.decode("latin-1").split(","))
+            continue
+        raw.append((name, value))
+        if name == b"etag":
+            etag = value
+    return raw, etag, body, families
 
 
 def _parse(entry: bytes) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
     """(raw headers, etag, body) of a stored entry."""
-    head, _, body = entry.partition(b"\n\n")
-    raw: list[tuple[bytes, bytes]] = []
-    etag = b""
-    for line in head.split(b"\n"):
-        name, _, value = line.partition(b":")
-        raw.append((name, value))
-        if name == b"etag":
-            etag = value
+    raw, etag, body, _ = _parse_all(entry)
     return raw, etag, body
 
 
@@ -258,16 +303,20 @@ class ResponseCache:
             or len(body) > MAX_ENTRY_BYTES
         ):
             return _Fetched(upstream.status, headers, body, None)
-        entry = _entry(headers, body)
-        stored = await self.answers.store(key, entry, ttl=self.ttl, families=families, seq=seq)
+        shown = listing_families(body) if LISTING in families else ()
+        entry = _entry(headers, body, shown)
+        every = (*families, *(f for f in shown if f not in families))
+        stored = await self.answers.store(key, entry, ttl=self.ttl, families=every, seq=seq)
         if stored and local_key is not None:
             self.keep(local_key, entry, tuple(families), time.monotonic() + self.ttl, generation)
         return _Fetched(200, headers, body, entry)
 
 
 def ready_of(entry: bytes, families: tuple[str, ...], expires: float) -> Ready:
-    """A stored ``entry`` parsed once into the headers and body a hit sends."""
-    raw, etag, body = _parse(entry)
+    """A stored ``entry`` parsed once into the headers and body a hit sends, indexed under
+    ``families`` and those the entry names (a listing's products)."""
+    raw, etag, body, shown = _parse_all(entry)
+    families = (*families, *(f for f in shown if f not in families))
     raw += [
         (b"cache-control", CACHE_CONTROL),
         _HIT,
