@@ -10,6 +10,19 @@ families, so stock reserved by the checkout saga shows through the gateway at on
 announcement comes after the bump, so the gateway's refetch finds the catalog's cache fresh.
 Best effort, like every cache operation: the gateway's answers expire anyway.
 
+A stock change that leaves its product in stock (or out of stock) changes only the
+answers that show the product: its page and the listings that hold it. It marks only
+``product:<id>`` stale (``stock_families``): the catalog's listing answers are checked
+against the generations of the products in them (``answers.cached_listing``), and the
+gateway indexes each listing answer under the products in it. A change that puts the
+product in or out of stock may move it into or out of any ``in_stock`` listing (and its
+facet counts), so it marks every listing stale, as price, name, category, creation and
+deletion changes do: those can move a product to any page of any sort.
+
+Whenever a product's generation is bumped, ``ITEMS`` is bumped first: a listing computed
+while a change of one of its products committed learns it from ``ITEMS`` (its products'
+generations, read only after the page, could already be the new ones) and is not stored.
+
 On the embedded default (an in-process ``MemoryCache``, no Redis: ``make dev`` runs the
 gateway in the same process) the same announcement goes to the process's pub/sub
 (``LOCAL_STALE_CHANNEL`` on ``LOCAL_PUBSUB``), which the gateway's memory answers listen
@@ -36,6 +49,7 @@ from emporium.kit.cache.memory import MemoryCache
 from emporium.kit.cache.redis_cache import RedisCache
 
 __all__ = [
+    "ITEMS",
     "LISTING",
     "LOCAL_STALE_CHANNEL",
     "invalidate",
@@ -43,12 +57,16 @@ __all__ = [
     "mark_stale",
     "product_family",
     "stale_channel",
+    "stock_families",
 ]
 
 log = logging.getLogger("emporium.catalog.invalidation")
 
 #: The family of every listing page (any product change may move it).
 LISTING = "listing"
+#: Bumped before any product's family (never announced): see the module's docstring.
+ITEMS = "items"
+_PRODUCT = "product:"
 _KEY = "emporium.catalog.stale"
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -56,6 +74,14 @@ _tasks: set[asyncio.Task[None]] = set()
 def product_family(product_id: UUID) -> str:
     """The cache family of one product's detail."""
     return f"product:{product_id}"
+
+
+def stock_families(product_id: UUID, before: int, after: int) -> tuple[str, ...]:
+    """What a change of a product's units available from ``before`` to ``after`` makes
+    stale: its own answers, and every listing only if it went in or out of stock."""
+    if (before > 0) != (after > 0):
+        return (LISTING, product_family(product_id))
+    return (product_family(product_id),)
 
 
 def mark_stale(session: AsyncSession, *names: str) -> None:
@@ -76,6 +102,8 @@ def stale_channel(db: int) -> str:
 
 async def _bump(cache: Cache, names: Iterable[str]) -> None:
     ordered = sorted(names)
+    if any(name.startswith(_PRODUCT) for name in ordered):
+        await cache.bump(ITEMS)  # before the products' own: see the module's docstring
     for name in ordered:
         await cache.bump(name)
     if isinstance(cache, RedisCache):

@@ -9,14 +9,21 @@ only acts on an order that is still ``reserved``, and a cancellation that arrive
 any reservation leaves a ``cancelled`` tombstone so that a late ``OrderPlaced`` is refused.
 
 Locks: the order row first, then the stock rows of the order's variants in ``(variant_id,
-location_code)`` order, in every transaction (so none can deadlock with another).
+location_code)`` order, in every transaction (so none can deadlock with another); then, on
+PostgreSQL, a transaction-scoped advisory lock per product whose units change, in product
+order (``_before``). It makes the products' units read before a change and after
+it those of no concurrent change: whether a product went in or out of stock (which stales
+every listing, ``invalidation.stock_families``) is never missed by two changes of two of
+its variants or locations at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +34,7 @@ from emporium.catalog.errors import (
     StockBelowReserved,
     VariantNotFound,
 )
-from emporium.catalog.invalidation import LISTING, mark_stale, product_family
+from emporium.catalog.invalidation import mark_stale, stock_families
 from emporium.catalog.inventory import repository
 from emporium.catalog.inventory.repository import Totals
 from emporium.catalog.models import (
@@ -68,9 +75,53 @@ def variant_of(line: OrderLine) -> UUID:
     return variant_id or line.product_id
 
 
-async def _changed(session: AsyncSession, levels: Iterable[StockLevel]) -> None:
+def _lock_key(product_id: UUID) -> int:
+    # A signed 64-bit key of the product (a clash only makes two products wait in turn).
+    return int.from_bytes(product_id.bytes[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What a stock change starts from: the owners of its variants, each product's units
+    available and each stock row's, before the change."""
+
+    owners: dict[UUID, UUID]
+    products: dict[UUID, int]
+    levels: dict[tuple[UUID, str], int]
+
+    def after(self, product_id: UUID, touched: dict[tuple[UUID, str], StockLevel]) -> int:
+        """The product's units available once ``touched`` changed. A row of a deleted
+        variant counts here though not in ``products``: then at worst a listing is staled
+        for nothing, never left stale (its units only go up when given back)."""
+        moved = sum(
+            level.available - self.levels[key]
+            for key, level in touched.items()
+            if self.owners.get(key[0], key[0]) == product_id and key in self.levels
+        )
+        return self.products.get(product_id, 0) + moved
+
+
+async def _before(session: AsyncSession, levels: Iterable[StockLevel]) -> _Before:
+    """``_Before`` of a change of ``levels`` (call with them locked, before changing them);
+    on PostgreSQL it first takes each product's advisory lock, held until the transaction
+    ends (see the module)."""
+    rows = {(level.variant_id, level.location_code): level.available for level in levels}
+    variants = sorted({variant_id for variant_id, _ in rows})
+    owners = await repository.product_of(session, variants)
+    product_ids = sorted({owners.get(vid, vid) for vid in variants})
+    if session.get_bind().dialect.name == "postgresql":
+        for product_id in product_ids:
+            await session.execute(select(func.pg_advisory_xact_lock(_lock_key(product_id))))
+    totals = await repository.product_availability(session, product_ids)
+    products = {pid: totals.get(pid, Totals(0, 0)).available for pid in product_ids}
+    return _Before(owners, products, rows)
+
+
+async def _changed(session: AsyncSession, levels: Iterable[StockLevel], before: _Before) -> None:
     """Stamp the rows, publish ``StockChanged`` v2 for each (one per variant and location,
-    with the variant's units summed over its locations) and mark the cached pages stale."""
+    with the variant's units summed over its locations) and mark the cached answers stale:
+    each product's own, and every listing when one went in or out of stock (``before``:
+    where the change started from)."""
     now = utcnow()
     touched: dict[tuple[UUID, str], StockLevel] = {}
     for level in levels:
@@ -78,7 +129,7 @@ async def _changed(session: AsyncSession, levels: Iterable[StockLevel]) -> None:
         touched[(level.variant_id, level.location_code)] = level
     await session.flush()
     variant_ids = {variant_id for variant_id, _ in touched}
-    owners = await repository.product_of(session, variant_ids)
+    owners = before.owners
     summed = await repository.availability(session, variant_ids)
     for (variant_id, location_code), level in sorted(touched.items()):
         product_id = owners.get(variant_id, variant_id)  # a product's first variant: its id
@@ -96,8 +147,8 @@ async def _changed(session: AsyncSession, levels: Iterable[StockLevel]) -> None:
             key=product_id,  # with the product's other events: one partition, in order
         )
     for product_id in sorted({owners.get(vid, vid) for vid in variant_ids}):
-        mark_stale(session, product_family(product_id))
-    mark_stale(session, LISTING)
+        after = before.after(product_id, touched)
+        mark_stale(session, *stock_families(product_id, before.products.get(product_id, 0), after))
 
 
 async def set_variant_on_hand(
@@ -132,8 +183,9 @@ async def _set(
             "on_hand cannot go below that",
             reserved=level.reserved,
         )
+    before = await _before(session, [level])
     level.on_hand = on_hand
-    await _changed(session, [level])
+    await _changed(session, [level], before)
     return level
 
 
@@ -219,6 +271,7 @@ async def reserve_order(session: AsyncSession, order_id: UUID, lines: Sequence[O
         for variant_rows in locked.values()
         for row in variant_rows
     }
+    before = await _before(session, [rows[key] for key in decision.quantities])
     for (variant_id, location_code), quantity in decision.quantities.items():
         rows[(variant_id, location_code)].reserved += quantity
         session.add(
@@ -232,7 +285,7 @@ async def reserve_order(session: AsyncSession, order_id: UUID, lines: Sequence[O
     record.status = "reserved"
     await session.flush()
     await OUTBOX.add(session, StockReserved(order_id=order_id), key=order_id)
-    await _changed(session, [rows[key] for key in decision.quantities])
+    await _changed(session, [rows[key] for key in decision.quantities], before)
     return True
 
 
@@ -253,6 +306,9 @@ async def _settle(session: AsyncSession, order_id: UUID, *, ship: bool) -> bool:
         for row in variant_rows
     }
     touched: list[StockLevel] = []
+    before = await _before(
+        session, [rows[k] for k in ((a.variant_id, a.location_code) for a in held) if k in rows]
+    )
     for part in held:  # each location's part goes back to (or leaves) that location
         level = rows.get((part.variant_id, part.location_code))
         if level is None:
@@ -264,7 +320,7 @@ async def _settle(session: AsyncSession, order_id: UUID, *, ship: bool) -> bool:
     record.status = "committed" if ship else "released"
     record.updated_at = utcnow()
     await session.flush()
-    await _changed(session, touched)
+    await _changed(session, touched, before)
     return True
 
 

@@ -1,4 +1,8 @@
-"""Product HTTP endpoints: the public listing and detail (cached), admin writes."""
+"""Product HTTP endpoints: the public listing and detail (cached), admin writes.
+
+A listing is cached per generation of ``listing`` and of each product in it
+(``answers.cached_listing``): a stock change of one product misses only the pages that
+show it."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from emporium.catalog.answers import cached_answer
+from emporium.catalog.answers import Listed, cached_answer, cached_listing
 from emporium.catalog.dependencies import (
     AdminDep,
     CacheDep,
@@ -120,7 +124,7 @@ async def list_products(
     postgres = database.is_postgres
     base = settings.base_currency
 
-    async def compute() -> bytes:
+    async def compute() -> Listed:
         # A connection, without a transaction, only when the page is not cached.
         async with database.read_session() as session:
 
@@ -146,18 +150,14 @@ async def list_products(
                 facets=ListingFacets.model_validate_json(facets_json),
                 base_currency=base,
             )
-        return page.model_dump_json().encode()
+        # The products it shows: a change of one of them makes this page a miss.
+        return page.model_dump_json().encode(), tuple(product_family(p.id) for p in page.items)
 
     if cache is None:
-        body = await compute()
+        body, _ = await compute()
     else:
-        body = await cached_answer(
-            cache,
-            LISTING,
-            params.cache_key(),
-            compute,
-            ttl=settings.listing_cache_seconds,
-            stale_ttl=30,
+        body = await cached_listing(
+            cache, params.cache_key(), compute, ttl=settings.listing_cache_seconds, stale_ttl=30
         )
     return Response(body, media_type=JSON)
 
