@@ -12,9 +12,8 @@ that died anyway fails its first statement as a disconnect: SQLAlchemy then inva
 and every connection older than it, so the next checkouts reconnect, and the caller gets a
 503 (``errors.unavailable_dependency``) it can retry, as with any database outage.
 
-A request waits at most ``pool_timeout`` (4 s) for a pooled connection, then gets that 503:
-less than the gateway's 5 s upstream timeout, so a caller hears "busy, retry" rather than a
-504 for a request that may still run.
+A request waits at most ``pool_timeout`` (10 s) for a pooled connection, then gets that
+503 (the pool's ``TimeoutError`` is a database that cannot serve now).
 
 Background workers (the outbox relay, the event consumers, a service's own loops) take their
 connections from ``Database.for_workers()``: a second, small engine on the same database, so
@@ -122,7 +121,7 @@ class Database:
         echo: bool = False,
         connect_timeout: float = 5.0,
         ping_after_idle_seconds: float = 2.0,
-        pool_timeout: float = 4.0,
+        pool_timeout: float = 10.0,
     ) -> None:
         self.url = url
         self._options: dict[str, Any] = {
