@@ -138,10 +138,13 @@ def test_an_answer_belongs_to_the_catalog_family_of_its_path() -> None:
     assert families_of(("products", str(product).upper())) == (f"product:{product}",)
     assert families_of(("products",)) == ("listing",)
     assert families_of(("categories",)) == ("categories",)
-    assert set(write_families(("admin", "products", str(product), "stock"))) == {
+    assert write_families(("admin", "products", str(product), "stock")) == (f"product:{product}",)
+    assert write_families(("admin", "variants", str(product), "stock", "default")) == ()
+    assert set(write_families(("admin", "products", str(product)))) == {
         "listing",
         f"product:{product}",
     }
+    assert write_families(("admin", "variants", str(product))) == ("listing",)
     assert set(write_families(("admin", "categories"))) == {"categories", "listing"}
 
 

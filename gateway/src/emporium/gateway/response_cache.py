@@ -137,6 +137,12 @@ def write_families(segments: Sequence[str]) -> tuple[str, ...]:
     """The families a successful admin write to this public path makes stale."""
     if len(segments) >= 2 and segments[:2] == ("admin", "categories"):
         return (CATEGORIES, LISTING)
+    # A stock write moves a listing only when its product goes in or out of stock, which
+    # the catalog knows and announces (``invalidation.py``); here only what it surely hits.
+    if len(segments) == 4 and segments[:2] == ("admin", "products") and segments[3] == "stock":
+        return (f"product:{_canonical_id(segments[2])}",)
+    if len(segments) >= 4 and segments[:2] == ("admin", "variants") and segments[3] == "stock":
+        return ()  # the path names no product: the catalog's announcement says which
     if len(segments) >= 3 and segments[:2] == ("admin", "products"):
         return (LISTING, f"product:{_canonical_id(segments[2])}")
     return (LISTING,)

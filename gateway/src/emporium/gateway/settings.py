@@ -118,8 +118,11 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         "more than its limit); 0: each request counted in Redis as it comes.",
     )
 
-    # Response cache of anonymous catalog GETs (0 turns it off).
-    response_cache_seconds: int = Field(default=10, ge=0)
+    # Response cache of anonymous catalog GETs (0 turns it off). Long, as every change the
+    # catalog makes drops exactly its answers (invalidation.py): the TTL bounds only what a
+    # missed announcement leaves, and each expiry is a miss (browsing bench: 92 % hits at
+    # 10 s, 98 % at 60 s).
+    response_cache_seconds: int = Field(default=60, ge=0)
     # Its first level, in each gateway process (with Redis; 0 entries turns it off).
     local_cache_entries: int = Field(default=5_000, ge=0)
     local_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
