@@ -28,14 +28,13 @@ held.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from emporium.catalog.generations import generation, versioned
+from emporium.catalog.generations import generations, versioned
 from emporium.catalog.invalidation import ITEMS, LISTING
 from emporium.kit.cache import get_or_compute
 from emporium.kit.cache.base import Cache
@@ -157,7 +156,7 @@ async def cached_listing(
     answers = answers_of(cache)
     held = answers.members(key)
     names = [LISTING, ITEMS, *(held[1] if held is not None else ())]
-    gens = list(await asyncio.gather(*(generation(cache, name) for name in names)))
+    gens = await generations(cache, names)
     listing_gen, items_before = gens[0], gens[1]
     if held is not None and held[0] == listing_gen:
         families, member_gens = held[1], gens[2:]
@@ -168,7 +167,7 @@ async def cached_listing(
             body, found = await compute()
             # Stored only if no product's generation moved while it was computed (``ITEMS``
             # is bumped before any): these may already be newer than the rows read.
-            after = await asyncio.gather(*(generation(cache, n) for n in (ITEMS, *found)))
+            after = await generations(cache, (ITEMS, *found))
             if after[0] == items_before:
                 await _store(
                     cache, _body_key(listing_gen, key, found, after[1:]), body, ttl, stale_ttl
@@ -184,7 +183,7 @@ async def cached_listing(
         answers.remember(key, listing_gen, families)
         if first:
             return first[0]
-        member_gens = list(await asyncio.gather(*(generation(cache, f) for f in families)))
+        member_gens = await generations(cache, families)
     full = _body_key(listing_gen, key, families, member_gens)
     body = answers.get(full)
     if body is None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 
 from emporium.kit.cache.base import Cache
 from emporium.kit.cache.redis_cache import RedisCache
 
-__all__ = ["GenerationBatcher", "generation", "versioned"]
+__all__ = ["GenerationBatcher", "generation", "generations", "versioned"]
 
 
 class GenerationBatcher:
@@ -40,6 +41,20 @@ class GenerationBatcher:
             asyncio.get_running_loop().call_soon(self._send)
         self._waiting.setdefault(name, []).append(future)
         return await future
+
+    async def generations(self, names: Sequence[str]) -> list[str]:
+        """``generation`` of each of ``names``, in the same batch: one future each and no
+        task (a listing asks for ~20 at once, and a task per name was a quarter of a
+        cached listing's cost)."""
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._send)
+        futures: list[asyncio.Future[str]] = []
+        for name in names:
+            future: asyncio.Future[str] = loop.create_future()
+            self._waiting.setdefault(name, []).append(future)
+            futures.append(future)
+        return [await future for future in futures]  # all answered by the same MGET
 
     def _send(self) -> None:
         batch, self._waiting = self._waiting, {}
@@ -87,6 +102,16 @@ async def generation(cache: Cache, name: str) -> str:
     if batcher is None:
         batcher = _batchers[cache] = GenerationBatcher(cache)
     return await batcher.generation(name)
+
+
+async def generations(cache: Cache, names: Sequence[str]) -> list[str]:
+    """``generation`` of each of ``names`` (in one batch when ``cache`` is Redis)."""
+    if not isinstance(cache, RedisCache) or not cache.available:
+        return [await cache.generation(name) for name in names]
+    batcher = _batchers.get(cache)
+    if batcher is None:
+        batcher = _batchers[cache] = GenerationBatcher(cache)
+    return await batcher.generations(names)
 
 
 async def versioned(cache: Cache, name: str, key: str) -> str:
