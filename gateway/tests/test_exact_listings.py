@@ -60,7 +60,6 @@ async def catalog_url(
 async def _gateway(
     gateway: GatewayFactory, url: str, mint: TokenMint, redis_url: str | None, unique: str
 ) -> Running:
-    from emporium.gateway.invalidation import StaleListener
 
     gw = await gateway(
         catalog_url=url,
@@ -70,12 +69,7 @@ async def _gateway(
         response_cache_seconds=300,  # far longer than the test: only a drop refreshes
     )
     if redis_url is not None:
-        listener = gw.resources.get(StaleListener)
-
-        async def subscribed() -> bool:
-            return listener.subscribed.is_set()
-
-        await eventually(subscribed, timeout=10)
+        await gw.subscribed()
     return gw
 
 

@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 from yarl import URL
 
-from emporium.gateway.invalidation import StaleListener, stale_channel
+from emporium.gateway.invalidation import stale_channel
 from emporium.gateway.local_answers import LocalAnswers
 from emporium.gateway.proxy import Gateway
 from emporium.gateway.response_cache import ready_of
@@ -105,15 +105,6 @@ def _through(tap: RedisTap, redis_url: str) -> str:
     return str(URL(redis_url).with_port(tap.port))
 
 
-async def _subscribed(gw: Running) -> None:
-    listener = gw.resources.get(StaleListener)
-
-    async def ready() -> bool:
-        return listener.subscribed.is_set()
-
-    await eventually(ready, timeout=10)
-
-
 async def _replicas(gateway: GatewayFactory, settings: dict[str, Any]) -> list[Running]:
     """Two gateways on one Redis namespace in front of one catalog."""
     first = await gateway(**settings)
@@ -143,7 +134,7 @@ async def test_a_hit_kept_in_the_process_asks_redis_nothing_and_still_counts(
         rate_limit_anonymous=25,
         rate_limit_flush_seconds=5,  # no flush while the hits below are counted
     )
-    await _subscribed(gw)
+    await gw.subscribed()
     path = f"/api/v1/products/{uuid.uuid4()}"
     assert await _x_cache(gw, path) == "MISS"
     upstream_calls = gw.services["catalog"].hits
@@ -180,7 +171,7 @@ async def test_the_limit_holds_across_two_replicas_on_one_redis(
     }
     replicas = await _replicas(gateway, settings)
     for gw in replicas:
-        await _subscribed(gw)
+        await gw.subscribed()
     allowed = 0
     sent = 0
     # One caller, spread over both replicas, each getting about one request per interval:
@@ -220,7 +211,7 @@ async def test_an_announcement_drops_the_copy_on_every_replica_within_a_second(
     paths = [f"/api/v1/products/{changed}", f"/api/v1/products/{other}"]
     seen: dict[str, int] = {}
     for gw in replicas:
-        await _subscribed(gw)
+        await gw.subscribed()
         for path in paths:
             await gw.client.get(path)
             answer = await gw.client.get(path)
@@ -251,7 +242,7 @@ async def test_a_catalog_write_through_the_gateway_drops_the_copy(
     gateway: GatewayFactory, redis_url: str, unique: str
 ) -> None:
     gw = await gateway(redis_url=redis_url, cache_namespace=unique, response_cache_seconds=300)
-    await _subscribed(gw)
+    await gw.subscribed()
     product = uuid.uuid4()
     path = f"/api/v1/products/{product}"
     await gw.client.get(path)
@@ -272,7 +263,7 @@ async def test_redis_away_fails_open_and_the_cache_comes_back(
         response_cache_seconds=300,
         rate_limit_anonymous=1000,
     )
-    await _subscribed(gw)
+    await gw.subscribed()
     path = f"/api/v1/products/{uuid.uuid4()}"
     await gw.client.get(path)
     assert await _x_cache(gw, path) == "HIT"

@@ -106,7 +106,6 @@ async def test_a_variant_stocked_through_the_gateway_is_in_stock_on_the_cached_p
     from emporium.catalog.app import create_service_app
     from emporium.catalog.settings import Settings as CatalogSettings
     from emporium.catalog.testing import MIGRATIONS
-    from emporium.gateway.invalidation import StaleListener
     from emporium.kit.migrations import upgrade_to_head
 
     database_url, redis_url = stack
@@ -132,12 +131,7 @@ async def test_a_variant_stocked_through_the_gateway_is_in_stock_on_the_cached_p
             response_cache_seconds=300,  # far longer than the test: only a drop refreshes
         )
         if redis_url is not None:
-            listener = gw.resources.get(StaleListener)
-
-            async def subscribed() -> bool:
-                return listener.subscribed.is_set()
-
-            await eventually(subscribed, timeout=10)
+            await gw.subscribed()
         admin, client = gw.bearer("admin"), gw.client
         created = await client.post(
             "/api/v1/admin/products",

@@ -316,6 +316,19 @@ class Running:
     def bearer(self, role: str = "customer", **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.mint.token(role=role, **claims)}"}
 
+    async def subscribed(self, timeout: float = 10) -> None:
+        """Wait until the gateway listens to the catalog's announcements (with Redis):
+        before that it keeps no answer in the process and may miss a drop."""
+        from emporium.gateway.invalidation import StaleListener
+        from emporium.kit.testing.polling import eventually
+
+        listener = self.resources.get(StaleListener)
+
+        async def ready() -> bool:
+            return listener.subscribed.is_set()
+
+        await eventually(ready, timeout=timeout)
+
 
 GatewayFactory = Callable[..., Awaitable[Running]]
 
