@@ -87,7 +87,9 @@ async def test_detail_and_listing_are_cached_and_invalidated_by_changes(
 
         await eventually(reserved)
 
-        # And an image upload.
+        # And an image upload: the page and the (cached) listing that holds the product.
+        listing = (await catalog.client.get("/products")).json()
+        assert [len(p["images"]) for p in listing["items"]] == [0]
         await rename_behind_the_service(catalog, product["id"], "With image")
         uploaded = await catalog.client.post(
             f"/admin/products/{product['id']}/images",
@@ -97,6 +99,14 @@ async def test_detail_and_listing_are_cached_and_invalidated_by_changes(
         assert uploaded.status_code == 201
         detail = (await catalog.client.get(f"/products/{product['id']}")).json()
         assert (detail["name"], len(detail["images"])) == ("With image", 1)
+        listing = (await catalog.client.get("/products")).json()
+        assert [(p["name"], len(p["images"])) for p in listing["items"]] == [("With image", 1)]
+        await catalog.client.delete(
+            f"/admin/products/{product['id']}/images/{uploaded.json()['id']}",
+            headers=catalog.admin,
+        )
+        listing = (await catalog.client.get("/products")).json()
+        assert [len(p["images"]) for p in listing["items"]] == [0]
         await catalog.client.delete(f"/admin/products/{product['id']}", headers=catalog.admin)
         assert (await catalog.client.get(f"/products/{product['id']}")).status_code == 404
         assert (await catalog.client.get("/products")).json()["items"] == []

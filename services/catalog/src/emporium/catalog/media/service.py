@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.catalog.errors import ImageNotFound, ImageTooLarge, ProductNotFound
-from emporium.catalog.invalidation import LISTING, mark_stale, product_family
+from emporium.catalog.invalidation import mark_stale, product_family
 from emporium.catalog.media.limits import image_work_slot
 from emporium.catalog.media.processing import Processed, process_image
 from emporium.catalog.models import ProductImage
@@ -113,7 +113,8 @@ async def add_image(
         ) from exc  # fmt: skip
     session.add(image)
     await session.flush()
-    mark_stale(session, LISTING, product_family(product_id))
+    # A product's images move it in no listing: its listings see its generation (answers.py).
+    mark_stale(session, product_family(product_id))
     return image
 
 
@@ -124,7 +125,7 @@ async def delete_image(session: AsyncSession, product_id: UUID, image_id: UUID) 
         raise ImageNotFound(f"no image {image_id} on product {product_id}")
     await session.delete(image)
     await session.flush()
-    mark_stale(session, LISTING, product_family(product_id))
+    mark_stale(session, product_family(product_id))
     still_used = await session.scalar(
         select(func.count()).where(ProductImage.content_key == image.content_key)
     )
