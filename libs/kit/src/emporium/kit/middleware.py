@@ -156,20 +156,25 @@ class RequestContextMiddleware:
         level = logging.DEBUG if path in self.quiet_paths else logging.INFO
         if access_log.isEnabledFor(level):
             duration_ms = round(seconds * 1000, 2)
-            access_log.log(
-                level,
-                "%s %s %d %.1fms",
-                method,
-                path,
-                status,
-                duration_ms,
-                extra={
-                    "method": method,
-                    "path": path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                },
+            # The record made and handled as ``access_log.log`` does, without its look for
+            # the calling frame (no formatter of ours prints it): a line per request.
+            access_log.handle(
+                access_log.makeRecord(
+                    access_log.name,
+                    level,
+                    __file__,
+                    0,
+                    "%s %s %d %.1fms",
+                    (method, path, status, duration_ms),
+                    None,
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
+                )
             )
 
 
@@ -236,12 +241,18 @@ def declared_length(value: str | None) -> int | None:
     return int(value)
 
 
-def _content_length(raw: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """``Headers(scope=scope).get("content-length")`` without building the wrapper."""
+def _body_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
+    """(``Content-Length``, whether a ``Transfer-Encoding`` is sent), without building
+    ``Headers`` (the first ``Content-Length`` counts, as ``Headers.get`` has it)."""
+    length: str | None = None
+    encoded = False
     for name, value in raw:
         if name == b"content-length":
-            return value.decode("latin-1")
-    return None
+            if length is None:
+                length = value.decode("latin-1")
+        elif name == b"transfer-encoding":
+            encoded = True
+    return length, encoded
 
 
 class RequestSizeLimitMiddleware:
@@ -272,9 +283,15 @@ class RequestSizeLimitMiddleware:
             return
         path: str = scope["path"]
         limit = next((n for match, n in self._compiled if match(path)), self.max_body_bytes)
-        declared = declared_length(_content_length(scope["headers"]))
+        length, encoded = _body_headers(scope["headers"])
+        declared = declared_length(length)
         if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, RequestTooLarge(limit))
+            return
+        if not encoded and (length is None or declared == 0):
+            # No body follows (HTTP/1.1: neither a length nor chunks): nothing to count,
+            # so no wrappers around every message of a GET.
+            await self.app(scope, receive, send)
             return
 
         received = 0
