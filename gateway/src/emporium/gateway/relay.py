@@ -18,6 +18,7 @@ again (a signed-out one gets 401).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -53,8 +54,10 @@ class StreamPolicy:
 async def read_whole(answer: aiohttp.ClientResponse, name: str, timeout: float) -> bytes:
     """A small answer's whole body (its headers are in); the connection goes back to the
     pool. Raises ``UpstreamTimeout`` (504) or ``BadGateway`` (502) when it does not come."""
+    # Mostly the whole body came with the headers: then no timer to arm and cancel.
+    waiting = contextlib.nullcontext() if answer.content.is_eof() else asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
+        async with waiting:
             return await answer.read()  # releases the connection at its last byte
     except TimeoutError:
         log.warning("%s: answer cut midway: no whole body within %g s", name, timeout)

@@ -64,15 +64,19 @@ class SecurityHeadersMiddleware:
 
         own_policy_allowed = not _is_api(str(scope.get("path", "")))
 
+        names, added = self.names, self.headers
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                own = [v for n, v in headers if n.lower() == _CSP] if own_policy_allowed else []
-                kept = [(name, value) for name, value in headers if name.lower() not in self.names]
-                added = self.headers
-                if len(own) == 1 and own[0].strip():
-                    added = [(n, page_policy(own[0]) if n == _CSP else v) for n, v in added]
-                message = {**message, "headers": [*kept, *added]}
+                headers = message.get("headers", ())
+                kept = [(name, value) for name, value in headers if name.lower() not in names]
+                ours = added
+                if own_policy_allowed:
+                    own = [v for n, v in headers if n.lower() == _CSP]
+                    if len(own) == 1 and own[0].strip():
+                        ours = [(n, page_policy(own[0]) if n == _CSP else v) for n, v in added]
+                # In place, as the kit's request context sets its id: a message is sent once.
+                message["headers"] = kept + ours
             await send(message)
 
         await self.app(scope, receive, with_headers)
