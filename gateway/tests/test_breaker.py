@@ -16,17 +16,33 @@ class Clock:
 
 
 def test_it_opens_after_the_threshold_of_consecutive_failures() -> None:
-    breaker = CircuitBreaker(failure_threshold=3, reset_seconds=5, clock=Clock())
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, reset_seconds=5, clock=clock)
     for _ in range(2):
         breaker.record_failure()
         assert breaker.allow()
     breaker.record_success()  # consecutive only: a success starts the count again
+    clock.now += 2  # ...and that answer is a while ago now
     for _ in range(2):
         breaker.record_failure()
     assert breaker.state == "closed"
     breaker.record_failure()
     assert breaker.state == "open"
     assert not breaker.allow()
+
+
+def test_a_service_that_just_answered_is_busy_not_down() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, reset_seconds=5, clock=clock)
+    breaker.record_success()
+    clock.now += 0.5
+    for _ in range(10):  # a burst of calls that timed out together, just after an answer
+        breaker.record_failure()
+    assert breaker.state == "closed"
+    assert breaker.allow()
+    clock.now += 1.0  # no answer for a second, and it still fails: now it is down
+    breaker.record_failure()
+    assert breaker.state == "open"
 
 
 def test_it_half_opens_for_one_trial_that_closes_it() -> None:

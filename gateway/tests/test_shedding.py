@@ -1,136 +1,208 @@
-"""An overloaded gateway refuses early with 503 problem details, never its probes, and
-serves again once its event loop catches up; a spike alone never sheds."""
+"""The gateway's front line: authenticated calls and writes beyond its limit wait their
+turn and are served while the services answer; one that cannot start in time gets 503
+problem details at once; probes, anonymous reads and event streams never wait in it."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
-from emporium.gateway.shedding import OVERLOADED_TYPE, ShedPolicy
-from emporium.gateway.testing import GatewayFactory, Running
-
-# The blocker holds the loop this long between two yields: far above the tiny lag
-# threshold the tests give, whatever the machine's speed (a slower one only lags more).
-_BLOCK = 0.15
-_QUICK = {
-    "shed_enabled": True,
-    "shed_lag_seconds": 0.05,
-    "shed_after_seconds": 0.3,
-    "rate_limit_enabled": False,
-    "response_cache_seconds": 0,
-}
+from emporium.gateway.admission import Admission, Busy
+from emporium.gateway.shedding import OVERLOADED_TYPE, in_line
+from emporium.gateway.testing import GatewayFactory, Servers
 
 
-@contextlib.asynccontextmanager
-async def _blocking_the_loop() -> AsyncIterator[None]:
-    """A task that keeps the (shared) event loop busy, as a CPU-bound overload would."""
-    stop = asyncio.Event()
+class _Holding:
+    """A catalog whose ``/media/held*`` calls wait for ``gate``; the others answer at once."""
 
-    async def block() -> None:
-        while not stop.is_set():
-            time.sleep(_BLOCK)  # on purpose: the loop can do nothing else meanwhile
-            await asyncio.sleep(0)
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.running = 0
+        self.most = 0
 
-    task = asyncio.create_task(block())
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+    def app(self) -> FastAPI:
+        app = FastAPI()
 
+        @app.get("/readyz")
+        async def readyz() -> dict[str, str]:
+            return {"status": "ok"}
 
-async def _until_status(client: httpx.AsyncClient, path: str, status: int) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
-        answer = await client.get(path)
-        if answer.status_code == status or time.monotonic() > deadline:
-            return answer
+        @app.get("/media/{name}")
+        async def media(name: str) -> dict[str, str]:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            try:
+                if name.startswith("held"):
+                    await asyncio.wait_for(self.gate.wait(), 30)
+                await asyncio.sleep(self.delay)
+            finally:
+                self.running -= 1
+            return {"name": name}
 
-
-def _shed_count(metrics: str) -> float:
-    for line in metrics.splitlines():
-        if line.startswith("emporium_gateway_shed_total "):
-            return float(line.split()[1])
-    return 0.0
-
-
-async def _shed_so_far(gw: Running) -> float:
-    return _shed_count((await gw.client.get("/metrics")).text)
+        return app
 
 
-async def test_an_overloaded_gateway_sheds_with_problem_details_then_recovers(
-    gateway: GatewayFactory,
+@pytest.fixture
+async def servers() -> object:
+    running = Servers()
+    yield running
+    await running.stop()
+
+
+_LINE = {"shed_enabled": True, "rate_limit_enabled": False, "response_cache_seconds": 0}
+
+
+async def test_calls_beyond_the_limit_wait_their_turn_and_are_all_served(
+    gateway: GatewayFactory, servers: Servers
 ) -> None:
-    gw = await gateway(**_QUICK)
-    assert (await gw.client.get("/api/v1/products")).status_code == 200
-    before = await _shed_so_far(gw)
-    async with _blocking_the_loop():
-        shed = await _until_status(gw.client, "/api/v1/products", 503)
-        assert shed.status_code == 503
-        assert shed.headers["content-type"] == "application/problem+json"
-        assert shed.headers["retry-after"] == "1"
-        problem = shed.json()
-        assert problem["type"] == OVERLOADED_TYPE
-        assert problem["status"] == 503
-        assert problem["title"] == "Service Unavailable"
-        assert problem["instance"] == "/api/v1/products"
-        assert problem["request_id"] == shed.headers["x-request-id"]
-        # The probes are never refused: a busy gateway is alive, and is scraped.
-        for probe in ("/healthz", "/readyz", "/metrics"):
-            assert (await gw.client.get(probe)).status_code == 200, probe
-    # The load is gone: served again (the share falls to nothing within about a second).
-    served = await _until_status(gw.client, "/api/v1/products", 200)
-    assert served.status_code == 200
-    assert served.json()["service"] == "catalog"
-    assert await _shed_so_far(gw) >= before + 1
-
-
-async def test_a_gateway_with_shedding_off_never_sheds(gateway: GatewayFactory) -> None:
-    gw = await gateway(**{**_QUICK, "shed_enabled": False})
-    statuses = set()
-    async with _blocking_the_loop():
-        deadline = time.monotonic() + 2  # many times the threshold and the interval
-        while time.monotonic() < deadline:
-            statuses.add((await gw.client.get("/api/v1/products")).status_code)
-    assert statuses == {200}
-
-
-async def test_one_long_block_is_a_spike_and_sheds_nothing(gateway: GatewayFactory) -> None:
-    gw = await gateway(**_QUICK)
-    time.sleep(1.0)  # one block ten times the interval: not sustained overload
-    answers = [await gw.client.get("/api/v1/products") for _ in range(20)]
+    upstream = _Holding(delay=0.005)
+    gw = await gateway(
+        catalog_url=await servers.start(upstream.app()),
+        shed_max_in_flight=2,
+        shed_queue_seconds=60,
+        upstream_connect_timeout_seconds=10,
+        **_LINE,
+    )
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=gw.url, timeout=60, limits=limits) as client:
+        answers = await asyncio.gather(
+            *(client.get(f"/api/v1/media/m{i}", headers=gw.bearer()) for i in range(100))
+        )
     assert {a.status_code for a in answers} == {200}
+    assert upstream.most <= 2  # two at a time went through; the others waited, not refused
 
 
-def test_the_lag_must_stay_over_the_target_for_the_whole_interval() -> None:
-    policy = ShedPolicy(target=0.5, interval=2.0)
-    assert policy.observe(3.0, now=10.0) is None  # one late wake-up, however late
-    assert policy.observe(0.1, now=10.2) is None  # ...then caught up: the clock restarts
-    assert policy.observe(0.6, now=11.0) is None
-    assert policy.observe(0.7, now=12.0) is None
-    assert not policy.shedding
-    assert policy.observe(0.8, now=13.0) is True  # over the target for 2 s
-    assert policy.shedding
+async def test_a_call_that_cannot_start_in_time_gets_503_problem_details(
+    gateway: GatewayFactory, servers: Servers
+) -> None:
+    upstream = _Holding()
+    upstream.gate.clear()
+    gw = await gateway(
+        catalog_url=await servers.start(upstream.app()),
+        shed_max_in_flight=1,
+        shed_queue_seconds=0.2,
+        **_LINE,
+    )
+    held = asyncio.create_task(gw.client.get("/api/v1/media/held", headers=gw.bearer()))
+    while upstream.running == 0:
+        await asyncio.sleep(0.01)
+    refused = await gw.client.get("/api/v1/media/next", headers=gw.bearer())
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "1"
+    problem = refused.json()
+    assert problem["type"] == OVERLOADED_TYPE
+    assert problem["status"] == 503
+    assert problem["title"] == "Service Unavailable"
+    assert problem["instance"] == "/api/v1/media/next"
+    assert problem["request_id"] == refused.headers["x-request-id"]
+    # Meanwhile the probes, the scrape and anonymous reads never wait in the line.
+    for probe in ("/healthz", "/readyz", "/metrics"):
+        assert (await gw.client.get(probe)).status_code == 200, probe
+    assert (await gw.client.get("/api/v1/media/anonymous")).status_code == 200
+    upstream.gate.set()
+    assert (await held).status_code == 200
+    # The line moved on: the next call is served.
+    assert (await gw.client.get("/api/v1/media/after", headers=gw.bearer())).status_code == 200
 
 
-def test_the_share_rises_while_lagging_and_the_episode_ends_after_it_is_back_to_zero() -> None:
-    policy = ShedPolicy(target=0.5, interval=2.0)
-    for second in range(3):
-        policy.observe(1.0, now=float(second))
-    assert policy.active
-    first = policy.share
-    policy.observe(1.0, now=3.0)
-    assert policy.share > first
-    now = 3.0
-    while policy.share > 0:
-        now += 0.05
-        assert policy.observe(0.0, now=now) is None
-    assert now < 4.5  # refusing stops within about a second of catching up
-    assert policy.active  # armed a while: a relapse sheds at once, without a new interval
-    assert policy.observe(0.0, now=now + 2.1) is False
-    assert not policy.active
-    assert not policy.shedding
+async def test_a_gateway_without_the_line_lets_every_call_through(
+    gateway: GatewayFactory, servers: Servers
+) -> None:
+    upstream = _Holding(delay=0.01)
+    gw = await gateway(
+        catalog_url=await servers.start(upstream.app()),
+        **{**_LINE, "shed_enabled": False},
+    )
+    answers = await asyncio.gather(
+        *(gw.client.get(f"/api/v1/media/m{i}", headers=gw.bearer()) for i in range(20))
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert upstream.most > 1
+
+
+def _scope(method: str, path: str, *, token: bool = False) -> dict[str, object]:
+    headers = [(b"authorization", b"Bearer x")] if token else []
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "token", "waits"),
+    [
+        ("GET", "/healthz", True, False),
+        ("GET", "/metrics", False, False),
+        ("GET", "/api/v1/products", False, False),  # an anonymous read: a hit or one fetch
+        ("HEAD", "/api/v1/products/p1", False, False),
+        ("GET", "/api/v1/orders/o1/events", True, False),  # a stream: its own pool and cap
+        ("GET", "/api/v1/orders/o1", True, True),
+        ("GET", "/api/v1/products/p1", True, True),
+        ("POST", "/api/v1/auth/token", False, True),
+        ("PUT", "/api/v1/cart/items/p1", True, True),
+    ],
+)
+def test_what_waits_in_the_line(method: str, path: str, token: bool, waits: bool) -> None:
+    assert in_line(_scope(method, path, token=token)) is waits  # type: ignore[arg-type]
+
+
+# -- the line's early refusal --------------------------------------------------------------
+
+
+async def test_a_newcomer_whose_turn_would_come_too_late_is_refused_on_arrival() -> None:
+    line = Admission(1, max_waiting=100, wait_seconds=2, early=True)
+    await line.acquire()
+    waiters = [asyncio.create_task(line.acquire()) for _ in range(40)]
+    await asyncio.sleep(0)
+    # The line moves at about ten a second: measured over more than one window.
+    for _ in range(7):
+        await asyncio.sleep(0.1)
+        line.release()
+    with pytest.raises(Busy) as refused:
+        await line.acquire()  # 33 ahead at ~10 a second: over 2 s, so not even queued
+    assert refused.value.late
+    assert not refused.value.waited
+    for task in waiters:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+
+
+async def test_without_early_a_newcomer_waits_for_its_turn() -> None:
+    line = Admission(1, max_waiting=100, wait_seconds=30)
+    await line.acquire()
+    waiters = [asyncio.create_task(line.acquire()) for _ in range(20)]
+    await asyncio.sleep(0)
+    for _ in range(8):
+        await asyncio.sleep(0.1)
+        line.release()
+    late = asyncio.create_task(line.acquire())
+    await asyncio.sleep(0)
+    assert not late.done()  # waiting, not refused
+    for _ in range(13):
+        line.release()
+    await asyncio.wait_for(late, 5)
+    await asyncio.gather(*waiters)
+
+
+async def test_a_burst_on_an_idle_line_is_not_refused_on_a_guess() -> None:
+    line = Admission(1, max_waiting=100, wait_seconds=30, early=True)
+    await line.acquire()
+    # No pace measured yet (the line just formed): everyone waits, nobody is refused.
+    waiters = [asyncio.create_task(line.acquire()) for _ in range(50)]
+    await asyncio.sleep(0)
+    assert not any(task.done() for task in waiters)
+    for _ in range(50):
+        line.release()
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiters)
+    assert line.in_use == 1

@@ -11,10 +11,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from emporium.gateway import openapi, proxy, storefront
+from emporium.gateway.admission import Admission
 from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
-from emporium.gateway.shedding import LagMonitor, ShedMiddleware, ShedPolicy, monitoring
+from emporium.gateway.shedding import FrontLine, LagMonitor, monitoring
 from emporium.gateway.target import CanonicalTargetMiddleware
 from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
 from emporium.kit.app import Resources, create_app
@@ -60,12 +61,11 @@ async def _openapi_lifespan(resources: Resources) -> AsyncIterator[OpenAPIAggreg
     yield aggregator
 
 
-def _shed_lifespan(
+def _lag_lifespan(
     monitor: LagMonitor,
 ) -> Callable[[Resources], contextlib.AbstractAsyncContextManager[LagMonitor]]:
     @contextlib.asynccontextmanager
-    async def hook(resources: Resources) -> AsyncIterator[LagMonitor]:
-        resources.put(monitor)
+    async def hook(_resources: Resources) -> AsyncIterator[LagMonitor]:
         async with monitoring(monitor):
             yield monitor
 
@@ -81,15 +81,16 @@ def create_gateway_app(
     # The storefront's catch-all comes last: every route of the gateway's own wins.
     web = [storefront.router] if settings.storefront_url else []
     web_lifespan = [storefront.storefront_lifespan] if settings.storefront_url else []
-    monitor = (
-        LagMonitor(
-            ShedPolicy(target=settings.shed_lag_seconds, interval=settings.shed_after_seconds),
-            retry_after=settings.shed_retry_after_seconds,
+    front_line = (
+        Admission(
+            settings.shed_max_in_flight,
+            max_waiting=settings.shed_queue_length,
+            wait_seconds=settings.shed_queue_seconds,
+            early=True,
         )
         if settings.shed_enabled
         else None
     )
-    shed_lifespan = [_shed_lifespan(monitor)] if monitor is not None else []
     app = create_app(
         settings=settings,
         title=TITLE,
@@ -102,7 +103,7 @@ def create_gateway_app(
             proxy.gateway_lifespan,
             _openapi_lifespan,
             *web_lifespan,
-            *shed_lifespan,
+            _lag_lifespan(LagMonitor()),
         ],
         # Served by the gateway's own routes: the document of the whole API, not of this app.
         openapi_url=None,
@@ -117,12 +118,15 @@ def create_gateway_app(
     # router looks at its decoded form, inside the kit's request context (request id,
     # access log, metrics under the "unmatched" route).
     app.user_middleware.append(Middleware(CanonicalTargetMiddleware))
+    if front_line is not None:
+        # Inside that: authenticated calls and writes wait their turn (or are refused with
+        # 503 when they cannot start in time) before any routing, auth or Redis; anonymous
+        # reads, the probes and event streams pass (shedding.py).
+        app.user_middleware.append(
+            Middleware(FrontLine, line=front_line, retry_after=settings.shed_retry_after_seconds)
+        )
     # Inside that: a hit kept in this process is answered before the router runs.
     app.user_middleware.append(Middleware(proxy.CachedHitMiddleware))
-    if monitor is not None:
-        # Inside that again: an overloaded gateway refuses what was not such a hit, before
-        # any routing, auth or Redis (the probes excepted).
-        app.user_middleware.append(Middleware(ShedMiddleware, monitor=monitor))
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(

@@ -1,6 +1,9 @@
 """A circuit breaker per upstream: stop calling a service that keeps failing, try it again later.
 
-Closed: calls go through; ``failure_threshold`` consecutive failures open it. Open: calls
+Closed: calls go through; ``failure_threshold`` consecutive failures open it, unless the
+service answered a call within the last ``answered_seconds``: a burst of calls that timed
+out together while others were being answered is a busy service, not a dead one (with 100
+calls in flight, a few slow ones used to open it and refuse everything for 5 s). Open: calls
 are refused at once (the caller answers 503 without waiting on a dead service) for
 ``reset_seconds``. Half-open: then one trial call goes through; its success closes the
 breaker, its failure opens it again. A trial that never reports (its caller was cancelled)
@@ -28,6 +31,7 @@ class CircuitBreaker:
         *,
         failure_threshold: int = 5,
         reset_seconds: float = 5.0,
+        answered_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1:
@@ -36,7 +40,9 @@ class CircuitBreaker:
             raise ValueError("reset_seconds must be positive")
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
+        self.answered_seconds = answered_seconds
         self._clock = clock
+        self._answered_at: float | None = None
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_started: float | None = None
@@ -69,6 +75,7 @@ class CircuitBreaker:
         return True
 
     def record_success(self) -> None:
+        self._answered_at = self._clock()
         self._failures = 0
         self._opened_at = None
         self._trial_started = None
@@ -76,6 +83,10 @@ class CircuitBreaker:
     def record_failure(self) -> None:
         self._failures += 1
         self._trial_started = None
-        if self._opened_at is not None or self._failures >= self.failure_threshold:
-            # A failed trial (or the threshold reached): open for another full period.
-            self._opened_at = self._clock()
+        now = self._clock()
+        if self._opened_at is not None:
+            self._opened_at = now  # a failed trial: open for another full period
+        elif self._failures >= self.failure_threshold and not (
+            self._answered_at is not None and now - self._answered_at < self.answered_seconds
+        ):
+            self._opened_at = now

@@ -94,9 +94,9 @@ class Upstream:
         connect_timeout: float,
         retries: int,
         breaker: CircuitBreaker,
-        max_connections: int = 100,
+        max_connections: int = 32,
         stream_max_connections: int = 100,
-        queue_seconds: float = 5.0,
+        queue_seconds: float = 10.0,
         queue_length: int = 10_000,
         keepalive_seconds: float = 4.0,
     ) -> None:
@@ -177,12 +177,13 @@ class Upstream:
             encoded=True,
         )
 
-    def _busy(self, waited: bool) -> UpstreamBusy:
+    def _busy(self, busy: Busy) -> UpstreamBusy:
         GATEWAY_UPSTREAM_FAILURES.labels(upstream=self.name, kind="busy").inc()
         log.warning(
             "%s: %s", self.name,
-            f"no free connection within {self.queue_seconds:g} s" if waited
-            else f"{self.queue_length} calls already wait for a connection",
+            f"no free connection within {self.queue_seconds:g} s" if busy.waited
+            else f"the line for a connection would take over {self.queue_seconds:g} s"
+            if busy.late else f"{self.queue_length} calls already wait for a connection",
             extra={"upstream": self.name},
         )  # fmt: skip
         return UpstreamBusy(
@@ -215,7 +216,7 @@ class Upstream:
         try:
             await admission.acquire()
         except Busy as busy:
-            raise self._busy(busy.waited) from None
+            raise self._busy(busy) from None
         try:
             response = await self._send(
                 method, path, headers, body, query, stream, timeout or self.timeout
