@@ -5,11 +5,18 @@ one: when either finds Redis not answering, both leave it alone for ``cooldown``
 (a dead server must not cost every request a timeout), and requests go on without limits,
 cache or revocation check. It is logged at most once per ``LOG_EVERY`` seconds, with how
 many requests went without it since the last report.
+
+A full connection pool (``MaxConnectionsError``: every pooled connection busy at once, as
+5,000 shoppers make) is congestion, not an outage: that one request goes without Redis,
+the others keep it (a cooldown there turned the whole cache off for a second, so every
+shopper's next request was a miss on the catalog). Still logged at the same pace.
 """
 
 from __future__ import annotations
 
 import logging
+
+from redis.exceptions import MaxConnectionsError
 
 from emporium.gateway.ratelimit import LOG_EVERY
 
@@ -35,7 +42,8 @@ class Outage:
         return False
 
     def failed(self, now: float, error: BaseException) -> None:
-        self._down_until = now + self._cooldown
+        if not isinstance(error, MaxConnectionsError):
+            self._down_until = now + self._cooldown
         self._skipped += 1
         if now - self._last_log >= LOG_EVERY:
             log.warning(

@@ -129,11 +129,6 @@ class LagMonitor:
         self.tick = tick
         self.lag = 0.0
 
-    @property
-    def shedding(self) -> bool:
-        """Always False: the front line, not the lag, decides what is refused."""
-        return False
-
     async def run(self, clock: Callable[[], float] | None = None) -> None:
         loop = asyncio.get_running_loop()
         now = clock or loop.time
