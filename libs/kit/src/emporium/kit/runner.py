@@ -39,6 +39,7 @@ for a gain the benchmark does not need (``bench/results/``).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import json
 import logging
@@ -49,7 +50,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Literal
@@ -60,12 +61,15 @@ __all__ = [
     "ACCEPT_BATCH",
     "ROLE_VARIABLE",
     "STATUS_VARIABLE",
+    "TRIM_VARIABLE",
     "BatchAcceptLoop",
     "LeaderStatus",
     "Role",
+    "heap_trimmer",
     "process_role",
     "serve",
     "status_path",
+    "trim_seconds",
     "write_status",
 ]
 
@@ -281,9 +285,59 @@ class BatchAcceptLoop(uvloop.Loop):
         return _Acceptor(self, sock, protocol_factory)
 
 
+# -- memory ----------------------------------------------------------------------------------
+
+#: Seconds between two returns of the C heap's free pages to the system (0: never).
+TRIM_VARIABLE = "EMPORIUM_MALLOC_TRIM_SECONDS"
+#: glibc gives back only the top of its heap by itself: the pages freed inside it (request
+#: buffers, headers, bodies, once a burst of connections is over) stay counted in the
+#: process's RSS until ``malloc_trim``. Measured at the gateway: 11 MB of 125 MB right
+#: after start, 20 MB after 4,000 connections. A call costs ~0.5 ms when little is free,
+#: ~15 ms when it gives back 60 MB (so at most that, once per interval).
+TRIM_SECONDS = 5.0
+
+
+def trim_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """The trim interval from ``EMPORIUM_MALLOC_TRIM_SECONDS`` (default 5 s; 0 turns it off)."""
+    raw = environ.get(TRIM_VARIABLE, "").strip()
+    if not raw:
+        return TRIM_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{TRIM_VARIABLE}={raw!r}: not a number of seconds") from None
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError(f"{TRIM_VARIABLE}={raw!r}: must be 0 (off) or more")
+    return seconds
+
+
+def heap_trimmer() -> Callable[[], int] | None:
+    """glibc's ``malloc_trim(0)``; None where the C library has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: int(trim(0))
+
+
+def _trim_every(loop: asyncio.AbstractEventLoop, trim: Callable[[], int], seconds: float) -> None:
+    # On the loop's own thread: the trim holds the heap's lock, so a thread would only
+    # make the loop wait for it at its next allocation instead.
+    trim()
+    loop.call_later(seconds, _trim_every, loop, trim, seconds)
+
+
 def batch_accept_loop() -> asyncio.AbstractEventLoop:
-    """uvicorn's loop factory (``loop="emporium.kit.runner:batch_accept_loop"``)."""
-    return BatchAcceptLoop()
+    """uvicorn's loop factory (``loop="emporium.kit.runner:batch_accept_loop"``): the
+    batched accept loop, returning the heap's free pages every ``trim_seconds()``."""
+    loop = BatchAcceptLoop()
+    seconds = trim_seconds()
+    trim = heap_trimmer() if seconds > 0 else None
+    if trim is not None:
+        loop.call_later(seconds, _trim_every, loop, trim, seconds)
+    return loop
 
 
 # -- serving ---------------------------------------------------------------------------------
