@@ -7,12 +7,14 @@ requests, a body sent after an early answer.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.importer import import_from_string
 
 from emporium.kit import runner
 
@@ -40,7 +42,7 @@ async def server() -> AsyncIterator[tuple[uvicorn.Server, int]]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        _app, http=runner._lean_protocol(), log_config=None, lifespan="off", loop="none"
+        _app, http=runner.LeanHttpToolsProtocol, log_config=None, lifespan="off", loop="none"
     )
     served = uvicorn.Server(config)
     task = asyncio.create_task(served.serve(sockets=[sock]))
@@ -107,5 +109,7 @@ async def test_a_body_still_arriving_after_an_early_answer_breaks_nothing(
 
 def test_the_runner_serves_with_the_lean_protocol() -> None:
     config = runner._config("x:y", host="127.0.0.1", port=0, forwarded_allow_ips="")
-    assert isinstance(config.http, type)
-    assert config.http.__name__ == "LeanHttpToolsProtocol"
+    # By name, as uvicorn loads it (and as the config travels to spawned children).
+    assert import_from_string(pickle.loads(pickle.dumps(config.http))) is (
+        runner.LeanHttpToolsProtocol
+    )

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import uvloop
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = [
     "ACCEPT_BATCH",
@@ -64,6 +65,7 @@ __all__ = [
     "TRIM_VARIABLE",
     "BatchAcceptLoop",
     "LeaderStatus",
+    "LeanHttpToolsProtocol",
     "Role",
     "heap_trimmer",
     "process_role",
@@ -343,28 +345,23 @@ def batch_accept_loop() -> asyncio.AbstractEventLoop:
 # -- serving ---------------------------------------------------------------------------------
 
 
-def _lean_protocol() -> type[Any]:
+class LeanHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, forgetting a finished request while its connection
     waits for the next one."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class LeanHttpToolsProtocol(HttpToolsProtocol):
-        # uvicorn keeps the last request's scope, headers and cycle (with all the app put
-        # in the scope: the router's and FastAPI's per-request state) on the connection
-        # until the next request comes. With 5,000 keep-alive connections that is 5,000
-        # dead requests held.
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            cycle = self.cycle
-            # Only a request read to its end, with none pipelined behind it: the parser
-            # still calls into the cycle while a body is arriving.
-            if cycle is not None and cycle.response_complete and not cycle.more_body:
-                if not self.pipeline:
-                    self.cycle = None  # type: ignore[assignment]
-                    self.scope = None  # type: ignore[assignment]
-                    self.headers = None  # type: ignore[assignment]
-
-    return LeanHttpToolsProtocol
+    # uvicorn keeps the last request's scope, headers and cycle (with all the app put in
+    # the scope: the router's and FastAPI's per-request state) on the connection until the
+    # next request comes. With 5,000 keep-alive connections that is 5,000 dead requests.
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        cycle = self.cycle
+        # Only a request read to its end, with none pipelined behind it: the parser still
+        # calls into the cycle while a body is arriving.
+        if cycle is not None and cycle.response_complete and not cycle.more_body:
+            if not self.pipeline:
+                self.cycle = None  # type: ignore[assignment]
+                self.scope = None  # type: ignore[assignment]
+                self.headers = None  # type: ignore[assignment]
 
 
 def _config(app_factory: str, *, host: str, port: int, forwarded_allow_ips: str) -> Any:
@@ -376,7 +373,8 @@ def _config(app_factory: str, *, host: str, port: int, forwarded_allow_ips: str)
         host=host,
         port=port,
         loop="emporium.kit.runner:batch_accept_loop",
-        http=_lean_protocol(),
+        # By name: the config goes to spawned children, and a class is pickled by name.
+        http="emporium.kit.runner:LeanHttpToolsProtocol",
         log_config=None,  # the kit's JSON logging is configured by the app
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
