@@ -63,7 +63,6 @@ from emporium.gateway.response_cache import (
 )
 from emporium.gateway.routes import API_PREFIX, Route, is_event_stream, match
 from emporium.gateway.settings import Settings
-from emporium.gateway.shedding import LagMonitor
 from emporium.gateway.stream_slots import (
     Lease,
     MemoryStreamSlots,
@@ -469,11 +468,11 @@ class CachedHitMiddleware:
     proxied API call without a body straight to ``Gateway.handle`` (pure ASGI, innermost:
     inside the request context, so request id, access log, metrics and span stay).
 
-    The direct call skips what the router's way cost a token GET (the shedding check, the
-    exception middleware, the route table's matching, Starlette's ``request_response``):
-    about a tenth of the gateway's CPU. Its errors become the same answers: the app's own
-    exception handlers answer them (``ErrorAnswers``). While the gateway sheds, calls take
-    the router's way, past ``ShedMiddleware``; calls with a body always do.
+    The direct call skips what the router's way cost a token GET (the exception middleware,
+    the route table's matching, Starlette's ``request_response``): about a tenth of the
+    gateway's CPU. Its errors become the same answers: the app's own exception handlers
+    answer them (``ErrorAnswers``). The front line (``shedding.py``) is outside this
+    middleware, so direct calls are admitted first; calls with a body take the router's way.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -488,13 +487,12 @@ class CachedHitMiddleware:
             if isinstance(gateway, Gateway):
                 response = gateway.serve_hit(scope)
                 if response is None and goes_direct(scope):
-                    if not _shedding(extras.get(LagMonitor)):
-                        request = Request(scope, receive, send)
-                        try:
-                            response = await gateway.handle(request)
-                        except Exception as error:
-                            errors = self._errors or self._errors_of(scope["app"])
-                            response = await errors.answer(request, error)
+                    request = Request(scope, receive, send)
+                    try:
+                        response = await gateway.handle(request)
+                    except Exception as error:
+                        errors = self._errors or self._errors_of(scope["app"])
+                        response = await errors.answer(request, error)
                 if response is not None:
                     await response(scope, receive, send)
                     return
@@ -546,12 +544,6 @@ def goes_direct(scope: Scope) -> bool:
             return False
     target = target_of(scope)
     return match(Target(target.segments[2:]).path, scope["method"]) is not None
-
-
-def _shedding(monitor: object) -> bool:
-    # Asked by name: only a lag monitor that sheds inside this middleware has the flag; a
-    # front line outside it (admission before the hits) needs nothing from here.
-    return getattr(monitor, "shedding", False) is True
 
 
 router = APIRouter(include_in_schema=False)

@@ -351,9 +351,9 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
         ) -> Running:
             mint = mint or TokenMint()
             services: dict[str, FakeService] = {}
-            # No front-door shedding unless a test asks (shed_enabled=True): these gateways
-            # share the test's event loop, which a test's own load can lag for seconds on
-            # a busy machine; refusing then would be the test's overload, not the gateway's.
+            # No front line unless a test asks (shed_enabled=True): these gateways share
+            # the test's event loop, which a test's own load can stall for seconds on a
+            # busy machine; refusing then would be the test's overload, not the gateway's.
             values: dict[str, Any] = {
                 "log_json": False,
                 "redis_url": None,
