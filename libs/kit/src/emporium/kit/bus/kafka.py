@@ -344,6 +344,22 @@ class KafkaBus(Bus):
                     raise BusUnavailable(
                         f"configuring topic {name} failed: {error_type.__name__} {message}"
                     )
+        # The broker answers AlterConfigs before its own metadata shows the change (KRaft
+        # applies it from the metadata log), so wait until it does: a caller that reads the
+        # config back, or relies on it, sees what it asked for.
+        pending = [resource.name for resource in resources]
+        while pending:
+            current = await self._describe_topics(admin, pending)
+            pending = [
+                topic
+                for topic in pending
+                if any(
+                    current[topic].get(name, ("", False))[0] != value
+                    for name, value in config.items()
+                )
+            ]
+            if pending:
+                await asyncio.sleep(0.05)
 
     @staticmethod
     async def _describe_topics(
