@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.load.addresses import Pool
@@ -25,7 +26,9 @@ from bench.load.generators import ROOT
 
 __all__ = ["Customer", "Shop", "prepare"]
 
-STATE = ROOT / "var/cache/bench/shop.json"
+# Which products, categories and customers the bench made on this platform; a second
+# platform (own ports and databases) needs a file of its own: BENCH_STATE.
+STATE = Path(os.environ.get("BENCH_STATE") or ROOT / "var/cache/bench/shop.json")
 ADMIN_EMAIL = os.environ.get("EMPORIUM_ADMIN_EMAIL", "admin@emporium.local")
 ADMIN_PASSWORD = os.environ.get("EMPORIUM_ADMIN_PASSWORD", "emporium-admin")
 PASSWORD = "bench-shopper-password-1"
