@@ -41,7 +41,12 @@ __all__ = ["run"]
 ADDRESS = {"line1": "1 Bench Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FINAL = {"confirmed", "rejected", "cancelled", "shipped"}
-SERVICES = {"catalog": 8001, "customers": 8002, "orders": 8003}
+# A second platform on other ports and databases (as BENCH_STATE is its own shop file):
+# BENCH_SERVICE_PORTS="8401,8402,8403" (catalog, customers, orders) and
+# BENCH_DATABASE_SUFFIX="_h21" (databases catalog_h21, ...). Unset: make up's.
+_PORTS = os.environ.get("BENCH_SERVICE_PORTS") or "8001,8002,8003"
+SERVICES = dict(zip(("catalog", "customers", "orders"), map(int, _PORTS.split(",")), strict=True))
+DATABASE_SUFFIX = os.environ.get("BENCH_DATABASE_SUFFIX", "")
 
 
 @dataclass
@@ -238,7 +243,7 @@ async def event_lags(since: float, until: float) -> dict[str, Any]:
     handled: dict[str, list[float]] = defaultdict(list)
     for service in SERVICES:
         try:
-            conn = await asyncpg.connect(f"{base}/{service}")
+            conn = await asyncpg.connect(f"{base}/{service}{DATABASE_SUFFIX}")
         except (OSError, asyncpg.PostgresError) as error:
             return {"error": f"{service}: {error}"}
         try:
