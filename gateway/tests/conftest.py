@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from emporium.gateway.testing import GatewayFactory, gateway_factory
+from emporium.gateway.testing import GatewayFactory, Servers, gateway_factory
 
 
 @pytest.fixture
@@ -14,3 +14,11 @@ async def gateway() -> AsyncIterator[GatewayFactory]:
     """Start gateways in front of fake upstreams: ``gw = await gateway(**settings)``."""
     async with gateway_factory() as start:
         yield start
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[Servers]:
+    """Real HTTP servers for fake upstream apps: ``url = await servers.start(app)``."""
+    running = Servers()
+    yield running
+    await running.stop()

@@ -32,13 +32,6 @@ def store(request: pytest.FixtureRequest, unique: str) -> dict[str, str | None]:
     return {"redis_url": request.getfixturevalue("redis_url"), "cache_namespace": unique}
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[Servers]:
-    running = Servers()
-    yield running
-    await running.stop()
-
-
 class _SlowCatalog:
     """A catalog whose product answer takes ``delay``; counts the calls it gets."""
 

@@ -8,51 +8,12 @@ import time
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from emporium.gateway.admission import Admission, Busy
 from emporium.gateway.testing import GatewayFactory, Servers
 from emporium.gateway.upstreams import Upstreams
 
-
-class _Counting:
-    """An upstream that takes ``delay`` per call and records how many run at once."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.calls = 0
-        self.running = 0
-        self.most = 0
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.get("/readyz")
-        async def readyz() -> dict[str, str]:
-            return {"status": "ok"}
-
-        @app.get("/media/{name}")
-        async def media(name: str) -> dict[str, str]:
-            self.calls += 1
-            self.running += 1
-            self.most = max(self.most, self.running)
-            try:
-                await asyncio.wait_for(self.gate.wait(), 30)
-                await asyncio.sleep(self.delay)
-            finally:
-                self.running -= 1
-            return {"name": name}
-
-        return app
-
-
-@pytest.fixture
-async def servers() -> object:
-    running = Servers()
-    yield running
-    await running.stop()
+from .fake_upstream import FakeUpstream
 
 
 def _client(url: str) -> httpx.AsyncClient:
@@ -63,7 +24,7 @@ def _client(url: str) -> httpx.AsyncClient:
 async def test_a_pool_of_two_serves_two_hundred_concurrent_calls_without_a_503(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
-    upstream = _Counting(delay=0.002)
+    upstream = FakeUpstream(delay=0.002)
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),
         upstream_pool_sizes={"catalog": 2},
@@ -89,7 +50,7 @@ async def test_a_pool_of_two_serves_two_hundred_concurrent_calls_without_a_503(
 async def test_the_wait_is_bounded_and_answers_busy_not_unavailable(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
-    upstream = _Counting(delay=0)
+    upstream = FakeUpstream(delay=0)
     upstream.gate.clear()  # the service holds every call until told
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),
@@ -115,7 +76,7 @@ async def test_the_wait_is_bounded_and_answers_busy_not_unavailable(
 
 
 async def test_a_full_line_answers_busy_at_once(gateway: GatewayFactory, servers: Servers) -> None:
-    upstream = _Counting(delay=0)
+    upstream = FakeUpstream(delay=0)
     upstream.gate.clear()
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),

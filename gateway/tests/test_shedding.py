@@ -8,51 +8,12 @@ import asyncio
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from emporium.gateway.admission import Admission, Busy
 from emporium.gateway.shedding import OVERLOADED_TYPE, in_line
 from emporium.gateway.testing import GatewayFactory, Servers
 
-
-class _Holding:
-    """A catalog whose ``/media/held*`` calls wait for ``gate``; the others answer at once."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.running = 0
-        self.most = 0
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.get("/readyz")
-        async def readyz() -> dict[str, str]:
-            return {"status": "ok"}
-
-        @app.get("/media/{name}")
-        async def media(name: str) -> dict[str, str]:
-            self.running += 1
-            self.most = max(self.most, self.running)
-            try:
-                if name.startswith("held"):
-                    await asyncio.wait_for(self.gate.wait(), 30)
-                await asyncio.sleep(self.delay)
-            finally:
-                self.running -= 1
-            return {"name": name}
-
-        return app
-
-
-@pytest.fixture
-async def servers() -> object:
-    running = Servers()
-    yield running
-    await running.stop()
-
+from .fake_upstream import FakeUpstream
 
 _LINE = {"shed_enabled": True, "rate_limit_enabled": False, "response_cache_seconds": 0}
 
@@ -60,7 +21,7 @@ _LINE = {"shed_enabled": True, "rate_limit_enabled": False, "response_cache_seco
 async def test_calls_beyond_the_limit_wait_their_turn_and_are_all_served(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
-    upstream = _Holding(delay=0.005)
+    upstream = FakeUpstream(delay=0.005, held="held")
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),
         shed_max_in_flight=2,
@@ -80,7 +41,7 @@ async def test_calls_beyond_the_limit_wait_their_turn_and_are_all_served(
 async def test_a_call_that_cannot_start_in_time_gets_503_problem_details(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
-    upstream = _Holding()
+    upstream = FakeUpstream(held="held")
     upstream.gate.clear()
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),
@@ -114,7 +75,7 @@ async def test_a_call_that_cannot_start_in_time_gets_503_problem_details(
 async def test_a_gateway_without_the_line_lets_every_call_through(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
-    upstream = _Holding(delay=0.01)
+    upstream = FakeUpstream(delay=0.01, held="held")
     gw = await gateway(
         catalog_url=await servers.start(upstream.app()),
         **{**_LINE, "shed_enabled": False},

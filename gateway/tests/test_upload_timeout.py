@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from fastapi import FastAPI, Request
 
 from emporium.gateway.testing import GatewayFactory, Servers
-
-
-@pytest.fixture
-async def servers() -> AsyncIterator[Servers]:
-    running = Servers()
-    yield running
-    await running.stop()
 
 
 def _slow_catalog(delay: float) -> FastAPI:
