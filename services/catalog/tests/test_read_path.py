@@ -178,6 +178,7 @@ async def test_a_product_answer_costs_the_same_statements_whatever_its_variants(
         rng = random.Random(3)
         small = await generated_product(catalog, rng, 0)
         large = await generated_product(catalog, rng, 9)
+        plain = (await catalog.product(name="Plain"))["id"]  # no options
         statements: list[str] = []
 
         def count(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
@@ -185,10 +186,11 @@ async def test_a_product_answer_costs_the_same_statements_whatever_its_variants(
 
         event.listen(catalog.database.sync_engine, "before_cursor_execute", count)
         counts = []
-        for product_id in (small, large):
+        for product_id in (small, large, plain):
             statements.clear()
             assert len((await detail(catalog, product_id))["variants"]) in (1, 10)
             counts.append(len(statements))
         event.remove(catalog.database.sync_engine, "before_cursor_execute", count)
-    # The product, its variants with price and units, options, option values, images.
-    assert counts == [5, 5]
+    # The product, its variants with price and units, options, option values, images; a
+    # product without options has no option values to read.
+    assert counts == [5, 5, 4]

@@ -29,6 +29,7 @@ from emporium.catalog.errors import (
     InvalidOptions,
     ProductNotFound,
 )
+from emporium.catalog.generations import versioned
 from emporium.catalog.invalidation import LISTING, product_family
 from emporium.catalog.product import service
 from emporium.catalog.product.cursor import MAX_INT64
@@ -127,28 +128,28 @@ async def list_products(
     async def compute() -> Listed:
         # A connection, without a transaction, only when the page is not cached.
         async with database.read_session() as session:
+            query = await service.listing_query(session, params, base)
 
             async def compute_facets() -> bytes:
-                facets = await service.listing_facets(
-                    session, params, postgres=postgres, base_currency=base
-                )
+                facets = await service.listing_facets(session, query, postgres=postgres)
                 return facets.model_dump_json().encode()
 
             if cache is None:
                 facets_json = await compute_facets()
             else:
                 # Facets depend on the filter only: every page and sort of it shares them.
-                key = await cache.versioned(LISTING, params.facets_key())
+                # The generation read joins the loop turn's batch (one MGET for many).
+                key = await versioned(cache, LISTING, params.facets_key())
                 facets_json = await get_or_compute(
                     cache, key, compute_facets, ttl=settings.listing_cache_seconds, stale_ttl=30
                 )
             page = await service.list_products(
                 session,
                 params,
+                query,
                 postgres=postgres,
                 media_prefix=settings.media_url_prefix,
                 facets=ListingFacets.model_validate_json(facets_json),
-                base_currency=base,
             )
         # The products it shows: a change of one of them makes this page a miss.
         return page.model_dump_json().encode(), tuple(product_family(p.id) for p in page.items)

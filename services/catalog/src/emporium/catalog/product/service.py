@@ -57,6 +57,7 @@ __all__ = [
     "get_product",
     "list_products",
     "listing_facets",
+    "listing_query",
     "product_views",
     "update_product",
 ]
@@ -202,11 +203,13 @@ async def product_views(
 ) -> list[Product]:
     """The answers of ``products`` in ``currency``, read in four statements whatever the
     number of products and variants (live variants with their price and units, the
-    products' options, the variants' option values, images)."""
+    products' options, the variants' option values, images); three when none of them has
+    options (a variant shows only its product's options, so their values are not read)."""
     ids = [product.id for product in products]
     sold = await variants.sold_variants(session, ids, currency)
     options = await variants.options_of(session, ids)
-    rows = await variants.option_rows_of_products(session, ids)
+    with_options = [pid for pid in ids if options[pid]]
+    rows = await variants.option_rows_of_products(session, with_options)
     images = await repository.images_of(session, ids)
     named = {vid: {k: (row.name, row.value) for k, row in rows[vid].items()} for vid in rows}
     prices = {s.variant.id: {currency: s.amount} for s in sold if s.amount is not None}
@@ -281,10 +284,11 @@ class ListingParams:
         return repr((self.facets_key(), self.sort, self.limit, self.cursor))
 
 
-async def _listing_query(
+async def listing_query(
     session: AsyncSession, params: ListingParams, base_currency: str
 ) -> ListingQuery | None:
-    """The listing's query (None: the category names nothing, so nothing matches)."""
+    """The listing's query (None: the category names nothing, so nothing matches). Made
+    once per listing: its facets and its page share it (and its category lookup)."""
     after = None
     if params.cursor:
         cursor = decode_cursor(params.cursor, params.sort)
@@ -309,9 +313,8 @@ async def _listing_query(
 
 
 async def listing_facets(
-    session: AsyncSession, params: ListingParams, *, postgres: bool, base_currency: str
+    session: AsyncSession, query: ListingQuery | None, *, postgres: bool
 ) -> ListingFacets:
-    query = await _listing_query(session, params, base_currency)
     if query is None:
         return ListingFacets(categories=[], options={})
     facets = await facets_sql.listing_facets(session, query, postgres=postgres)
@@ -321,13 +324,12 @@ async def listing_facets(
 async def list_products(
     session: AsyncSession,
     params: ListingParams,
+    query: ListingQuery | None,
     *,
     postgres: bool,
     media_prefix: str,
     facets: ListingFacets,
-    base_currency: str = "EUR",
 ) -> ProductPage:
-    query = await _listing_query(session, params, base_currency)
     if query is None:
         return ProductPage(items=[], next_cursor=None, facets=facets)
     rows = await repository.list_products(session, query, postgres=postgres)
