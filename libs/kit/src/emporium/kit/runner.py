@@ -345,9 +345,66 @@ def batch_accept_loop() -> asyncio.AbstractEventLoop:
 # -- serving ---------------------------------------------------------------------------------
 
 
+#: What uvicorn writes for ``Expect: 100-continue`` before the response's head.
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _HeadWithBody(asyncio.Transport):
+    """The connection's transport as one request cycle writes to it: the response's head is
+    held and goes out with the first piece of its body, in one write.
+
+    uvicorn writes the head and the body separately: two system calls (and two packets) per
+    answer, the first of them the costliest line of a proxied call (16 % of the gateway's
+    samples). A head whose body does not follow at once (a stream waiting for its first
+    event, a HEAD answer, which has none) goes at the end of the loop's turn: never later.
+    """
+
+    __slots__ = ("_fresh", "_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._fresh = True  # the head not written yet
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._fresh and data != _CONTINUE:
+            self._fresh = False
+            self._head = bytes(data)
+            self._loop.call_soon(self._flush)
+            return
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self._flush()  # a head without its body (the app failed midway): as uvicorn sent it
+        self._transport.close()
+
+
 class LeanHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, forgetting a finished request while its connection
-    waits for the next one."""
+    waits for the next one, and writing each answer's head with its body (``_HeadWithBody``)."""
+
+    def on_headers_complete(self) -> None:
+        before = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not before and cycle is not None:  # a request's new cycle (not an upgrade)
+            cycle.transport = _HeadWithBody(self.transport, self.loop)
 
     # uvicorn keeps the last request's scope, headers and cycle (with all the app put in
     # the scope: the router's and FastAPI's per-request state) on the connection until the
