@@ -43,6 +43,33 @@ async def test_setting_quantities_prices_the_cart_from_the_read_model(orders: An
     assert again.json()["items"][0]["quantity"] == 5
 
 
+async def test_a_quantity_change_answers_the_cart_as_the_next_view_shows_it(
+    orders: Any,
+) -> None:
+    # The PUT builds its answer from the rows it read under the cart lock: the other lines
+    # (a repriced one, a deleted one) and their order must be the view's all the same.
+    customer = uuid.uuid4()
+    mug, tee, cap = [await orders.product(price=p) for p in (1250, 1999, 700)]
+    for product in (mug, tee, cap):
+        assert (await orders.add(customer, product)).status_code == 200
+    await orders.publish(
+        ProductPriceChanged(product_id=mug, old_amount=1250, new_amount=1300, currency="EUR"),
+        mug,
+    )
+    await orders.publish(ProductDeleted(product_id=cap), cap)
+    await orders.until_product(mug, lambda p: p.price_amount == 1300)
+    await orders.until_product(cap, lambda p: p.deleted)
+    answer = await orders.add(customer, tee, 3)
+    assert answer.status_code == 200
+    view = await orders.client.get("/cart", headers=orders.auth(customer))
+    assert answer.json() == view.json()
+    items = answer.json()["items"]
+    assert [i["product_id"] for i in items] == [str(mug), str(tee), str(cap)]
+    assert [i["price_changed"] for i in items] == [True, False, False]
+    assert [i["available"] for i in items] == [True, True, False]
+    assert answer.json()["total"]["amount"] == 1300 + 3 * 1999
+
+
 @EMBEDDED_ONLY
 @pytest.mark.parametrize("quantity", [0, 100, -1])
 async def test_quantities_outside_1_to_99_are_refused(orders: Any, quantity: int) -> None:

@@ -20,7 +20,15 @@ from emporium.orders.cart import repository
 from emporium.orders.models import CartItem, ProductCopy, VariantCopy
 from emporium.orders.products.repository import prices_of, products_by_id, variants_by_id
 
-__all__ = ["DEFAULT_CURRENCY", "PricedLine", "cart_currency", "priced_lines", "pricing_lines"]
+__all__ = [
+    "DEFAULT_CURRENCY",
+    "PricedLine",
+    "cart_currency",
+    "in_cart_order",
+    "lines_of",
+    "priced_lines",
+    "pricing_lines",
+]
 
 #: The currency of a cart with nothing available in it.
 DEFAULT_CURRENCY = "EUR"
@@ -74,7 +82,18 @@ class PricedLine:
 
 
 async def priced_lines(session: AsyncSession, customer_id: UUID) -> list[PricedLine]:
-    cart_items = await repository.items(session, customer_id)
+    """The customer's cart lines: the items with their variants and products in one
+    statement (a round trip each cost every view and checkout two more), then the prices."""
+    rows = await repository.items_with_products(session, customer_id)
+    prices = await prices_of(session, (variant.id for _, variant, _ in rows if variant))
+    return [
+        PricedLine(item, product, variant, prices.get(variant.id, {}) if variant else {})
+        for item, variant, product in rows
+    ]
+
+
+async def lines_of(session: AsyncSession, cart_items: Sequence[CartItem]) -> list[PricedLine]:
+    """``cart_items`` (in their order) with their variants, products and prices as stored."""
     variants = await variants_by_id(session, (i.product_id for i in cart_items))
     product_ids = [
         variants[i.product_id].product_id if i.product_id in variants else i.product_id
@@ -95,6 +114,11 @@ async def priced_lines(session: AsyncSession, customer_id: UUID) -> list[PricedL
             )
         )
     return out
+
+
+def in_cart_order(lines: Sequence[PricedLine]) -> list[PricedLine]:
+    """``lines`` in the order ``priced_lines`` reads them: by when added, then by id."""
+    return sorted(lines, key=lambda line: (line.item.added_at, line.item.product_id))
 
 
 def cart_currency(lines: Sequence[PricedLine], fixed: str | None = None) -> str:

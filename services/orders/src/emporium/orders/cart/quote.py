@@ -215,9 +215,12 @@ async def quote(
     taxes: pricing.TaxProvider | None = None,
     tax_inclusive: frozenset[str],
     now: datetime,
+    lines: list[PricedLine] | None = None,
 ) -> Quote:
-    """The cart of ``customer_id`` with ``choices``, priced under the rules as stored now."""
-    lines = await priced_lines(session, customer_id)
+    """The cart of ``customer_id`` with ``choices``, priced under the rules as stored now
+    (``lines``: the cart's lines as the caller has just read them, else read here)."""
+    if lines is None:
+        lines = await priced_lines(session, customer_id)
     has_lines = bool(pricing_lines(lines, cart_currency(lines, choices.currency)))
     rules_now = await read_rules(
         session, customer_id, choices, taxes=taxes, now=now, priced=has_lines

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.kit.outbox import utcnow
-from emporium.orders.models import Cart, CartItem
+from emporium.orders.models import Cart, CartItem, ProductCopy, VariantCopy
 
-__all__ = ["clear", "empty", "get_cart", "get_item", "items", "lock_cart", "remove_item"]
+__all__ = [
+    "clear",
+    "empty",
+    "get_cart",
+    "get_item",
+    "items",
+    "items_with_products",
+    "lock_cart",
+    "remove_item",
+]
 
 _CART: Table = Cart.__table__  # type: ignore[assignment]
 
@@ -60,6 +69,22 @@ async def items(session: AsyncSession, customer_id: UUID) -> list[CartItem]:
         .order_by(CartItem.added_at, CartItem.product_id)
     )
     return list(rows)
+
+
+async def items_with_products(
+    session: AsyncSession, customer_id: UUID
+) -> list[tuple[CartItem, VariantCopy | None, ProductCopy | None]]:
+    """``items`` with each one's variant and that variant's product (an item naming no
+    variant: the product of its id; None: orders never heard of it)."""
+    product_id = func.coalesce(VariantCopy.product_id, CartItem.product_id)
+    rows = await session.execute(
+        select(CartItem, VariantCopy, ProductCopy)
+        .outerjoin(VariantCopy, VariantCopy.id == CartItem.product_id)
+        .outerjoin(ProductCopy, ProductCopy.id == product_id)
+        .where(CartItem.customer_id == customer_id)
+        .order_by(CartItem.added_at, CartItem.product_id)
+    )
+    return [(item, variant, product) for item, variant, product in rows]
 
 
 async def get_item(session: AsyncSession, customer_id: UUID, product_id: UUID) -> CartItem | None:

@@ -26,7 +26,14 @@ from emporium.kit.errors import NotFound, Unprocessable, problem_type
 from emporium.kit.outbox import utcnow
 from emporium.orders import pricing
 from emporium.orders.cart import repository
-from emporium.orders.cart.lines import PricedLine, cart_currency, priced_lines, pricing_lines
+from emporium.orders.cart.lines import (
+    PricedLine,
+    cart_currency,
+    in_cart_order,
+    lines_of,
+    priced_lines,
+    pricing_lines,
+)
 from emporium.orders.cart.quote import Choices, Quote, code_promotion, quote
 from emporium.orders.cart.reconcile import Notice, rate_notice
 from emporium.orders.cart.schemas import (
@@ -180,6 +187,7 @@ async def _quote(
     choices: Choices,
     tax_inclusive: frozenset[str],
     now: datetime,
+    lines: list[PricedLine] | None = None,
 ) -> Quote:
     return await quote(
         session,
@@ -187,6 +195,7 @@ async def _quote(
         choices,
         tax_inclusive=tax_inclusive,
         now=now,
+        lines=lines,
     )
 
 
@@ -196,16 +205,18 @@ async def present(
     tax_inclusive: frozenset[str],
     *,
     locked: Cart | None = None,
+    lines: list[PricedLine] | None = None,
 ) -> tuple[Quote, list[Notice]]:
     """The cart priced now, with what no longer applies dropped (persisted) and noticed.
 
     A view that finds something to drop takes the cart lock (``locked``: the caller holds
     it, and this is the row as the caller changed it) and prices again under it, so a drop
-    never races a change or a checkout.
+    never races a change or a checkout. ``lines``: the cart's lines as the caller holding
+    the lock has just made them (else they are read).
     """
     now = utcnow()
     cart = locked if locked is not None else await repository.get_cart(session, customer_id)
-    priced = await _quote(session, customer_id, choices_of(cart), tax_inclusive, now)
+    priced = await _quote(session, customer_id, choices_of(cart), tax_inclusive, now, lines)
     if cart is None or not priced.dropped:
         return priced, _notices(cart)
     if locked is None:
@@ -236,8 +247,9 @@ async def _shown(
     tax_inclusive: frozenset[str],
     *,
     locked: Cart | None,
+    lines: list[PricedLine] | None = None,
 ) -> CartOut:
-    priced, notices = await present(session, customer_id, tax_inclusive, locked=locked)
+    priced, notices = await present(session, customer_id, tax_inclusive, locked=locked, lines=lines)
     return render(priced, notices)
 
 
@@ -310,7 +322,11 @@ async def set_quantity(
     # Setting the quantity is the customer seeing the current price: the flag clears.
     item.seen_unit_amount = amount
     await session.flush()
-    return await _shown(session, customer_id, tax_inclusive, locked=cart)
+    # The view's lines from what this request read under the cart lock (only the other
+    # items' variants, products and prices are read): not the cart read a second time.
+    changed = PricedLine(item, product, variant, prices if variant is not None else {})
+    lines = in_cart_order([*await lines_of(session, others), changed])
+    return await _shown(session, customer_id, tax_inclusive, locked=cart, lines=lines)
 
 
 def _fixed_currency(held: str | None, asked: str | None, product: ProductCopy) -> str:
