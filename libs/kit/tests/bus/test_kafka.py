@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from emporium.kit.bus import BusUnavailable, Record
+from emporium.kit.bus import BusUnavailable, Delivery, Record
 from emporium.kit.bus.kafka import KafkaBus, KafkaSubscription
 from emporium.kit.testing import eventually
 
@@ -129,3 +129,50 @@ async def test_publishing_fails_while_kafka_is_down_and_recovers_after(
         await eventually(both_arrived, timeout=120)
     finally:
         await bus.stop()
+
+
+@pytest.mark.integration
+async def test_a_keys_records_land_where_send_puts_them_in_order(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """publish queues one produce batch per partition (more when one is full): each key's
+    records go to the partition aiokafka's ``send`` picks for that key, in publish order."""
+    bus = KafkaBus(kafka_bootstrap, client_id="emporium-tests", request_timeout=10.0)
+    await bus.start()
+    reference = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await reference.start()
+    keys = [f"key-{n}".encode() for n in range(20)]
+    try:
+        await bus.ensure_topics([unique, f"{unique}-ref"], partitions=3)
+        expected: dict[bytes, int] = {}
+        for key in keys:
+            sent = await reference.send_and_wait(f"{unique}-ref", b"", key=key)
+            expected[key] = sent.partition
+        # 8 KiB values: about 800 KiB a partition, over one produce batch (512 KiB).
+        padding = b"x" * 8192
+        records = [
+            Record(topic=unique, value=padding, key=keys[n % 20], headers=(("n", str(n).encode()),))
+            for n in range(300)
+        ]
+        await bus.publish(records)
+        subscription = bus.subscribe([unique], f"{unique}-g")
+        await subscription.start()
+        received: list[Delivery] = []
+
+        async def all_arrived() -> bool:
+            received.extend(await subscription.poll(max_records=500, timeout=0.5))
+            assert len(received) >= 300, f"received {len(received)}"
+            return True
+
+        await eventually(all_arrived, timeout=60)
+        await subscription.stop()
+    finally:
+        await reference.stop()
+        await bus.stop()
+    assert len(received) == 300
+    by_key: dict[bytes, list[int]] = {}
+    for delivery in received:
+        assert delivery.key is not None
+        assert delivery.partition == expected[delivery.key], "not the partition send picks"
+        by_key.setdefault(delivery.key, []).append(int(delivery.header("n") or "-1"))
+    assert by_key == {key: list(range(n, 300, 20)) for n, key in enumerate(keys)}

@@ -33,11 +33,13 @@ Order: events of one key must reach the bus in the order they were written. So
 Rows that cannot be published are *parked* (``status = 'parked'``, the error in
 ``last_error``): at once when the error can never go away (a record over
 ``max_record_bytes`` or refused by the broker as too large, an invalid or unknown topic while
-the bus answers, an envelope that no longer parses), after ``max_attempts`` failed attempts
-otherwise. A failure while the bus does not answer (``ping``) is an outage, not the row's
-fault: it never parks a row, and it charges at most half of ``max_attempts``. A parked row
-holds back only the later rows of its key; ``emporium-outbox retry`` puts it back. Due-ness
-(``next_attempt_at``) is measured against the database's clock, never the process's.
+the bus answers, an envelope that no longer parses: not a JSON object with the row's id,
+type and key, a ``source``, a ``data`` object and a trace of strings), after
+``max_attempts`` failed attempts otherwise. A failure while the bus does not answer
+(``ping``) is an outage, not the row's fault: it never parks a row, and it charges at most
+half of ``max_attempts``. A parked row holds back only the later rows of its key;
+``emporium-outbox retry`` puts it back. Due-ness (``next_attempt_at``) is measured against
+the database's clock, never the process's.
 
 Sent rows (``status = 'sent'``) are kept for ``retention`` (default one hour) and then purged
 by the loop, in batches of 1000 until none is left over the age (at most
@@ -70,6 +72,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import (
@@ -93,7 +96,6 @@ from sqlalchemy.types import Uuid
 
 from emporium.kit.bus.base import Bus, Record
 from emporium.kit.db import Database
-from emporium.kit.events import Envelope
 from emporium.kit.failures import wrapped_errors
 from emporium.kit.listen import NotifyListener
 from emporium.kit.metrics import (
@@ -115,7 +117,7 @@ from emporium.kit.outbox import (
     outbox_table,
     utcnow,
 )
-from emporium.kit.tracing import context_from, tracer
+from emporium.kit.tracing import context_from, spans_recorded, tracer
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
@@ -249,6 +251,35 @@ def should_park(kind: FailureKind, *, attempts: int, max_attempts: int, bus_answ
     if not bus_answers:
         return False
     return kind == "missing_topic" or attempts >= max_attempts
+
+
+def _envelope_trace(
+    raw: bytes, *, event_id: str, event_type: str, key: str
+) -> dict[str, str] | None:
+    """The trace context of ``raw`` if it is the envelope of the row (``event_id``,
+    ``event_type``, ``key``), else None (it no longer parses).
+
+    What ``Envelope.from_bytes`` requires, checked on the JSON alone: an object with the
+    row's id, type and key, a ``source`` string, a ``data`` object and a trace of strings.
+    """
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not (
+        isinstance(document, dict)
+        and document.get("id") == event_id
+        and document.get("type") == event_type
+        and document.get("key") == key
+        and isinstance(document.get("source"), str)
+        and isinstance(document.get("data"), dict)
+        and isinstance(document.get("time", ""), str)
+    ):
+        return None
+    trace = document.get("trace", {})
+    if not isinstance(trace, dict) or not all(isinstance(value, str) for value in trace.values()):
+        return None
+    return trace
 
 
 def _record_size(record: Record) -> int:
@@ -620,18 +651,19 @@ class OutboxRelay:
         return [_Row(*row) for row in result]
 
     def _plan(self, row: _Row) -> _Planned:
-        """The row's record, or why it can never be published."""
-        try:
-            envelope = Envelope.from_bytes(row.envelope)
-        except Exception:
-            envelope = None
+        """The row's record, or why it can never be published.
+
+        The headers are ``Envelope.headers()`` (type, id, trace context), made from the
+        row's columns and the envelope's trace: building an ``Envelope`` for them was a
+        sixth of the relay's time (``_envelope_trace`` checks what it would have)."""
+        event_id = str(row.id)
+        trace = _envelope_trace(row.envelope, event_id=event_id, event_type=row.type, key=row.key)
         record: Record | None = None
-        if envelope is not None:
+        if trace is not None:
+            headers = [("type", row.type.encode()), ("id", event_id.encode())]
+            headers.extend((name, value.encode()) for name, value in trace.items())
             record = Record(
-                topic=row.topic,
-                value=row.envelope,
-                key=row.key.encode(),
-                headers=tuple(envelope.headers()),
+                topic=row.topic, value=row.envelope, key=row.key.encode(), headers=tuple(headers)
             )
         reason = unpublishable_reason(
             topic=row.topic,
@@ -639,9 +671,9 @@ class OutboxRelay:
             parses=record is not None,
             max_record_bytes=self.max_record_bytes,
         )
-        if reason is not None or envelope is None:
+        if reason is not None or record is None:
             return _Planned(row, None, reason)
-        return _Planned(row, record, None, envelope.trace)
+        return _Planned(row, record, None, trace)
 
     async def _publish_ready(
         self,
@@ -705,7 +737,13 @@ class OutboxRelay:
         return True
 
     async def _publish(self, items: Sequence[_Planned]) -> None:
-        records: list[Record] = []
+        if not spans_recorded():
+            # A PRODUCER span per record that no exporter reads (its context is not sent on:
+            # the headers carry the writer's) cost ~10 % of the relay.
+            records = [item.record for item in items if item.record is not None]
+            await asyncio.wait_for(self.bus.publish(records), timeout=self.publish_timeout)
+            return
+        records = []
         spans: list[trace.Span] = []
         the_tracer = tracer("emporium.outbox")
         for item in items:

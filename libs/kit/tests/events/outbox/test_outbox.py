@@ -360,6 +360,27 @@ async def test_the_publish_span_continues_the_trace_of_the_write(
     assert publish.parent.span_id == request_span.get_span_context().span_id
 
 
+async def test_the_record_carries_the_envelopes_headers(
+    database: Database, bus: Bus, unique: str
+) -> None:
+    """Routers and the dead-letter tools read ``type``, ``id`` and the trace context from the
+    headers: they are the envelope's own."""
+    outbox = Outbox(unique)
+    with tracer("test").start_as_current_span("POST /products"):
+        await write(database, outbox, unique, [(uuid.uuid4(), 1), (uuid.uuid4(), 2)])
+    await write(database, outbox, unique, [(uuid.uuid4(), 3)])  # no trace
+    relay = OutboxRelay(database, bus, service_name=unique)
+
+    assert await relay.run_once() == 3
+
+    received = await receive(bus, unique, 3, group=f"{unique}-reader")
+    for delivery in received:
+        envelope = Envelope.from_bytes(delivery.value)
+        assert delivery.headers == tuple(envelope.headers())
+        assert delivery.key == envelope.key.encode()
+    assert sum(1 for d in received if d.header("traceparent") is not None) == 2
+
+
 async def test_rows_keep_the_envelope_and_aware_timestamps(database: Database, unique: str) -> None:
     outbox = Outbox(unique)
     key = uuid.uuid4()

@@ -318,6 +318,47 @@ async def test_an_envelope_that_no_longer_parses_and_an_invalid_topic_are_parked
     assert "not a valid topic name" in (parked[1].last_error or "")
 
 
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(lambda raw: b"[1, 2, 3]", id="not an object"),
+        pytest.param(lambda raw: raw.replace(b'"data":{', b'"nodata":{'), id="no data"),
+        pytest.param(lambda raw: raw.replace(b'"type":"', b'"type":"other.'), id="another type"),
+        pytest.param(
+            lambda raw: Envelope.from_bytes(raw).model_copy(update={"id": uuid.uuid4()}).to_bytes(),
+            id="another row's envelope",
+        ),
+        pytest.param(lambda raw: raw.replace(b'"trace":{}', b'"trace":{"a":1}'), id="bad trace"),
+    ],
+)
+async def test_json_that_is_not_the_rows_envelope_is_parked_not_published(
+    database: Database, bus: Bus, unique: str, corrupt: Callable[[bytes], bytes]
+) -> None:
+    """Invariant: the relay publishes a row's envelope only if it is one, and the row's."""
+    outbox = Outbox(unique)
+    broken, fine = uuid.uuid4(), uuid.uuid4()
+    (envelope,) = await write(database, outbox, unique, [(broken, 1)])
+    await write(database, outbox, unique, [(fine, 1)])
+    corrupted = corrupt(envelope.to_bytes())
+    assert corrupted != envelope.to_bytes()
+    async with database.session() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == envelope.id).values(envelope=corrupted)
+        )
+    relay = OutboxRelay(database, bus, service_name=unique)
+
+    assert await relay.run_once() == 1
+
+    received = await receive_all(bus, unique, group=f"{unique}-reader", until=1)
+    assert sequences(received) == {str(fine): [1]}
+    async with database.session() as session:
+        parked = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "parked"))
+        ).all()
+    assert [row.id for row in parked] == [envelope.id]
+    assert "no longer parses" in (parked[0].last_error or "")
+
+
 async def test_a_row_the_bus_keeps_refusing_is_parked_after_its_attempts_and_others_flow(
     database: Database, bus: Bus, unique: str
 ) -> None:
