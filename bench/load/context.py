@@ -36,7 +36,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(False, 5, 5, 64, (1000, 5000), 15, 250, 20, 20, 60, 2000, 600, 5)
+        return cls(False, 5, 5, 64, (1000, 5000), 15, 250, 20, 20, 60, 10_000, 600, 5)
 
     @classmethod
     def quick(cls) -> Sizes:
