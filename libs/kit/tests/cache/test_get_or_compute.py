@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from emporium.kit.cache import Cache, RedisCache, get_or_compute
+from emporium.kit.cache import Cache, RedisCache, get_or_compute, put
 from emporium.kit.testing import eventually
 
 
@@ -176,3 +176,30 @@ async def test_a_value_stored_without_serve_stale_is_recomputed_with_it(cache: C
         b"wrapped"
     )
     assert await get_or_compute(cache, "k", Source(b"again"), ttl=60, stale_ttl=60) == b"wrapped"
+
+
+@pytest.mark.parametrize("stale_ttl", [None, 30.0])
+async def test_a_value_put_is_served_as_if_it_had_been_computed(
+    cache: Cache, stale_ttl: float | None
+) -> None:
+    source = Source(b"computed")
+    await put(cache, "k", b"at hand", ttl=60, stale_ttl=stale_ttl)
+    assert await get_or_compute(cache, "k", source, ttl=60, stale_ttl=stale_ttl) == b"at hand"
+    assert source.calls == 0
+
+
+async def test_a_value_put_goes_stale_like_a_computed_one(cache: Cache) -> None:
+    source = Source(b"fresh")
+    await put(cache, "k", b"old", ttl=0.05, stale_ttl=30)
+    await asyncio.sleep(0.1)
+    # Past its soft expiry: served stale while one caller recomputes.
+    assert await get_or_compute(cache, "k", source, ttl=60, stale_ttl=30) == b"fresh"
+    assert source.calls == 1
+
+
+async def test_put_refuses_what_get_or_compute_refuses(cache: Cache) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await put(cache, "k", b"v", ttl=0)
+    with pytest.raises(ValueError, match="positive"):
+        await put(cache, "k", b"v", ttl=1, stale_ttl=0)
+    assert await cache.get("k") is None

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 
 from emporium.catalog.generations import generations, versioned
 from emporium.catalog.invalidation import ITEMS, LISTING
-from emporium.kit.cache import get_or_compute
+from emporium.kit.cache import get_or_compute, put
 from emporium.kit.cache.base import Cache
 
 __all__ = ["Answers", "Listed", "answers_of", "cached_answer", "cached_listing"]
@@ -197,8 +197,5 @@ async def cached_listing(
 
 
 async def _store(cache: Cache, full: str, body: bytes, ttl: float, stale_ttl: float | None) -> None:
-    async def ready() -> bytes:
-        return body
-
-    await get_or_compute(cache, full, ready, ttl=ttl, stale_ttl=stale_ttl)
+    await put(cache, full, body, ttl=ttl, stale_ttl=stale_ttl)
     answers_of(cache).put(full, body, ttl)

@@ -3,7 +3,7 @@
 - ``RedisCache`` (shared by processes) and ``MemoryCache`` (in-process, the embedded default);
   ``make_cache(settings, namespace)`` picks one from ``RedisSettings``.
 - ``get_or_compute(cache, key, compute)``: cache-aside with stampede protection and optional
-  serve-stale.
+  serve-stale; ``put(cache, key, value)`` stores a value at hand in its form.
 - ``cache.versioned(name, key)`` / ``cache.bump(name)``: invalidate a family of keys at once.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emporium.kit.cache.base import Cache
-from emporium.kit.cache.compute import get_or_compute
+from emporium.kit.cache.compute import get_or_compute, put
 from emporium.kit.cache.factory import make_cache
 from emporium.kit.cache.memory import MemoryCache
 
 if TYPE_CHECKING:
     from emporium.kit.cache.redis_cache import RedisCache
 
-__all__ = ["Cache", "MemoryCache", "RedisCache", "get_or_compute", "make_cache"]
+__all__ = ["Cache", "MemoryCache", "RedisCache", "get_or_compute", "make_cache", "put"]
 
 
 def __getattr__(name: str) -> object:

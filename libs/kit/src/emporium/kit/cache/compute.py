@@ -1,7 +1,8 @@
 """Cache-aside with stampede protection and optional serve-stale.
 
 ``get_or_compute(cache, key, compute)`` returns the cached value of ``key`` or computes,
-stores and returns it. When a hot key is missing, only one caller computes:
+stores and returns it; ``put(cache, key, value)`` stores a value already at hand in the same
+form (one write, no lock). When a hot key is missing, only one caller computes:
 
 - inside a process, callers of one cache share a single computation (one task per key; the
   others await it). The task is shielded, so a caller that gives up (cancelled request)
@@ -32,7 +33,7 @@ from collections.abc import Awaitable, Callable
 
 from emporium.kit.cache.base import Cache
 
-__all__ = ["get_or_compute"]
+__all__ = ["get_or_compute", "put"]
 
 log = logging.getLogger("emporium.kit.cache")
 
@@ -65,9 +66,7 @@ async def get_or_compute(
     another process's result before computing itself. Exceptions of ``compute`` propagate
     to every caller waiting on that computation (nothing is stored).
     """
-    fresh_for = cache.default_ttl if ttl is None else ttl
-    if fresh_for <= 0 or (stale_ttl is not None and stale_ttl <= 0):
-        raise ValueError("ttl and stale_ttl must be positive")
+    fresh_for = _checked_ttl(cache, ttl, stale_ttl)
     raw = await cache.get(key)
     stale: bytes | None = None
     if raw is not None:
@@ -91,6 +90,35 @@ async def get_or_compute(
     flights[key] = task
     task.add_done_callback(lambda done: _landed(flights, key, done))
     return await asyncio.shield(task)
+
+
+async def put(
+    cache: Cache,
+    key: str,
+    value: bytes,
+    *,
+    ttl: float | None = None,
+    stale_ttl: float | None = None,
+) -> None:
+    """Store ``value`` under ``key`` as ``get_or_compute`` with these ``ttl`` and
+    ``stale_ttl`` would have stored it, in one write."""
+    fresh_for = _checked_ttl(cache, ttl, stale_ttl)
+    await cache.set(key, *_entry(value, fresh_for, stale_ttl))
+
+
+def _checked_ttl(cache: Cache, ttl: float | None, stale_ttl: float | None) -> float:
+    fresh_for = cache.default_ttl if ttl is None else ttl
+    if fresh_for <= 0 or (stale_ttl is not None and stale_ttl <= 0):
+        raise ValueError("ttl and stale_ttl must be positive")
+    return fresh_for
+
+
+def _entry(value: bytes, ttl: float, stale_ttl: float | None) -> tuple[bytes, float]:
+    """What is stored for ``value``, and for how long."""
+    if stale_ttl is None:
+        return value, ttl
+    soft = time.time() + ttl  # wall clock: compared by other processes too
+    return _MAGIC + _HEADER.pack(soft) + value, ttl + stale_ttl
 
 
 def _landed(flights: dict[str, asyncio.Task[bytes]], key: str, task: asyncio.Task[bytes]) -> None:
@@ -129,12 +157,9 @@ class _Spec:
             value, token = await self._await_other()
             if value is not None:
                 return value
+        # No second look once locked: the key was missing a moment before the lock was taken
+        # (a holder that stored it in between costs one more computation, not a wrong value).
         try:
-            if token is not None:
-                # Double-check: the previous holder may have stored it just before we locked.
-                current = await self._lookup()
-                if current is not None:
-                    return current
             try:
                 value = await self.compute()
             except Exception:
@@ -174,12 +199,7 @@ class _Spec:
         return unwrapped[0] if unwrapped is not None and unwrapped[1] else None
 
     async def _store(self, value: bytes) -> None:
-        if self.stale_ttl is None:
-            await self.cache.set(self.key, value, self.ttl)
-        else:
-            soft = time.time() + self.ttl  # wall clock: compared by other processes too
-            envelope = _MAGIC + _HEADER.pack(soft) + value
-            await self.cache.set(self.key, envelope, self.ttl + self.stale_ttl)
+        await self.cache.set(self.key, *_entry(value, self.ttl, self.stale_ttl))
 
 
 def _unwrap(raw: bytes) -> tuple[bytes, bool] | None:
