@@ -325,6 +325,7 @@ class Gateway:
                 body,
                 query=query,
                 stream=stream,
+                small=not route.large,
                 timeout=(
                     self.settings.upload_timeout_seconds
                     if body is not None and is_upload(request)

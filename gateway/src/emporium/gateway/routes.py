@@ -31,6 +31,7 @@ class Route:
     ``methods`` limits the entry to some methods (None: any; the service answers 405 for
     those it does not serve). ``cache``: anonymous GETs may be answered from the response
     cache. ``invalidates``: a successful write here makes that cache family stale.
+    ``large``: answers may be large (pictures), so a GET is not first tried as a small one.
     """
 
     prefix: str
@@ -39,6 +40,7 @@ class Route:
     methods: frozenset[str] | None = None
     cache: bool = False
     invalidates: str | None = None
+    large: bool = False
 
     def matches(self, path: str, method: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -57,7 +59,7 @@ ROUTES: tuple[Route, ...] = (
     # catalog
     Route("/categories", "catalog", "anonymous", methods=_GET, cache=True),
     Route("/products", "catalog", "anonymous", methods=_GET, cache=True),
-    Route("/media", "catalog", "anonymous", methods=_GET),
+    Route("/media", "catalog", "anonymous", methods=_GET, large=True),
     Route("/admin/categories", "catalog", "admin", invalidates="catalog"),
     Route("/admin/products", "catalog", "admin", invalidates="catalog"),
     # catalog: variants and their stock, stock locations (stock shows in product pages)
