@@ -241,6 +241,7 @@ async def event_lags(since: float, until: float) -> dict[str, Any]:
     committed: dict[str, float] = {}
     publish: dict[str, list[float]] = defaultdict(list)
     handled: dict[str, list[float]] = defaultdict(list)
+    inboxes: list[Any] = []  # matched once every service's outbox is read
     for service in SERVICES:
         try:
             conn = await asyncpg.connect(f"{base}/{service}{DATABASE_SUFFIX}")
@@ -268,10 +269,11 @@ async def event_lags(since: float, until: float) -> dict[str, Any]:
             return {"error": f"{service}: {error}"}
         finally:
             await conn.close()
-        for row in inbox:
-            created = committed.get(row["event_id"])
-            if created is not None:  # an event written in the window, by any service
-                handled[row["consumer_group"]].append((row["h"] - created) * 1000)
+        inboxes.extend(inbox)
+    for row in inboxes:
+        created = committed.get(row["event_id"])
+        if created is not None:  # an event written in the window, by any service
+            handled[row["consumer_group"]].append((row["h"] - created) * 1000)
     return {
         "commit_to_publish_ms": {s: {"events": len(v), **summary(v)} for s, v in publish.items()},
         "commit_to_handled_ms": {g: {"events": len(v), **summary(v)} for g, v in handled.items()},
