@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, Request
+from redis.exceptions import RedisError
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -222,10 +223,25 @@ class Gateway:
                 and method in _WRITES
                 and 200 <= response.status_code < 300
             ):
-                await cache.invalidate(write_families(public.segments))
+                await self._invalidate(cache, write_families(public.segments))
         if limit_headers:
             response.headers.update(limit_headers)
         return response
+
+    async def _invalidate(self, cache: ResponseCache, families: tuple[str, ...]) -> None:
+        """Drop the answers a write made stale. The write is done: a Redis that fails now
+        must not turn its answer into an error (a client would retry a write that
+        happened). This process's copies are gone either way; the catalog announces the
+        change to every gateway too, and what neither reaches expires by its TTL."""
+        try:
+            await cache.invalidate(families)
+        except (TimeoutError, RedisError, OSError) as error:
+            log.warning(
+                "answers of %s not dropped after a write: Redis: %s: %s",
+                ", ".join(families),
+                type(error).__name__,
+                error,
+            )
 
     def serve_hit(self, scope: Scope) -> Response | None:
         """An anonymous GET's answer found in this process, with its window counted here:
