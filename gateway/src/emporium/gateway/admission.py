@@ -6,7 +6,8 @@ behind at most ``max_waiting`` others; past either bound it is refused (``Busy``
 released slot goes straight to the first caller in line, so a call that arrives later can
 never overtake one that waits (aiohttp's own pool lets a newcomer take a connection that
 was freed for a waiter, which starves the waiter until its connect timeout fires: that
-timeout then looked like a dead service).
+timeout then looked like a dead service). The line itself is the kit's ``FairLine``; the
+bounds on its length and its pace, and the ``Busy`` answer, are the gateway's policy here.
 
 With ``early``, a call that could not start in time is refused at once, not after waiting
 for nothing: while the line stands, the pace it moves at is measured (slots handed on per
@@ -24,9 +25,9 @@ connecting.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import deque
+
+from emporium.kit.admission import FairLine
 
 __all__ = ["RATE_WINDOW", "Admission", "Busy"]
 
@@ -59,8 +60,8 @@ class Admission:
         self.max_waiting = max_waiting
         self.wait_seconds = wait_seconds
         self.early = early
-        self.in_use = 0
-        self._line: deque[asyncio.Future[None]] = deque()
+        # Only an ``early`` line measures its pace: the others pay nothing per release.
+        self._line = FairLine(limit, on_release=self._released if early else None)
         # The line's pace while it stands: slots handed on since ``_window_start``, and
         # the last full window's rate (None: not measured in this episode yet).
         self._window_start: float | None = None
@@ -68,70 +69,44 @@ class Admission:
         self._rate: float | None = None
 
     @property
+    def in_use(self) -> int:
+        """Slots held now."""
+        return self._line.in_use
+
+    @property
     def waiting(self) -> int:
         """Callers in line now."""
-        return sum(1 for waiter in self._line if not waiter.done())
+        return self._line.waiting
 
     async def acquire(self) -> None:
         """Take a slot, waiting in line if need be; raises ``Busy``."""
         line = self._line
-        while line and line[0].done():
-            line.popleft()  # gave up (timed out, cancelled) before their turn came
-        if self.in_use < self.limit and not self._line:
-            self.in_use += 1  # the common case: no await at all
-            return
-        if len(self._line) >= self.max_waiting:
-            self._prune()
-            if len(self._line) >= self.max_waiting:
-                raise Busy(waited=False)
+        if line.try_enter():
+            return  # the common case: no await at all
+        if line.waiting >= self.max_waiting:
+            raise Busy(waited=False)
         if not self.early:
             pass
         elif self._window_start is None:
             self._window_start, self._handed, self._rate = time.monotonic(), 0, None
-        elif self._rate and len(self._line) >= self._rate * self.wait_seconds:
-            self._prune()
-            if len(self._line) >= self._rate * self.wait_seconds:
-                raise Busy(waited=False, late=True)  # its turn would come too late
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._line.append(waiter)
-        try:
-            async with asyncio.timeout(self.wait_seconds):
-                await waiter
-        except TimeoutError:
-            if waiter.done() and not waiter.cancelled():
-                return  # handed the slot just as the wait ran out: it is ours
-            waiter.cancel()
-            raise Busy(waited=True) from None
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # cancelled after being handed the slot: pass it on
-            else:
-                waiter.cancel()
-            raise
+        elif self._rate and line.waiting >= self._rate * self.wait_seconds:
+            raise Busy(waited=False, late=True)  # its turn would come too late
+        if not await line.enter(self.wait_seconds):
+            raise Busy(waited=True)
 
     def release(self) -> None:
         """Give a slot back: to the first caller still in line, else to the pool."""
-        while self._line:
-            waiter = self._line.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot moves on: ``in_use`` stays
-                self._handed_on()
-                return
-        self.in_use -= 1
-        self._window_start = None  # the line is gone: its pace no longer says anything
+        self._line.leave()
 
-    def _handed_on(self) -> None:
+    def _released(self, handed: bool) -> None:
+        if not handed:
+            self._window_start = None  # the line is gone: its pace no longer says anything
+            return
         self._handed += 1
         start = self._window_start
         if start is None:
-            return  # not measured (not ``early``, or no line yet)
+            return  # not measured (no line yet)
         now = time.monotonic()
         if now - start >= RATE_WINDOW:
             self._rate = self._handed / (now - start)
             self._window_start, self._handed = now, 0
-
-    def _prune(self) -> None:
-        while self._line and self._line[0].done():
-            self._line.popleft()
-        if any(waiter.done() for waiter in self._line):
-            self._line = deque(waiter for waiter in self._line if not waiter.done())

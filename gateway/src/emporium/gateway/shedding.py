@@ -2,7 +2,7 @@
 
 An authenticated call or a write costs the gateway several turns of its event loop (auth,
 Redis, the upstream call, the answer), so a flood of them can saturate the loop. At most
-``limit`` of them run at once (``Admission``: a FIFO line, ``admission.py``); the next
+``limit`` of them run at once (``Admission``, ``admission.py``: the kit's FIFO line); the next
 wait their turn, at most ``wait_seconds``, and one that cannot start within that gets 503
 ``gateway-overloaded`` with ``Retry-After`` (problem details). So under an open-loop
 overload the calls that run keep their pace, the line stays a couple of seconds deep and

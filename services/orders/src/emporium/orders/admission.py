@@ -14,11 +14,9 @@ busy, and a stream would hold its slot for minutes.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emporium.kit.admission import FairLine
 from emporium.kit.errors import problem_response, problem_type
 
 __all__ = ["Admission", "Gate", "is_exempt"]
@@ -31,52 +29,15 @@ def is_exempt(path: str) -> bool:
     return path in _PROBES or path.endswith("/events")
 
 
-class Gate:
-    """A first-come first-served counter of ``limit`` slots with a bounded wait."""
+class Gate(FairLine):
+    """The kit's first-come first-served line of ``limit`` slots, with a bounded wait
+    (``enter(wait_seconds)`` is False when none came free in time); ``in_flight`` counts the
+    requests holding a slot."""
 
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        self.limit = limit
-        self.in_flight = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def enter(self, wait_seconds: float) -> bool:
-        """Take a slot; False if none came free within ``wait_seconds``."""
-        if self.in_flight < self.limit and not self._waiters:
-            self.in_flight += 1
-            return True
-        if wait_seconds <= 0:
-            return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=wait_seconds)
-        except TimeoutError:
-            if waiter.done():
-                return True  # handed a slot just as the wait ran out: it is ours
-            self._give_up(waiter)
-            return False
-        except asyncio.CancelledError:
-            if waiter.done():
-                self.leave()  # handed a slot we will not use: pass it on
-            else:
-                self._give_up(waiter)
-            raise
-        return True
-
-    def _give_up(self, waiter: asyncio.Future[None]) -> None:
-        waiter.cancel()
-        self._waiters.remove(waiter)
-
-    def leave(self) -> None:
-        """Give a slot back: to the longest waiter, else to the pool."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes on: in_flight is unchanged
-                return
-        self.in_flight -= 1
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot now."""
+        return self.in_use
 
 
 class Admission:
