@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +15,8 @@ import uvicorn
 from uvicorn.importer import import_from_string
 
 from emporium.kit import runner
+
+from .conftest import LeanServer
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -37,20 +37,8 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[uvicorn.Server, int]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        _app, http=runner.LeanHttpToolsProtocol, log_config=None, lifespan="off", loop="none"
-    )
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve(sockets=[sock]))
-    while not served.started:
-        await asyncio.sleep(0.01)
-    yield served, port
-    served.should_exit = True
-    await task
+async def server(lean_server: LeanServer) -> tuple[uvicorn.Server, int]:
+    return await lean_server(_app)
 
 
 async def _answer(reader: asyncio.StreamReader) -> bytes:

@@ -6,14 +6,13 @@ at once (a stream waiting for its first event, a HEAD answer) still goes out at 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvicorn
 
-from emporium.kit import runner
+from .conftest import LeanServer
 
 released = asyncio.Event()
 
@@ -61,22 +60,10 @@ class _Recording:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[uvicorn.Server, int]]:
+async def server(lean_server: LeanServer) -> AsyncIterator[tuple[uvicorn.Server, int]]:
     released.clear()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        _app, http=runner.LeanHttpToolsProtocol, log_config=None, lifespan="off", loop="none"
-    )
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve(sockets=[sock]))
-    while not served.started:
-        await asyncio.sleep(0.01)
-    yield served, port
-    released.set()
-    served.should_exit = True
-    await task
+    yield await lean_server(_app)
+    released.set()  # a stream still held lets go, so the server can stop
 
 
 async def _connect(
@@ -87,7 +74,7 @@ async def _connect(
         await asyncio.sleep(0.01)
     (protocol,) = served.server_state.connections
     recording = _Recording(protocol.transport)
-    protocol.transport = recording  # type: ignore[attr-defined]
+    protocol.transport = recording  # type: ignore[assignment]
     return reader, writer, recording
 
 
