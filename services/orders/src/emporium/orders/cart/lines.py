@@ -82,13 +82,12 @@ class PricedLine:
 
 
 async def priced_lines(session: AsyncSession, customer_id: UUID) -> list[PricedLine]:
-    """The customer's cart lines: the items with their variants and products in one
-    statement (a round trip each cost every view and checkout two more), then the prices."""
+    """The customer's cart lines: the items with their variants, products and prices in one
+    statement (a round trip each cost every view and checkout three more)."""
     rows = await repository.items_with_products(session, customer_id)
-    prices = await prices_of(session, (variant.id for _, variant, _ in rows if variant))
     return [
-        PricedLine(item, product, variant, prices.get(variant.id, {}) if variant else {})
-        for item, variant, product in rows
+        PricedLine(item, product, variant, prices if variant else {})
+        for item, variant, product, prices in rows
     ]
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.kit.outbox import utcnow
-from emporium.orders.models import Cart, CartItem, ProductCopy, VariantCopy
+from emporium.orders.models import Cart, CartItem, ProductCopy, VariantCopy, VariantPriceCopy
 
 __all__ = [
     "clear",
@@ -73,18 +73,27 @@ async def items(session: AsyncSession, customer_id: UUID) -> list[CartItem]:
 
 async def items_with_products(
     session: AsyncSession, customer_id: UUID
-) -> list[tuple[CartItem, VariantCopy | None, ProductCopy | None]]:
-    """``items`` with each one's variant and that variant's product (an item naming no
-    variant: the product of its id; None: orders never heard of it)."""
+) -> list[tuple[CartItem, VariantCopy | None, ProductCopy | None, dict[str, int]]]:
+    """``items`` with each one's variant, that variant's product (an item naming no variant:
+    the product of its id; None: orders never heard of it) and the variant's prices by
+    currency: one statement (a row per price), where the prices were a second one."""
     product_id = func.coalesce(VariantCopy.product_id, CartItem.product_id)
     rows = await session.execute(
-        select(CartItem, VariantCopy, ProductCopy)
+        select(
+            CartItem, VariantCopy, ProductCopy, VariantPriceCopy.currency, VariantPriceCopy.amount
+        )
         .outerjoin(VariantCopy, VariantCopy.id == CartItem.product_id)
         .outerjoin(ProductCopy, ProductCopy.id == product_id)
+        .outerjoin(VariantPriceCopy, VariantPriceCopy.variant_id == VariantCopy.id)
         .where(CartItem.customer_id == customer_id)
         .order_by(CartItem.added_at, CartItem.product_id)
     )
-    return [(item, variant, product) for item, variant, product in rows]
+    out: dict[UUID, tuple[CartItem, VariantCopy | None, ProductCopy | None, dict[str, int]]] = {}
+    for item, variant, product, currency, amount in rows:
+        line = out.setdefault(item.product_id, (item, variant, product, {}))
+        if currency is not None:
+            line[3][currency] = amount
+    return list(out.values())
 
 
 async def get_item(session: AsyncSession, customer_id: UUID, product_id: UUID) -> CartItem | None:

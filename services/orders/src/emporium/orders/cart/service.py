@@ -47,8 +47,7 @@ from emporium.orders.models import Cart, CartItem, ProductCopy
 from emporium.orders.order.breakdown import breakdown_fields
 from emporium.orders.order.schemas import Address
 from emporium.orders.products.repository import (
-    get_product,
-    get_variant,
+    get_variant_and_product,
     prices_of,
     product_has_options,
 )
@@ -282,8 +281,7 @@ async def set_quantity(
 ) -> CartOut:
     """Set how many of the variant ``variant_id`` (or of the product of that id, if it has
     no options) the cart holds; ``currency`` fixes the cart's currency on its first item."""
-    variant = await get_variant(session, variant_id)
-    product = await get_product(session, variant.product_id if variant else variant_id)
+    variant, product = await get_variant_and_product(session, variant_id)
     if product is None or product.deleted:
         raise ProductNotFound(f"product {variant_id} does not exist")
     # A product's first variant has the product's id: while it lives, that id is it. Once

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emporium.orders.models import ProductCopy, VariantCopy, VariantPriceCopy
@@ -14,6 +14,7 @@ from emporium.orders.products.variants import VariantFacts
 __all__ = [
     "get_product",
     "get_variant",
+    "get_variant_and_product",
     "prices_of",
     "product_has_options",
     "products_by_id",
@@ -37,6 +38,27 @@ async def products_by_id(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUI
 
 async def get_variant(session: AsyncSession, variant_id: UUID) -> VariantCopy | None:
     return await session.get(VariantCopy, variant_id)
+
+
+async def get_variant_and_product(
+    session: AsyncSession, variant_id: UUID
+) -> tuple[VariantCopy | None, ProductCopy | None]:
+    """The variant of that id (None: none) and its product, else the product of that id (a
+    product without a variant copy, or an id that names only the product): one statement
+    for what ``get_variant`` then ``get_product`` read."""
+    owner = select(VariantCopy.product_id).where(VariantCopy.id == variant_id).scalar_subquery()
+    found = (
+        await session.execute(
+            select(VariantCopy, ProductCopy)
+            .select_from(ProductCopy)
+            .outerjoin(VariantCopy, VariantCopy.id == variant_id)
+            .where(ProductCopy.id == func.coalesce(owner, variant_id))
+        )
+    ).first()
+    if found is None:
+        # No product: the variant alone (a copy whose product is gone) is no use to anyone.
+        return None, None
+    return found[0], found[1]
 
 
 async def variants_by_id(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, VariantCopy]:
