@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
 import pytest
-from redis.asyncio import Redis
 
-from emporium.gateway.answers import RedisAnswers
 from emporium.gateway.response_cache import listing_families
 from emporium.gateway.testing import GatewayFactory
 
@@ -100,18 +97,3 @@ async def test_a_write_is_answered_when_redis_cannot_drop_its_answers(
     )
     assert created.status_code == 200, created.text
     assert gw.services["catalog"].hits == 1
-
-
-async def test_a_drop_waits_for_a_full_connection_pool(redis_url: str, unique: str) -> None:
-    client = Redis.from_url(redis_url, max_connections=1)
-    answers = RedisAnswers(client, f"{unique}:")
-    key = answers.key("a")
-    assert await answers.store(key, b"old", ttl=60, families=["categories"], seq=0)
-    pool = client.connection_pool
-    held = await pool.get_connection()  # every connection busy, as under 5,000 shoppers
-    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(pool.release(held)))
-    try:
-        assert await answers.invalidate(["categories"]) == 1
-        assert await client.get(key) is None
-    finally:
-        await client.aclose()

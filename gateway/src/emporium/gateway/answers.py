@@ -20,23 +20,17 @@ platform does.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import MaxConnectionsError, NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 __all__ = ["MARK_SECONDS", "MemoryAnswers", "RedisAnswers"]
 
 #: How long a family's invalidation mark is kept: longer than any fetch can take.
 MARK_SECONDS = 120
-
-#: Waits before asking again when every pooled connection is busy (about 0.6 s in all):
-#: under thousands of shoppers the pool is full for moments, and a drop given up then
-#: leaves a changed product stale until its answer expires.
-_FULL_POOL_WAITS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
 
 _STORE = """
 local seq0 = tonumber(ARGV[3]) or 0
@@ -97,11 +91,6 @@ class RedisAnswers:
             return 0
         keys = [self.seq_key, *(self._index(f) for f in families)]
         keys += [self._mark(f) for f in families]
-        for wait in _FULL_POOL_WAITS:
-            try:
-                return int(await self._eval(_INVALIDATE, keys, [MARK_SECONDS * 1000]))
-            except MaxConnectionsError:
-                await asyncio.sleep(wait)
         return int(await self._eval(_INVALIDATE, keys, [MARK_SECONDS * 1000]))
 
     async def families(self) -> list[str]:

@@ -4,24 +4,35 @@ Socket timeouts are small (``timeout``, 0.3 s by default) and a failed command i
 once on a fresh connection: a restarted Redis costs the first command a reconnect, not an
 error, and a dead or unreachable one costs at most ~2 x ``timeout`` before the cache
 degrades (see ``Cache``). The client is created once and reconnects by itself.
+
+Its pool holds 100 connections. When every one is busy (thousands of requests at once on
+a loaded event loop hold each for the loop's lag), a command waits up to ``timeout`` for
+one to come back instead of failing at once (``WaitingConnectionPool``): a request that
+goes without the cache costs a database read, and under 5,000 shoppers those misses were
+what overflowed the catalog. The wait costs nothing while a connection is free.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Sequence
 from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from emporium.kit.cache.base import Cache
 
-__all__ = ["RedisCache"]
+__all__ = ["RedisCache", "WaitingConnectionPool"]
+
+#: Connections per client (redis-py's default).
+MAX_CONNECTIONS = 100
 
 # Compare-and-delete, atomic on the server: release a lock only while we still hold it.
 _DELETE_IF = """
@@ -30,6 +41,58 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+class WaitingConnectionPool(ConnectionPool):
+    """redis-py's pool, except that a full pool is waited on, first come first served, for
+    up to ``wait_seconds`` (then ``MaxConnectionsError``, as at once before). Taking a free
+    connection costs what it did: the waiting is only on the full-pool path."""
+
+    def __init__(self, *, wait_seconds: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wait_seconds = wait_seconds
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        try:
+            return cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
+        except MaxConnectionsError:
+            if self.wait_seconds <= 0:
+                raise
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise MaxConnectionsError(
+                    f"no pooled Redis connection came free within {self.wait_seconds} s"
+                )
+            freed: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(freed)
+            try:
+                async with asyncio.timeout(left):
+                    await freed  # cancelled with its caller or on time out: skipped then
+            except TimeoutError:
+                continue  # the check above gives up
+            except BaseException:
+                if freed.done() and not freed.cancelled():
+                    self._wake_next()  # woken, then cancelled: the next waiter's turn
+                raise
+            try:
+                return cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
+            except MaxConnectionsError:
+                continue  # taken by a caller that found it free first: wait again
+
+    async def release(self, connection: AbstractConnection) -> None:
+        await super().release(connection)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class RedisCache(Cache):
@@ -47,14 +110,17 @@ class RedisCache(Cache):
         cooldown: float = 1.0,
     ) -> None:
         super().__init__(namespace, default_ttl=default_ttl, cooldown=cooldown)
-        self._client: Redis = Redis.from_url(
+        pool = WaitingConnectionPool.from_url(
             url,
+            wait_seconds=timeout,
+            max_connections=MAX_CONNECTIONS,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
             health_check_interval=0,
         )
+        self._client: Redis = Redis.from_pool(pool)
         self._delete_if = self._client.register_script(_DELETE_IF)
 
     @property
