@@ -1,11 +1,11 @@
 """The saga is woken, not polled: with every poll interval at 60 s an order still goes on.
 
 The outbox relay, the payment worker and the sweeper poll once a minute here, and the tests
-wait at most 30 s: so what they see came from a wake-up. The payment made due by the
-``StockReserved`` handler wakes the payment worker as the consumer's transaction commits
-(in-process); a payment made due in another process (a row and a ``NOTIFY`` from another
-connection) wakes it through its PostgreSQL ``LISTEN``; a refund asked for through the API
-wakes it too.
+wait at most 30 s: so what they see came from a wake-up. The payment the ``StockReserved``
+handler claims is handed to the payment worker as the consumer's transaction commits
+(in-process, ``saga/handoff.py``); a payment made due in another process (a row and a
+``NOTIFY`` from another connection) wakes it through its PostgreSQL ``LISTEN``; a refund
+asked for through the API wakes it too.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from emporium.orders.order.endpoints import router as orders_router
 from emporium.orders.payment.provider import PaymentProvider
 from emporium.orders.payment.simulated import SimulatedProvider
 from emporium.orders.rules.endpoints import router as rules_router
+from emporium.orders.saga.handoff import PaymentHandoff
 from emporium.orders.saga.payments import PaymentWorker
 from emporium.orders.saga.sweeper import Sweeper
 from emporium.orders.settings import Settings
@@ -49,6 +50,8 @@ def create_service_app(
     """
     settings = settings or Settings()
     publisher = EventPublisher(OUTBOX)
+    # From this process's StockReserved handler to its payment worker (saga/handoff.py).
+    handoff = PaymentHandoff(settings.payment_lease_seconds)
 
     @contextlib.asynccontextmanager
     async def payments_hook(resources: Resources) -> AsyncIterator[None]:
@@ -63,7 +66,7 @@ def create_service_app(
             EventSubscription(
                 purpose="upstream",
                 topics=(CATALOG_EVENTS, CUSTOMERS_EVENTS),
-                handlers=build_handlers(publisher),
+                handlers=build_handlers(publisher, handoff),
             ),
         ],
     )
@@ -84,6 +87,7 @@ def create_service_app(
                 lease_seconds=settings.payment_lease_seconds,
                 call_timeout_seconds=settings.payment_call_timeout_seconds,
                 poll_seconds=settings.payment_poll_seconds,
+                handoff=handoff,
             ),
             Sweeper(
                 database,

@@ -14,10 +14,14 @@ from emporium.orders.common import EventPublisher
 from emporium.orders.customers.handlers import CUSTOMER_HANDLERS
 from emporium.orders.products.handlers import PRODUCT_HANDLERS
 from emporium.orders.saga.handlers import build_saga_handlers
+from emporium.orders.saga.handoff import PaymentHandoff
 
 __all__ = ["build_handlers"]
 
 
-def build_handlers(publisher: EventPublisher) -> Mapping[str, Handler]:
-    """Every handler; the saga's stage their events through ``publisher``."""
-    return {**PRODUCT_HANDLERS, **build_saga_handlers(publisher), **CUSTOMER_HANDLERS}
+def build_handlers(
+    publisher: EventPublisher, handoff: PaymentHandoff | None = None
+) -> Mapping[str, Handler]:
+    """Every handler; the saga's stage their events through ``publisher`` (and payment
+    steps through ``handoff``)."""
+    return {**PRODUCT_HANDLERS, **build_saga_handlers(publisher, handoff), **CUSTOMER_HANDLERS}

@@ -6,21 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, Text, Uuid, and_, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emporium.kit.outbox import PARKED, SENT, OutboxMessage
+from emporium.kit.outbox import PARKED, SENT, OutboxMessage, UTCDateTime
 from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange, Payment
 from emporium.orders.saga.deadline import PlacedRow
 
 __all__ = [
+    "append_history",
     "by_key",
     "erase_personal_data",
     "get",
     "get_for_update",
+    "get_for_update_with_payment",
     "history",
     "lines",
-    "next_seq",
     "page",
     "payment",
     "placed_row",
@@ -40,6 +41,25 @@ async def get_for_update(session: AsyncSession, order_id: UUID) -> CustomerOrder
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+
+
+async def get_for_update_with_payment(
+    session: AsyncSession, order_id: UUID
+) -> tuple[CustomerOrder | None, bool]:
+    """The order locked (as ``get_for_update``) and whether it has a payment row, in one
+    statement (only the order is locked)."""
+    found = (
+        await session.execute(
+            select(CustomerOrder, Payment.order_id)
+            .outerjoin(Payment, Payment.order_id == CustomerOrder.id)
+            .where(CustomerOrder.id == order_id)
+            .with_for_update(of=CustomerOrder)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if found is None:
+        return None, False
+    return found[0], found[1] is not None
 
 
 async def by_key(session: AsyncSession, customer_id: UUID, key: str) -> CustomerOrder | None:
@@ -78,11 +98,31 @@ async def history(
     return out
 
 
-async def next_seq(session: AsyncSession, order_id: UUID) -> int:
-    last = await session.scalar(
-        select(func.max(OrderStatusChange.seq)).where(OrderStatusChange.order_id == order_id)
+async def append_history(
+    session: AsyncSession,
+    order_id: UUID,
+    *,
+    status: str,
+    trigger: str,
+    reason: str | None,
+    at: datetime,
+) -> None:
+    """Add the order's next history entry, its number worked out by the INSERT itself (one
+    statement, not a read of the last number and a write). The caller holds the order
+    locked, so no other entry of it is being added."""
+    entry = select(
+        literal(order_id, Uuid()),
+        func.coalesce(func.max(OrderStatusChange.seq), 0) + 1,
+        literal(status, String()),
+        literal(trigger, String()),
+        literal(reason, Text()),
+        literal(at, UTCDateTime()),
+    ).where(OrderStatusChange.order_id == order_id)
+    await session.execute(
+        insert(OrderStatusChange).from_select(
+            ["order_id", "seq", "status", "trigger", "reason", "at"], entry
+        )
     )
-    return int(last or 0) + 1
 
 
 async def page(

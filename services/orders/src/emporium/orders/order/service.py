@@ -85,18 +85,13 @@ def request_hash(body: CheckoutIn) -> str:
 
 
 async def record(
-    session: AsyncSession,
-    order: CustomerOrder,
-    trigger: Trigger,
-    reason: str | None,
-    *,
-    seq: int | None = None,
+    session: AsyncSession, order: CustomerOrder, trigger: Trigger, reason: str | None, *, seq: int
 ) -> OrderStatusChange:
-    """Add the order's status as its next history entry (``seq``: its number, when the
-    caller knows it, as checkout does for a new order's first; else read)."""
+    """Add the order's status as its history entry number ``seq`` (a new order's first, at
+    checkout); ``apply`` appends later entries without reading the last number."""
     entry = OrderStatusChange(
         order_id=order.id,
-        seq=seq if seq is not None else await repository.next_seq(session, order.id),
+        seq=seq,
         status=order.status,
         trigger=trigger.value,
         reason=reason,
@@ -106,12 +101,21 @@ async def record(
     return entry
 
 
+def _holds_code(order: CustomerOrder) -> bool:
+    """Whether the order may hold a code's redemption: its breakdown has a discount by code
+    (checkout reserves only the code it priced), or it predates stored breakdowns."""
+    if order.breakdown is None:
+        return True
+    return any(d.get("code") for d in order.breakdown.get("discounts") or ())
+
+
 async def _settle_code(session: AsyncSession, order: CustomerOrder, step: Transition) -> None:
     """The order's use of a limited code: given back once it is rejected or cancelled (in
     this same transaction), kept for good once it is confirmed."""
     if step.target in (Status.REJECTED, Status.CANCELLED):
         await redemptions.release(session, order.id)
-    elif step.target is Status.CONFIRMED:
+    elif step.target is Status.CONFIRMED and _holds_code(order):
+        # Most orders hold no code: no UPDATE that would find no row.
         await redemptions.redeem(session, order.id)
 
 
@@ -127,7 +131,14 @@ async def apply(
     order.status = step.target.value
     order.status_reason = reason
     order.updated_at = utcnow()
-    await record(session, order, trigger, reason)
+    await repository.append_history(
+        session,
+        order.id,
+        status=order.status,
+        trigger=trigger.value,
+        reason=reason,
+        at=order.updated_at,
+    )
     await _settle_code(session, order, step)
     legacy = order.breakdown is None and step.target in (Status.CONFIRMED, Status.CANCELLED)
     lines = (await repository.lines(session, [order.id]))[order.id] if legacy else []

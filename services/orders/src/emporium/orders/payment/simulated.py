@@ -33,17 +33,17 @@ DECLINING_TOKEN = "tok_decline"
 FAILING_TOKEN = "tok_error"
 
 
-async def _insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+def _insert_or_nothing(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert(table).values(values).on_conflict_do_nothing())
+    return insert(table).values(values).on_conflict_do_nothing()
 
 
-def _charge_result(charge: SimulatedCharge) -> ChargeResult:
-    if charge.status == "approved":
-        return ChargeResult(outcome="approved", reference=charge.reference)
-    reason = "card declined" if charge.status == "declined" else "payment voided"
-    return ChargeResult(outcome="declined", reference=charge.reference, reason=reason)
+def _charge_result(status: str, reference: str) -> ChargeResult:
+    if status == "approved":
+        return ChargeResult(outcome="approved", reference=reference)
+    reason = "card declined" if status == "declined" else "payment voided"
+    return ChargeResult(outcome="declined", reference=reference, reason=reason)
 
 
 class SimulatedProvider:
@@ -60,8 +60,9 @@ class SimulatedProvider:
             raise ProviderUnavailable("the payment provider is unavailable")
         status = "declined" if card_token == DECLINING_TOKEN else "approved"
         async with self.database.session() as session:
-            # Insert-or-nothing, then read: two calls with one key race to the same row.
-            await _insert_ignore(
+            # Insert-or-nothing, and read only if it was nothing (the key's row is older): two
+            # calls with one key race to the same row, and a first call is one statement.
+            insert = _insert_or_nothing(
                 session,
                 self._charges,
                 {
@@ -75,14 +76,20 @@ class SimulatedProvider:
                     "created_at": utcnow(),
                 },
             )
+            columns = self._charges.c
+            made = (
+                await session.execute(insert.returning(columns.status, columns.reference))
+            ).first()
+            if made is not None:
+                return _charge_result(made.status, made.reference)
             charge = await session.get(SimulatedCharge, idempotency_key, populate_existing=True)
             assert charge is not None
-            return _charge_result(charge)
+            return _charge_result(charge.status, charge.reference)
 
     async def refund(self, *, idempotency_key: str, charge_key: str) -> RefundResult:
         async with self.database.session() as session:
             # A refund before the charge voids the key, so the late charge cannot succeed.
-            await _insert_ignore(
+            void = _insert_or_nothing(
                 session,
                 self._charges,
                 {
@@ -96,6 +103,7 @@ class SimulatedProvider:
                     "created_at": utcnow(),
                 },
             )
+            await session.execute(void)
             charge = await session.scalar(
                 select(SimulatedCharge)
                 .where(SimulatedCharge.idempotency_key == charge_key)

@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import time
 from datetime import datetime, timedelta
 from typing import Literal
-from uuid import UUID
 
 from sqlalchemy import or_, select
 
@@ -40,6 +39,7 @@ from emporium.orders.order import repository
 from emporium.orders.order.service import apply
 from emporium.orders.order.state import Trigger, allowed
 from emporium.orders.payment.provider import ChargeResult, PaymentProvider, ProviderUnavailable
+from emporium.orders.saga.handoff import PaymentHandoff, PaymentStep
 from emporium.orders.saga.loop import PeriodicWorker
 from emporium.orders.saga.payment_rules import (
     CHARGE_DUE,
@@ -57,24 +57,15 @@ __all__ = ["PaymentWorker"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Step:
-    order_id: UUID
-    kind: Literal["charge", "refund"]
-    attempt: int
-    amount: int
-    currency: str
-    charge_key: str
-    refund_key: str
-    card_token: str | None
-
-
 class PaymentWorker(PeriodicWorker):
     """Runs due payment steps (a kit ``Worker``).
 
     Woken by ``PAYMENTS_DUE`` (in-process, and on PostgreSQL through a ``LISTEN``
     connection), so a payment made due is charged at once; ``poll_seconds`` is the fallback
-    and paces retries (their ``next_attempt_at`` is in the future).
+    and paces retries (their ``next_attempt_at`` is in the future). Steps the
+    ``StockReserved`` handler claimed itself come through ``handoff`` (``saga/handoff.py``)
+    and are run without looking at the table: it is looked at when woken, after a look
+    that found work, and every ``poll_seconds``.
     """
 
     def __init__(
@@ -91,8 +82,12 @@ class PaymentWorker(PeriodicWorker):
         poll_seconds: float = 0.5,
         batch_size: int = 20,
         listen: bool = True,
+        handoff: PaymentHandoff | None = None,
     ) -> None:
         super().__init__("payments", poll_seconds)
+        self.handoff = handoff
+        self._look = True  # whether the next round reads the table whatever was handed over
+        self._looked_at = 0.0
         self.database = database
         self.provider = provider
         self.publisher = publisher
@@ -123,13 +118,22 @@ class PaymentWorker(PeriodicWorker):
         """True while the PostgreSQL LISTEN connection is up."""
         return self._listener is not None and self._listener.listening
 
+    def wake(self) -> None:
+        """Something may be due in the table (a refund, another process's step): look."""
+        self._look = True
+        super().wake()
+
     async def start(self) -> None:
+        if self.handoff is not None:
+            self.handoff.attach(super().wake)
         PAYMENTS_DUE.listen(self.wake)
         if self._listener is not None and self._listener_task is None:
             self._listener_task = asyncio.create_task(self._listener.run(), name="payments-listen")
         await super().start()
 
     async def stop(self) -> None:
+        if self.handoff is not None:
+            self.handoff.detach()
         PAYMENTS_DUE.unlisten(self.wake)
         task, self._listener_task = self._listener_task, None
         if task is not None:
@@ -139,12 +143,22 @@ class PaymentWorker(PeriodicWorker):
         await super().stop()
 
     async def tick(self) -> bool:
-        steps = await self.claim()
+        claimed: list[PaymentStep] = []
+        # Without a handoff every round looks, as the only way steps arrive.
+        due = time.monotonic() - self._looked_at >= self.interval
+        if self.handoff is None or self._look or due:
+            self._looked_at = time.monotonic()
+            claimed = await self.claim()
+            # More may be due than one batch: the next round looks again at once.
+            self._look = bool(claimed)
+        # Taken after the look: a look that fails leaves them for the next round.
+        steps = [*claimed, *(self.handoff.take() if self.handoff is not None else [])]
         if steps:
             await asyncio.gather(*(self.run_step(step) for step in steps))
-        return len(steps) > 0
+        # Steps handed over during this round woke the loop already: no look needed for them.
+        return len(claimed) > 0
 
-    async def claim(self, now: datetime | None = None) -> list[_Step]:
+    async def claim(self, now: datetime | None = None) -> list[PaymentStep]:
         now = now or utcnow()
         async with self.database.session() as session:
             query = (
@@ -185,7 +199,7 @@ class PaymentWorker(PeriodicWorker):
                     payment.updated_at = now
                 payment.lease_until = now + timedelta(seconds=self.lease_seconds)
                 steps.append(
-                    _Step(
+                    PaymentStep(
                         order_id=payment.order_id,
                         kind=kind,
                         attempt=payment.attempts,
@@ -198,7 +212,7 @@ class PaymentWorker(PeriodicWorker):
                 )
             return steps
 
-    async def run_step(self, step: _Step) -> None:
+    async def run_step(self, step: PaymentStep) -> None:
         try:
             if step.kind == "charge":
                 await self._charge(step)
@@ -207,7 +221,7 @@ class PaymentWorker(PeriodicWorker):
         except Exception:
             log.exception("payment step of order %s failed; it will be retried", step.order_id)
 
-    async def _charge(self, step: _Step) -> None:
+    async def _charge(self, step: PaymentStep) -> None:
         result: ChargeResult | None = None
         error: str | None = None
         try:
@@ -230,7 +244,7 @@ class PaymentWorker(PeriodicWorker):
         await self._record_charge(step, outcome, result, error)
 
     async def _record_charge(
-        self, step: _Step, outcome: Outcome, result: ChargeResult | None, error: str | None
+        self, step: PaymentStep, outcome: Outcome, result: ChargeResult | None, error: str | None
     ) -> None:
         async with self.database.session() as session:
             order = await repository.get_for_update(session, step.order_id)
@@ -289,7 +303,7 @@ class PaymentWorker(PeriodicWorker):
                 reason = f"payment provider unavailable after {step.attempt} attempts"
             await apply(session, self.publisher, order, trigger, reason)
 
-    async def _refund(self, step: _Step) -> None:
+    async def _refund(self, step: PaymentStep) -> None:
         try:
             result = await asyncio.wait_for(
                 self.provider.refund(idempotency_key=step.refund_key, charge_key=step.charge_key),
