@@ -15,7 +15,6 @@ what overflowed the catalog. The wait costs nothing while a connection is free.
 from __future__ import annotations
 
 import asyncio
-import collections
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -27,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from emporium.kit.admission import FairLine
 from emporium.kit.cache.base import Cache
 
 __all__ = ["RedisCache", "WaitingConnectionPool"]
@@ -44,55 +44,34 @@ return 0
 
 
 class WaitingConnectionPool(ConnectionPool):
-    """redis-py's pool, except that a full pool is waited on, first come first served, for
-    up to ``wait_seconds`` (then ``MaxConnectionsError``, as at once before). Taking a free
-    connection costs what it did: the waiting is only on the full-pool path."""
+    """redis-py's pool, except that a full pool is waited on, first come first served
+    (``FairLine``), for up to ``wait_seconds``; then ``MaxConnectionsError``, as at once
+    before. A free connection is taken as before, for one counter more."""
 
-    def __init__(self, *, wait_seconds: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, wait_seconds: float, max_connections: int = 100, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
         self.wait_seconds = wait_seconds
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._line = FairLine(max_connections)
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        line = self._line
+        if not line.try_enter() and not await line.enter(self.wait_seconds):
+            raise MaxConnectionsError(
+                f"no pooled Redis connection came free within {self.wait_seconds} s"
+            )
         try:
             return cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
-        except MaxConnectionsError:
-            if self.wait_seconds <= 0:
-                raise
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_seconds
-        while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise MaxConnectionsError(
-                    f"no pooled Redis connection came free within {self.wait_seconds} s"
-                )
-            freed: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(freed)
-            try:
-                async with asyncio.timeout(left):
-                    await freed  # cancelled with its caller or on time out: skipped then
-            except TimeoutError:
-                continue  # the check above gives up
-            except BaseException:
-                if freed.done() and not freed.cancelled():
-                    self._wake_next()  # woken, then cancelled: the next waiter's turn
-                raise
-            try:
-                return cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
-            except MaxConnectionsError:
-                continue  # taken by a caller that found it free first: wait again
+        except BaseException:
+            line.leave()
+            raise
 
     async def release(self, connection: AbstractConnection) -> None:
-        await super().release(connection)
-        self._wake_next()
-
-    def _wake_next(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if connection not in self._in_use_connections:
+            return  # released twice: its slot went back the first time
+        try:
+            await super().release(connection)
+        finally:
+            self._line.leave()
 
 
 class RedisCache(Cache):
