@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 
 from emporium.kit.cache import RedisCache
@@ -105,3 +106,16 @@ async def test_a_waiter_cancelled_after_its_wake_up_passes_it_on(one_connection:
     assert await asyncio.wait_for(ping, 2.0) is True
     with pytest.raises(asyncio.CancelledError):
         await woken
+
+
+async def test_a_connection_that_fails_to_connect_gives_its_slot_back_once() -> None:
+    # redis-py releases it itself before get_connection raises: counted once, the pool
+    # still hands out exactly its one connection afterwards.
+    pool = WaitingConnectionPool.from_url(
+        "redis://127.0.0.1:1/0", wait_seconds=0.05, max_connections=1, socket_connect_timeout=0.2
+    )
+    for _ in range(3):
+        with pytest.raises(RedisConnectionError):
+            await pool.get_connection()
+    assert pool._line.in_use == 0
+    await pool.disconnect()

@@ -52,6 +52,10 @@ class WaitingConnectionPool(ConnectionPool):
         super().__init__(max_connections=max_connections, **kwargs)
         self.wait_seconds = wait_seconds
         self._line = FairLine(max_connections)
+        # Connections handed out with a slot of the line. redis-py releases a connection
+        # that failed to connect before get_connection returns it: that release must not
+        # give the slot back a second time.
+        self._held: set[AbstractConnection] = set()
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         line = self._line
@@ -60,14 +64,18 @@ class WaitingConnectionPool(ConnectionPool):
                 f"no pooled Redis connection came free within {self.wait_seconds} s"
             )
         try:
-            return cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
+            connection = cast("AbstractConnection", await super().get_connection())  # type: ignore[no-untyped-call]
         except BaseException:
             line.leave()
             raise
+        self._held.add(connection)
+        return connection
 
     async def release(self, connection: AbstractConnection) -> None:
-        if connection not in self._in_use_connections:
-            return  # released twice: its slot went back the first time
+        if connection not in self._held:
+            await super().release(connection)  # not handed out (see above): redis-py's own
+            return
+        self._held.discard(connection)
         try:
             await super().release(connection)
         finally:
