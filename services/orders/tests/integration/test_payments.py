@@ -16,13 +16,16 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from emporium.kit.db import Database
 from emporium.kit.migrations import upgrade_to_head
 from emporium.kit.outbox import OutboxMessage, utcnow
+from emporium.kit.testing.polling import eventually
 from emporium.orders.app import OUTBOX
 from emporium.orders.common import EventPublisher
 from emporium.orders.models import CustomerOrder, Payment, SimulatedCharge
+from emporium.orders.order import repository
 from emporium.orders.order.service import request_refund
 from emporium.orders.payment.provider import (
     ChargeResult,
@@ -412,3 +415,39 @@ async def test_a_provider_refusing_every_attempt_ends_failed_with_nothing_owed(
         payment = await session.get(Payment, order_id)
         assert payment is not None
         assert (payment.attempts, payment.maybe_charged) == (3, False)
+
+
+async def test_the_record_locks_the_order_before_the_payment(database: Database) -> None:
+    """One statement locks both rows, in the order a customer's cancel takes them (the
+    order, then the payment), so a record and a cancel never deadlock."""
+    if not database.is_postgres:
+        pytest.skip("SQLite serialises writers: no row locks")
+    order_id = await create_order(database)
+    other = Database(database.url)
+    try:
+        async with other.session() as holding:
+            # Another transaction holds the payment row: the record must wait on it holding
+            # the order already, never the other way round.
+            await repository.payment(holding, order_id, lock=True)
+            async with database.session() as recording:
+                waiting = asyncio.create_task(
+                    repository.get_with_payment_for_update(recording, order_id)
+                )
+
+                async def order_locked() -> bool:
+                    try:
+                        async with other.session() as probe:
+                            await probe.execute(
+                                select(CustomerOrder.id)
+                                .where(CustomerOrder.id == order_id)
+                                .with_for_update(nowait=True)
+                            )
+                    except DBAPIError:
+                        return True
+                    return False
+
+                assert await eventually(order_locked, timeout=10)
+                await holding.rollback()
+                assert await waiting is not None
+    finally:
+        await other.dispose()

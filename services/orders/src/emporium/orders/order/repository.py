@@ -20,6 +20,7 @@ __all__ = [
     "get",
     "get_for_update",
     "get_for_update_with_payment",
+    "get_with_payment_for_update",
     "history",
     "lines",
     "page",
@@ -60,6 +61,27 @@ async def get_for_update_with_payment(
     if found is None:
         return None, False
     return found[0], found[1] is not None
+
+
+async def get_with_payment_for_update(
+    session: AsyncSession, order_id: UUID
+) -> tuple[CustomerOrder, Payment] | None:
+    """The order and its payment row, both locked, in one statement (None: either missing).
+
+    PostgreSQL locks the rows of one ``FOR UPDATE`` in the order of the FROM list: the
+    order first, then the payment, the order a customer's cancel takes them in, so the two
+    cannot deadlock."""
+    found = (
+        await session.execute(
+            select(CustomerOrder, Payment)
+            .select_from(CustomerOrder)
+            .join(Payment, Payment.order_id == CustomerOrder.id)
+            .where(CustomerOrder.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    return None if found is None else (found[0], found[1])
 
 
 async def by_key(session: AsyncSession, customer_id: UUID, key: str) -> CustomerOrder | None:

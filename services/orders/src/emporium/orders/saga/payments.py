@@ -247,10 +247,10 @@ class PaymentWorker(PeriodicWorker):
         self, step: PaymentStep, outcome: Outcome, result: ChargeResult | None, error: str | None
     ) -> None:
         async with self.database.session() as session:
-            order = await repository.get_for_update(session, step.order_id)
-            payment = await repository.payment(session, step.order_id, lock=True)
-            if order is None or payment is None:
+            found = await repository.get_with_payment_for_update(session, step.order_id)
+            if found is None:
                 return
+            order, payment = found
             now = utcnow()
             if result is not None and payment.provider_reference is None:
                 payment.provider_reference = result.reference
