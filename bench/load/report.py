@@ -57,6 +57,17 @@ def _shoppers(rows: dict[str, Any]) -> list[str]:
             f"{r['statuses'].get('429', 0)} | {r['cache_hit_ratio']} | {r['generator_cpu_cores']} "
             "cores |"
         )
+    tails = [
+        f"{count}: "
+        + ", ".join(
+            f"{kind} {v['answers']:,} answers p50 {_ms(v['p50_ms'])} / p99 {_ms(v['p99_ms'])} ms"
+            for kind, v in r["by_cache"].items()
+        )
+        for count, r in rows.items()
+        if isinstance(r, dict) and r.get("by_cache")
+    ]
+    if tails:
+        lines += ["", "Latency by the gateway's `X-Cache`: " + "; ".join(tails) + "."]
     return lines
 
 

@@ -1,0 +1,26 @@
+"""The shoppers' generator split over processes: the merged figures are those of one run."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bench.load.scenarios.shoppers import Tally, processes_for
+
+
+def test_shares_add_up_to_one_run() -> None:
+    first = Tally([10.0, 30.0], Counter({"2xx": 2}), Counter({"2xx": 2}), Counter({"hit": 2}))
+    first.done_in_window, first.cpu_seconds = 2, 1.5
+    second = Tally([20.0], Counter({"5xx": 1}), Counter({"5xx": 1}), Counter({"miss": 1}))
+    second.errors["refused"], second.done_in_window, second.cpu_seconds, second.late = 1, 1, 0.5, 3
+    total = Tally()
+    total.add(first)
+    total.add(second)
+    assert sorted(total.latencies) == [10.0, 20.0, 30.0]  # percentiles over every answer
+    assert total.statuses == Counter({"2xx": 2, "5xx": 1})
+    assert total.cache == Counter({"hit": 2, "miss": 1})
+    assert total.errors == Counter({"refused": 1})
+    assert (total.done_in_window, total.late, total.cpu_seconds) == (3, 3, 2.0)
+
+
+def test_the_smoke_run_stays_in_one_process_and_5000_shoppers_use_two() -> None:
+    assert [processes_for(n) for n in (50, 200, 1000, 2500, 5000)] == [1, 1, 1, 1, 2]
