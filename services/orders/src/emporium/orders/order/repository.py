@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -14,15 +15,16 @@ from emporium.orders.models import CustomerOrder, OrderLine, OrderStatusChange, 
 from emporium.orders.saga.deadline import PlacedRow
 
 __all__ = [
+    "ToCharge",
     "append_history",
     "by_key",
     "erase_personal_data",
     "get",
     "get_for_update",
-    "get_for_update_with_payment",
     "get_with_payment_for_update",
     "history",
     "lines",
+    "lock_to_charge",
     "page",
     "payment",
     "placed_row",
@@ -44,23 +46,40 @@ async def get_for_update(session: AsyncSession, order_id: UUID) -> CustomerOrder
     )
 
 
-async def get_for_update_with_payment(
-    session: AsyncSession, order_id: UUID
-) -> tuple[CustomerOrder | None, bool]:
+@dataclass(frozen=True, slots=True)
+class ToCharge:
+    """What a reservation needs of an order to make its payment step."""
+
+    id: UUID
+    status: str
+    total_amount: int
+    currency: str
+    card_token: str | None
+    has_payment: bool
+
+
+async def lock_to_charge(session: AsyncSession, order_id: UUID) -> ToCharge | None:
     """The order locked (as ``get_for_update``) and whether it has a payment row, in one
-    statement (only the order is locked)."""
+    statement of the columns it takes (only the order is locked; its JSON columns, the
+    breakdown and the address, are not read)."""
     found = (
         await session.execute(
-            select(CustomerOrder, Payment.order_id)
+            select(
+                CustomerOrder.id,
+                CustomerOrder.status,
+                CustomerOrder.total_amount,
+                CustomerOrder.currency,
+                CustomerOrder.card_token,
+                Payment.order_id,
+            )
             .outerjoin(Payment, Payment.order_id == CustomerOrder.id)
             .where(CustomerOrder.id == order_id)
             .with_for_update(of=CustomerOrder)
-            .execution_options(populate_existing=True)
         )
     ).first()
     if found is None:
-        return None, False
-    return found[0], found[1] is not None
+        return None
+    return ToCharge(found[0], found[1], found[2], found[3], found[4], found[5] is not None)
 
 
 async def get_with_payment_for_update(

@@ -77,11 +77,14 @@ async def prices_of(
     out: dict[UUID, dict[str, int]] = {}
     if not wanted:
         return out
-    rows = await session.scalars(
-        select(VariantPriceCopy).where(VariantPriceCopy.variant_id.in_(wanted))
+    # Columns, not entities: nothing here is changed, so the ORM's loading is pure cost.
+    rows = await session.execute(
+        select(
+            VariantPriceCopy.variant_id, VariantPriceCopy.currency, VariantPriceCopy.amount
+        ).where(VariantPriceCopy.variant_id.in_(wanted))
     )
-    for row in rows:
-        out.setdefault(row.variant_id, {})[row.currency] = row.amount
+    for variant_id, currency, amount in rows:
+        out.setdefault(variant_id, {})[currency] = amount
     return out
 
 

@@ -77,11 +77,11 @@ def build_saga_handlers(
 
     async def stock_reserved(session: AsyncSession, envelope: Envelope) -> None:
         data = envelope.parse(StockReserved)
-        order, has_payment = await repository.get_for_update_with_payment(session, data.order_id)
+        order = await repository.lock_to_charge(session, data.order_id)
         if order is None or order.status != Status.PENDING:
             log.info("stock reserved for order %s, which is not pending: ignored", data.order_id)
             return
-        if has_payment:
+        if order.has_payment:
             return  # a second StockReserved (another event id) for the same reservation
         now = utcnow()
         payment = Payment(
