@@ -6,6 +6,13 @@ token cache) by one Lua script: one Redis round trip per request instead of thre
 On a miss the script also returns the cache's invalidation counter, which the answer is
 stored against (``answers.py``: an answer fetched before an invalidation is not stored).
 
+The asks of every request that reaches this point in the same turn of the event loop go in
+one call of the script (up to ``BATCH`` asks; each answered as if alone, in the order they
+came): one command, one pooled connection and two system calls for all of them. Asked one
+call each, 5,000 shoppers kept every one of the pool's 100 connections busy for the loop's
+lag (each held until its reply was read), and the requests that found none went without
+the cache, their misses overflowing the catalog's line.
+
 Fails open like the rate limiter and the cache always did: when Redis does not answer, the
 request goes on without a limit, without the cache and without the revocation check
 (tokens are short-lived); Redis is then left alone for ``cooldown`` seconds, and that is
@@ -20,6 +27,7 @@ the gateway batches them (``batched_limits.py``): such a request asks for no win
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,30 +40,45 @@ from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import Decision, MemoryRateLimiter, decide
 from emporium.kit.auth.verifier import Denylist
 
-__all__ = ["Ask", "Front", "FrontAnswer", "MemoryFront", "RedisFront"]
+__all__ = ["BATCH", "Ask", "Front", "FrontAnswer", "MemoryFront", "RedisFront"]
 
+#: Most asks in one call of the script (Redis runs nothing else while a script runs).
+BATCH = 256
+
+# KEYS[1]: the invalidation counter; then per ask i (from 0) its window's, its answer's and
+# its revocation marker's keys ('' when not asked), ARGV[i + 1] its window in ms. Six
+# values per ask come back, in order.
 _SCRIPT = """
-local count, ttl = 0, 0
-if KEYS[1] ~= '' then
-    count = redis.call('INCR', KEYS[1])
-    ttl = redis.call('PTTL', KEYS[1])
-    if ttl < 0 then
-        redis.call('PEXPIRE', KEYS[1], ARGV[1])
-        ttl = tonumber(ARGV[1])
+local out = {}
+for i = 0, #ARGV - 1 do
+    local limit_key, entry_key, revoked_key = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
+    local count, ttl = 0, 0
+    if limit_key ~= '' then
+        count = redis.call('INCR', limit_key)
+        ttl = redis.call('PTTL', limit_key)
+        if ttl < 0 then
+            redis.call('PEXPIRE', limit_key, ARGV[i + 1])
+            ttl = tonumber(ARGV[i + 1])
+        end
     end
+    local entry = false
+    local seq = false
+    local entry_ttl = 0
+    if entry_key ~= '' then
+        entry = redis.call('GET', entry_key)
+        if entry then entry_ttl = redis.call('PTTL', entry_key)
+        else seq = redis.call('GET', KEYS[1]) end
+    end
+    local revoked = 0
+    if revoked_key ~= '' then revoked = redis.call('EXISTS', revoked_key) end
+    local at = 6 * i
+    out[at + 1], out[at + 2], out[at + 3] = count, ttl, entry
+    out[at + 4], out[at + 5], out[at + 6] = revoked, seq, entry_ttl
 end
-local entry = false
-local seq = false
-local entry_ttl = 0
-if KEYS[2] ~= '' then
-    entry = redis.call('GET', KEYS[2])
-    if entry then entry_ttl = redis.call('PTTL', KEYS[2])
-    else seq = redis.call('GET', KEYS[4]) end
-end
-local revoked = 0
-if KEYS[3] ~= '' then revoked = redis.call('EXISTS', KEYS[3]) end
-return {count, ttl, entry, revoked, seq, entry_ttl}
+return out
 """
+
+_Waiting = tuple[tuple[str, str, str], int, "asyncio.Future[list[Any]]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +131,8 @@ class RedisFront:
         self._revoked_key = revoked_key
         self._sha: str | None = None
         self.outage = outage or Outage()
+        self._waiting: list[_Waiting] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def ask(self, ask: Ask) -> FrontAnswer:
         now = time.monotonic()
@@ -117,27 +142,59 @@ class RedisFront:
             self._limit_prefix + ask.limit_key if ask.limit_key else "",
             ask.entry_key or "",
             self._revoked_key(ask.token_id) if ask.token_id else "",
-            self._seq_key,
         )
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+        if not self._waiting:
+            # After every callback ready now: the asks of this turn go together.
+            loop.call_soon(self._send)
+        self._waiting.append((keys, ask.window * 1000, answer))
         try:
-            count, ttl_ms, entry, revoked, seq, entry_ms = await self._run(keys, ask.window * 1000)
+            count, ttl_ms, entry, revoked, seq, entry_ms = await answer
         except (TimeoutError, RedisError, OSError) as error:
             self.outage.failed(now, error)
             return _NOTHING
         decision = decide(int(count), ask.limit, int(ttl_ms) / 1000) if ask.limit_key else None
         return FrontAnswer(decision, entry, bool(revoked), int(seq or 0), int(entry_ms) / 1000)
 
-    async def _run(self, keys: tuple[str, ...], window_ms: int) -> list[Any]:
+    def _send(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for start in range(0, len(waiting), BATCH):
+            task = asyncio.create_task(self._answer(waiting[start : start + BATCH]))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, batch: list[_Waiting]) -> None:
+        keys = [self._seq_key]
+        for ask_keys, _, _ in batch:
+            keys += ask_keys
+        try:
+            found = await self._run(keys, [window_ms for _, window_ms, _ in batch])
+        except (TimeoutError, RedisError, OSError) as error:
+            for _, _, answer in batch:
+                if not answer.done():  # its request may have been cancelled (client gone)
+                    answer.set_exception(error)
+            return
+        except BaseException as error:  # cancelled at shutdown: nobody is left hanging
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            raise
+        for i, (_, _, answer) in enumerate(batch):
+            if not answer.done():
+                answer.set_result(found[6 * i : 6 * i + 6])
+
+    async def _run(self, keys: list[str], windows_ms: list[int]) -> list[Any]:
         # ``execute_command`` directly: redis-py's Script wrapper costs as much CPU again.
         if self._sha is None:
             self._sha = str(await self._client.script_load(_SCRIPT))
         try:
             result: list[Any] = await self._client.execute_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", self._sha, len(keys), *keys, window_ms
+                "EVALSHA", self._sha, len(keys), *keys, *windows_ms
             )
         except NoScriptError:  # Redis restarted (scripts are not persisted): load again
             self._sha = None
-            return await self._run(keys, window_ms)
+            return await self._run(keys, windows_ms)
         return result
 
 
