@@ -33,6 +33,9 @@ class Sizes:
     browsing_warm_up_seconds: float = 15.0
     browsing_seconds: float = 20.0
     browsing_changes_per_s: float = 2.0
+    # Shoppers per generator process (``scenarios/shoppers.py``); the smoke run's 200 use
+    # two, so the split over processes runs in ``make test`` too.
+    shoppers_per_process: int = 2_500
 
     @classmethod
     def full(cls) -> Sizes:
@@ -57,6 +60,7 @@ class Sizes:
             browsing_shoppers=20,
             browsing_warm_up_seconds=2.0,
             browsing_seconds=3.0,
+            shoppers_per_process=100,
         )
 
 

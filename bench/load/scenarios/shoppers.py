@@ -197,11 +197,11 @@ def _share_in_process(share: Share) -> Tally:
     return asyncio.run(run_share(share))
 
 
-def processes_for(count: int) -> int:
-    """Generator processes: one per 2,500 shoppers (one asyncio + aiohttp process saturates
-    its core near 2,500 answers/s, and a saturated generator's own queueing shows up in
-    the tail it measures)."""
-    return max(1, -(-count // 2_500))
+def processes_for(count: int, per_process: int = 2_500) -> int:
+    """Generator processes: one per ``per_process`` shoppers (one asyncio + aiohttp process
+    saturates its core near 2,500 answers/s, and a saturated generator's own queueing
+    shows up in the tail it measures)."""
+    return max(1, -(-count // per_process))
 
 
 async def shoppers(ctx: Context, count: int, seconds: float) -> dict[str, Any]:
@@ -211,7 +211,7 @@ async def shoppers(ctx: Context, count: int, seconds: float) -> dict[str, Any]:
     per_address = 5
     addresses = ctx.pool.block(-(-count // per_address)).addresses()
     await make_stale(ctx)
-    workers = processes_for(count)
+    workers = processes_for(count, ctx.sizes.shoppers_per_process)
     # Spawned processes need a moment to start (imports) before the common start.
     started = time.monotonic() + (SPAWN_SECONDS if workers > 1 else 0.0)
     window_start = started + ramp
