@@ -19,34 +19,21 @@ from emporium.kit.events import wrap
 from emporium.kit.outbox import utcnow
 from emporium.orders.app import OUTBOX
 from emporium.orders.common import EventPublisher
-from emporium.orders.models import CustomerOrder, Payment
+from emporium.orders.models import Payment
 from emporium.orders.payment.simulated import SimulatedProvider
 from emporium.orders.saga.handlers import build_saga_handlers
 from emporium.orders.saga.handoff import PaymentHandoff
 from emporium.orders.saga.payments import PaymentWorker
 
-from .test_payments import _events, _state, _worker, database
+from .test_payments import _events, _state, _worker, database, pending_order
 
 __all__ = ["database"]  # the fixture, shared with test_payments
 
 
 async def _pending_order(database: Database) -> UUID:
-    order_id, now = uuid.uuid4(), utcnow()
+    order_id = uuid.uuid4()
     async with database.session() as session:
-        session.add(
-            CustomerOrder(
-                id=order_id,
-                customer_id=uuid.uuid4(),
-                status="pending",
-                total_amount=4200,
-                currency="EUR",
-                card_token="tok_visa",
-                idempotency_key=order_id.hex,
-                request_hash="x",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(pending_order(order_id))
     return order_id
 
 

@@ -117,24 +117,28 @@ async def _until_settled(worker: PaymentWorker, database: Database, order_id: UU
     raise AssertionError(f"payment still {payment.status}")
 
 
+def pending_order(order_id: UUID, *, token: str = "tok_visa", amount: int = 4200) -> CustomerOrder:
+    """A pending order (to add to a session), as checkout leaves it."""
+    now = utcnow()
+    return CustomerOrder(
+        id=order_id,
+        customer_id=uuid.uuid4(),
+        status="pending",
+        total_amount=amount,
+        currency="EUR",
+        card_token=token,
+        idempotency_key=order_id.hex,
+        request_hash="x",
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def create_order(database: Database, *, token: str = "tok_visa", amount: int = 4200) -> UUID:
     """A pending order whose stock is reserved: its payment step is due."""
     order_id, now = uuid.uuid4(), utcnow()
     async with database.session() as session:
-        session.add(
-            CustomerOrder(
-                id=order_id,
-                customer_id=uuid.uuid4(),
-                status="pending",
-                total_amount=amount,
-                currency="EUR",
-                card_token=token,
-                idempotency_key=order_id.hex,
-                request_hash="x",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(pending_order(order_id, token=token, amount=amount))
         await session.flush()
         session.add(
             Payment(

@@ -20,19 +20,12 @@ from sqlalchemy import event
 
 from emporium.contracts.catalog import StockReserved
 
+from .test_wakeups import app_settings
+
 REAL_ONLY = pytest.mark.parametrize("backend", ["real"], indirect=True)
 
-#: The saga's steps are woken, so its count is not padded by polls (see test_wakeups).
-SLOW_POLLS = {
-    "outbox_poll_seconds": 60.0,
-    "payment_poll_seconds": 60.0,
-    "sweeper_interval_seconds": 60.0,
-}
-
-
-@pytest.fixture
-def app_settings() -> dict[str, Any]:
-    return dict(SLOW_POLLS)
+# The saga's steps are woken, so its count is not padded by polls.
+__all__ = ["app_settings"]  # the fixture, shared with test_wakeups
 
 
 _COUNTED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
