@@ -170,15 +170,12 @@ class RedisFront:
             keys += ask_keys
         try:
             found = await self._run(keys, [window_ms for _, window_ms, _ in batch])
-        except (TimeoutError, RedisError, OSError) as error:
+        except BaseException as error:  # each ask fails open; at shutdown none is left hanging
             for _, _, answer in batch:
                 if not answer.done():  # its request may have been cancelled (client gone)
                     answer.set_exception(error)
-            return
-        except BaseException as error:  # cancelled at shutdown: nobody is left hanging
-            for _, _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(error)
+            if isinstance(error, (TimeoutError, RedisError, OSError)):
+                return
             raise
         for i, (_, _, answer) in enumerate(batch):
             if not answer.done():

@@ -48,7 +48,9 @@ class WaitingConnectionPool(ConnectionPool):
     (``FairLine``), for up to ``wait_seconds``; then ``MaxConnectionsError``, as at once
     before. A free connection is taken as before, for one counter more."""
 
-    def __init__(self, *, wait_seconds: float, max_connections: int = 100, **kwargs: Any) -> None:
+    def __init__(
+        self, *, wait_seconds: float, max_connections: int = MAX_CONNECTIONS, **kwargs: Any
+    ) -> None:
         super().__init__(max_connections=max_connections, **kwargs)
         self.wait_seconds = wait_seconds
         self._line = FairLine(max_connections)
@@ -59,7 +61,7 @@ class WaitingConnectionPool(ConnectionPool):
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         line = self._line
-        if not line.try_enter() and not await line.enter(self.wait_seconds):
+        if not await line.enter(self.wait_seconds):  # a free slot: taken without waiting
             raise MaxConnectionsError(
                 f"no pooled Redis connection came free within {self.wait_seconds} s"
             )
@@ -100,7 +102,6 @@ class RedisCache(Cache):
         pool = WaitingConnectionPool.from_url(
             url,
             wait_seconds=timeout,
-            max_connections=MAX_CONNECTIONS,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
