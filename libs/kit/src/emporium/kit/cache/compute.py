@@ -157,9 +157,14 @@ class _Spec:
             value, token = await self._await_other()
             if value is not None:
                 return value
-        # No second look once locked: the key was missing a moment before the lock was taken
-        # (a holder that stored it in between costs one more computation, not a wrong value).
         try:
+            if token is not None:
+                # A second look once locked: a holder may have stored it and let go between
+                # our miss and our lock (without it a hot key was computed twice across
+                # processes now and then, under load).
+                current = await self._lookup()
+                if current is not None:
+                    return current
             try:
                 value = await self.compute()
             except Exception:
