@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from emporium.gateway.ratelimit import decide
 from emporium.gateway.testing import GatewayFactory
 
 
@@ -112,3 +113,9 @@ async def test_a_trusted_peer_speaks_for_the_client_an_untrusted_one_does_not(
         assert (await untrusted.get("/api/v1/media/a", headers=forged)).status_code == 429
         assert (await through_proxy.get("/api/v1/media/a", headers=forged)).status_code == 429
         assert (await through_proxy.get("/api/v1/media/a")).status_code == 200
+
+
+def test_a_fresh_window_never_resets_later_than_its_length() -> None:
+    now = 8161.962517661547  # a clock reading where (now + 60) - now is 60.00000000000091
+    assert (now + 60) - now > 60
+    assert decide(1, 3, (now + 60) - now).reset_seconds == 60

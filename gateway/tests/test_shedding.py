@@ -138,6 +138,32 @@ async def test_a_newcomer_whose_turn_would_come_too_late_is_refused_on_arrival()
     await asyncio.gather(*waiters, return_exceptions=True)
 
 
+async def test_a_turn_bound_under_the_wait_keeps_the_line_that_short() -> None:
+    line = Admission(1, max_waiting=100, wait_seconds=30, early=True, turn_seconds=1)
+    await line.acquire()
+    waiters = [asyncio.create_task(line.acquire()) for _ in range(40)]
+    await asyncio.sleep(0)
+    for _ in range(7):  # about ten a second again
+        await asyncio.sleep(0.1)
+        line.release()
+    with pytest.raises(Busy) as refused:
+        await line.acquire()  # ~3 s off: within the 30 s wait, past the 1 s turn
+    assert refused.value.late
+    assert refused.value.reason == "late"
+    for task in waiters[:7]:
+        await task  # handed a slot
+    for task in waiters[15:]:
+        task.cancel()  # 8 of the 33 in line remain: a turn ~0.8 s off, so a newcomer queues
+    await asyncio.sleep(0)
+    newcomer = asyncio.create_task(line.acquire())
+    await asyncio.sleep(0)
+    assert not newcomer.done()
+    for _ in range(9):
+        line.release()
+    await asyncio.wait_for(newcomer, 5)
+    await asyncio.gather(*waiters, return_exceptions=True)
+
+
 async def test_without_early_a_newcomer_waits_for_its_turn() -> None:
     line = Admission(1, max_waiting=100, wait_seconds=30)
     await line.acquire()

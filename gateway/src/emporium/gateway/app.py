@@ -87,6 +87,7 @@ def create_gateway_app(
             max_waiting=settings.shed_queue_length,
             wait_seconds=settings.shed_queue_seconds,
             early=True,
+            turn_seconds=settings.shed_turn_seconds,
         )
         if settings.shed_enabled
         else None

@@ -62,7 +62,9 @@ def decide(count: int, limit: int, ttl_seconds: float) -> Decision:
         allowed=count <= limit,
         limit=limit,
         remaining=max(0, limit - count),
-        reset_seconds=max(1, math.ceil(ttl_seconds)),
+        # Rounded to the microsecond first: ``(now + 60) - now`` can come out a hair over
+        # 60, which ``ceil`` made a 61 s reset of a 60 s window.
+        reset_seconds=max(1, math.ceil(round(ttl_seconds, 6))),
     )
 
 

@@ -71,8 +71,9 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
 
     # The front line (shedding.py): at most ``shed_max_in_flight`` authenticated calls and
     # writes at once; the next wait in a FIFO line, at most ``shed_queue_seconds``, then get
-    # 503 gateway-overloaded. Anonymous reads, probes and event streams are not in it. The
-    # wait bounds how long the line is after an overload, so how soon the gateway recovers.
+    # 503 gateway-overloaded. Anonymous reads, probes and event streams are not in it. While
+    # it stands, a newcomer whose turn would come after ``shed_turn_seconds`` is refused on
+    # arrival: that bounds how deep it stands in an overload, so how soon it drains after.
     shed_enabled: bool = Field(default=True, description="False: no front line.")
     shed_max_in_flight: int = Field(
         default=256, ge=1, description="Authenticated calls and writes handled at once."
@@ -82,6 +83,14 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
         gt=0,
         le=60,
         description="Longest wait for a turn in the front line before 503 gateway-overloaded.",
+    )
+    shed_turn_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="While the front line stands, a newcomer whose turn would come later than "
+        "this (at the line's measured pace) gets 503 gateway-overloaded on arrival; at most "
+        "shed_queue_seconds.",
     )
     shed_queue_length: int = Field(
         default=10_000, ge=0, description="Most calls waiting in the front line; more get 503."

@@ -63,7 +63,10 @@ _READS = frozenset({"GET", "HEAD"})
 
 GATEWAY_SHED = Counter(
     "emporium_gateway_shed_total",
-    "Calls the gateway refused (503 gateway-overloaded): they could not start in time",
+    "Calls the gateway refused (503 gateway-overloaded), by reason: late (refused on arrival: "
+    "the line moves too slowly for its turn to come in time), timeout (waited in line for "
+    "nothing), full (the line holds its most callers)",
+    ["reason"],
     registry=REGISTRY,
 )
 GATEWAY_LOOP_LAG = Gauge(
@@ -103,8 +106,8 @@ class FrontLine:
             return
         try:
             await self.line.acquire()
-        except Busy:
-            GATEWAY_SHED.inc()
+        except Busy as busy:
+            GATEWAY_SHED.labels(busy.reason).inc()
             retry = self.retry_after
             response = problem_response(
                 status=503,
