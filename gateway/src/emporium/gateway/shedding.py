@@ -69,6 +69,9 @@ GATEWAY_SHED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+# Each reason's series made once (``labels`` takes a lock and builds a key every call) and
+# shown from the start, at 0.
+_SHED_BY_REASON = {reason: GATEWAY_SHED.labels(reason) for reason in ("late", "timeout", "full")}
 GATEWAY_LOOP_LAG = Gauge(
     "emporium_gateway_loop_lag_seconds",
     "How late the gateway's event loop last woke a timer (its latest sample)",
@@ -107,7 +110,7 @@ class FrontLine:
         try:
             await self.line.acquire()
         except Busy as busy:
-            GATEWAY_SHED.labels(busy.reason).inc()
+            _SHED_BY_REASON[busy.reason].inc()
             retry = self.retry_after
             response = problem_response(
                 status=503,

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emporium.kit.errors import internal_error_response, problem_response
-from emporium.kit.ids import uuid7
+from emporium.kit.ids import request_id as new_request_id
 from emporium.kit.logs import REQUEST_ID
 from emporium.kit.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from emporium.kit.tracing import start_server_span
@@ -92,7 +92,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id, carrier = _request_headers(scope["headers"])
-        request_id = valid_request_id(request_id) or uuid7().hex
+        request_id = valid_request_id(request_id) or new_request_id()
         method: str = scope["method"]
         path: str = scope["path"]
         status = 500
