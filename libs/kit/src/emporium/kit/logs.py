@@ -155,6 +155,13 @@ def configure_logging(service: str, level: str | int = "INFO", *, json: bool = T
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if json else _TextFormatter())
 
+    # No formatter of ours prints a record's thread or process, and each record looked them
+    # up (the current thread, the pid, multiprocessing's process name): 1.6 of the 4.1 us
+    # of making a record, on the access log's line per request.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_emporium", False)]:
         root.removeHandler(old)
