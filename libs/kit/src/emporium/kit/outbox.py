@@ -13,7 +13,8 @@ envelope's ``time``), and two pods whose clocks differ would otherwise reorder o
 ``next_attempt_at`` starts at the database's ``now()`` for the same reason.
 
 Wake-ups: on PostgreSQL ``add`` also runs ``pg_notify`` in the transaction (once per
-transaction or savepoint, however many rows it stages), which the server delivers only on
+transaction or savepoint, however many rows it stages; in the same statement as the row's
+INSERT, so staging an event costs one round trip), which the server delivers only on
 commit; in one process (the embedded mode) listeners registered with ``Outbox.on_commit``
 are called after the session commits. Both only make the relay faster:
 it also polls, so a lost wake-up delays an event by at most one poll interval.
@@ -42,6 +43,7 @@ from sqlalchemy import (
     Uuid,
     event,
     func,
+    insert,
     select,
     text,
 )
@@ -257,7 +259,42 @@ class Outbox:
 
     async def add_envelope(self, session: AsyncSession, envelope: Envelope, *, topic: str) -> None:
         """Stage an already built envelope for ``topic`` in ``session``."""
-        postgres = session.get_bind().dialect.name == "postgresql"
+        if session.get_bind().dialect.name == "postgresql":
+            await self._stage_on_postgres(session, envelope, topic=topic)
+        else:
+            await self._stage_on_sqlite(session, envelope, topic=topic)
+        self._hook(session)
+
+    async def _stage_on_postgres(
+        self, session: AsyncSession, envelope: Envelope, *, topic: str
+    ) -> None:
+        # What the session holds is written first, as an ORM flush of the row would have
+        # (no round trip when nothing is pending).
+        await session.flush()
+        row = insert(outbox_table).values(
+            id=envelope.id,
+            topic=topic,
+            key=envelope.key,
+            type=envelope.type,
+            envelope=envelope.to_bytes(),
+            status=PENDING,
+            created_at=self.clock(),
+            attempts=0,
+            # The database's clock, not the process's (see the module's docstring).
+            next_attempt_at=database_clock(),
+        )
+        if self._notified_in(session):
+            await session.execute(row)
+            return
+        # The INSERT and its NOTIFY in one statement: a data-modifying CTE runs once, and
+        # the NOTIFY once per row it returns (one).
+        staged = row.returning(outbox_table.c.id).cte("staged")
+        await session.execute(select(func.pg_notify(self.channel, "")).select_from(staged))
+        self._mark_notified(session)
+
+    async def _stage_on_sqlite(
+        self, session: AsyncSession, envelope: Envelope, *, topic: str
+    ) -> None:
         message = OutboxMessage(
             id=envelope.id,
             topic=topic,
@@ -270,29 +307,28 @@ class Outbox:
         )
         # SQL expressions, evaluated by the database in the INSERT (not the process clock).
         message.next_attempt_at = database_clock()
-        if not postgres:
-            # SQLite's only autoincrement is the primary key's; its single writer makes
-            # max + 1 inside the INSERT safe (the write lock is held until the commit).
-            message.seq = next_seq()
+        # SQLite's only autoincrement is the primary key's; its single writer makes max + 1
+        # inside the INSERT safe (the write lock is held until the commit).
+        message.seq = next_seq()
         session.add(message)
         await session.flush()
-        if postgres:
-            await self._notify(session)
-        self._hook(session)
 
-    async def _notify(self, session: AsyncSession) -> None:
-        """``pg_notify`` once per (sub)transaction: the relay drains every due row when it
-        wakes, so one wake-up per commit does (a checkout's consumer batch stages several
-        events). NOTIFY is transactional: heard only if the transaction commits; one made
-        in a savepoint that is rolled back is discarded, so another savepoint notifies
-        again (keyed by the innermost transaction)."""
+    # ``pg_notify`` once per (sub)transaction: the relay drains every due row when it wakes,
+    # so one wake-up per commit does (a checkout's consumer batch stages several events).
+    # NOTIFY is transactional: heard only if the transaction commits; one made in a
+    # savepoint that is rolled back is discarded, so another savepoint notifies again
+    # (keyed by the innermost transaction).
+    def _notified_in(self, session: AsyncSession) -> bool:
+        current = self._innermost(session)
+        return current is not None and session.info.get((_NOTIFIED, id(self))) is current
+
+    def _mark_notified(self, session: AsyncSession) -> None:
+        session.info[(_NOTIFIED, id(self))] = self._innermost(session)
+
+    @staticmethod
+    def _innermost(session: AsyncSession) -> Any:
         sync = session.sync_session
-        current = sync.get_nested_transaction() or sync.get_transaction()
-        key = (_NOTIFIED, id(self))
-        if current is not None and session.info.get(key) is current:
-            return
-        await session.execute(select(func.pg_notify(self.channel, "")))
-        session.info[key] = current
+        return sync.get_nested_transaction() or sync.get_transaction()
 
     def _hook(self, session: AsyncSession) -> None:
         marker = (_HOOKED, id(self))
