@@ -3,10 +3,11 @@
 An authenticated call or a write costs the gateway several turns of its event loop (auth,
 Redis, the upstream call, the answer), so a flood of them can saturate the loop. At most
 ``limit`` of them run at once (``Admission``, ``admission.py``: the kit's FIFO line); the next
-wait their turn, at most ``wait_seconds``, and one that cannot start within that gets 503
+wait their turn, at most ``wait_seconds``, and one that cannot start within that (or, while
+the line stands, whose turn would come after ``turn_seconds``) gets 503
 ``gateway-overloaded`` with ``Retry-After`` (problem details). So under an open-loop
-overload the calls that run keep their pace, the line stays a couple of seconds deep and
-drains that fast once the overload ends; a closed loop of clients (each one call at a
+overload the calls that run keep their pace, the line stays about ``turn_seconds`` deep
+and drains that fast once the overload ends; a closed loop of clients (each one call at a
 time) only ever waits, as its in-flight calls are bounded by its number of clients.
 
 Not in the line: the probes and ``/metrics`` (an orchestrator must see a busy gateway as
