@@ -259,15 +259,7 @@ class Outbox:
 
     async def add_envelope(self, session: AsyncSession, envelope: Envelope, *, topic: str) -> None:
         """Stage an already built envelope for ``topic`` in ``session``."""
-        if session.get_bind().dialect.name == "postgresql":
-            await self._stage_on_postgres(session, envelope, topic=topic)
-        else:
-            await self._stage_on_sqlite(session, envelope, topic=topic)
-        self._hook(session)
-
-    async def _stage_on_postgres(
-        self, session: AsyncSession, envelope: Envelope, *, topic: str
-    ) -> None:
+        postgres = session.get_bind().dialect.name == "postgresql"
         # What the session holds is written first, as an ORM flush of the row would have
         # (no round trip when nothing is pending).
         await session.flush()
@@ -280,38 +272,22 @@ class Outbox:
             status=PENDING,
             created_at=self.clock(),
             attempts=0,
-            # The database's clock, not the process's (see the module's docstring).
+            # SQL expressions, evaluated by the database in the INSERT: its clock, not the
+            # process's; and on SQLite, whose only autoincrement is the primary key's, the
+            # ``seq`` (its single writer makes max + 1 inside the INSERT safe: the write
+            # lock is held until the commit).
             next_attempt_at=database_clock(),
+            **({} if postgres else {"seq": next_seq()}),
         )
-        if self._notified_in(session):
+        if not postgres or self._notified_in(session):
             await session.execute(row)
-            return
-        # The INSERT and its NOTIFY in one statement: a data-modifying CTE runs once, and
-        # the NOTIFY once per row it returns (one).
-        staged = row.returning(outbox_table.c.id).cte("staged")
-        await session.execute(select(func.pg_notify(self.channel, "")).select_from(staged))
-        self._mark_notified(session)
-
-    async def _stage_on_sqlite(
-        self, session: AsyncSession, envelope: Envelope, *, topic: str
-    ) -> None:
-        message = OutboxMessage(
-            id=envelope.id,
-            topic=topic,
-            key=envelope.key,
-            type=envelope.type,
-            envelope=envelope.to_bytes(),
-            status=PENDING,
-            created_at=self.clock(),
-            attempts=0,
-        )
-        # SQL expressions, evaluated by the database in the INSERT (not the process clock).
-        message.next_attempt_at = database_clock()
-        # SQLite's only autoincrement is the primary key's; its single writer makes max + 1
-        # inside the INSERT safe (the write lock is held until the commit).
-        message.seq = next_seq()
-        session.add(message)
-        await session.flush()
+        else:
+            # The INSERT and its NOTIFY in one statement: a data-modifying CTE runs once,
+            # and the NOTIFY once per row it returns (one).
+            staged = row.returning(outbox_table.c.id).cte("staged")
+            await session.execute(select(func.pg_notify(self.channel, "")).select_from(staged))
+            self._mark_notified(session)
+        self._hook(session)
 
     # ``pg_notify`` once per (sub)transaction: the relay drains every due row when it wakes,
     # so one wake-up per commit does (a checkout's consumer batch stages several events).
