@@ -33,10 +33,12 @@ import time
 
 from emporium.kit.admission import FairLine
 
-__all__ = ["RATE_WINDOW", "Admission", "Busy"]
+__all__ = ["RATE_WINDOW", "REASONS", "Admission", "Busy"]
 
 #: Seconds over which the line's pace is measured (and then measured again).
 RATE_WINDOW = 0.5
+#: Every ``Busy.reason``.
+REASONS = ("late", "timeout", "full")
 
 
 class Busy(Exception):

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emporium.gateway.admission import Admission, Busy
+from emporium.gateway.admission import REASONS, Admission, Busy
 from emporium.gateway.errors import GatewayOverloaded
 from emporium.gateway.routes import is_event_stream
 from emporium.gateway.target import target_of
@@ -72,7 +72,7 @@ GATEWAY_SHED = Counter(
 )
 # Each reason's series made once (``labels`` takes a lock and builds a key every call) and
 # shown from the start, at 0.
-_SHED_BY_REASON = {reason: GATEWAY_SHED.labels(reason) for reason in ("late", "timeout", "full")}
+_SHED_BY_REASON = {reason: GATEWAY_SHED.labels(reason) for reason in REASONS}
 GATEWAY_LOOP_LAG = Gauge(
     "emporium_gateway_loop_lag_seconds",
     "How late the gateway's event loop last woke a timer (its latest sample)",
