@@ -29,6 +29,7 @@ from aiokafka.errors import (
     IllegalStateError,
     KafkaError,
     TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
     for_code,
 )
 
@@ -50,6 +51,11 @@ QUIET_METADATA_MAX_AGE_MS = 300_000
 #: splits a relay batch of 500 events into a dozen produce batches, each with its own
 #: header, CRC and acknowledgement bookkeeping). Below the broker's message.max.bytes.
 _MAX_BATCH_BYTES = 512 * 1024
+
+
+class _TopicNotKnownYet(BusUnavailable):
+    """The broker asked does not know the topic (yet): creation answers before every
+    broker's metadata has it."""
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
@@ -361,7 +367,7 @@ class KafkaBus(Bus):
         variant), so the current overrides are read first and sent along; a topic that
         already has the wanted values is left alone.
         """
-        current = await self._describe_topics(admin, topics)
+        current = await self._describe_once_known(admin, topics)
         resources = []
         for topic in topics:
             overrides = {name: value for name, (value, own) in current[topic].items() if own}
@@ -383,7 +389,7 @@ class KafkaBus(Bus):
         # config back, or relies on it, sees what it asked for.
         pending = [resource.name for resource in resources]
         while pending:
-            current = await self._describe_topics(admin, pending)
+            current = await self._describe_once_known(admin, pending)
             pending = [
                 topic
                 for topic in pending
@@ -393,6 +399,19 @@ class KafkaBus(Bus):
                 )
             ]
             if pending:
+                await asyncio.sleep(0.05)
+
+    @classmethod
+    async def _describe_once_known(
+        cls, admin: Any, topics: Sequence[str]
+    ) -> dict[str, dict[str, tuple[str, bool]]]:
+        """``_describe_topics``, asked again while the broker does not know a topic yet: a
+        topic another caller has just created exists before the answering broker's metadata
+        shows it (bounded by the caller's timeout)."""
+        while True:
+            try:
+                return await cls._describe_topics(admin, topics)
+            except _TopicNotKnownYet:
                 await asyncio.sleep(0.05)
 
     @staticmethod
@@ -408,7 +427,8 @@ class KafkaBus(Bus):
             for code, message, _type, name, entries in response.resources:
                 error_type = for_code(code) if code else None
                 if error_type is not None:
-                    raise BusUnavailable(
+                    unknown = error_type is UnknownTopicOrPartitionError
+                    raise (_TopicNotKnownYet if unknown else BusUnavailable)(
                         f"describing topic {name} failed: {error_type.__name__} {message}"
                     )
                 values: dict[str, tuple[str, bool]] = {}
