@@ -354,11 +354,15 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             # No front line unless a test asks (shed_enabled=True): these gateways share
             # the test's event loop, which a test's own load can stall for seconds on a
             # busy machine; refusing then would be the test's overload, not the gateway's.
+            # For the same reason Redis gets 5 s, not 0.3 s: an answer read late by a
+            # stalled loop would count as Redis down, and a hit or a window would be
+            # skipped (Redis that is away refuses at once, and is tested so).
             values: dict[str, Any] = {
                 "log_json": False,
                 "redis_url": None,
                 "freeze_heap": False,
                 "shed_enabled": False,
+                "redis_timeout_seconds": 5.0,
             }
             for name in ("catalog", "customers", "orders"):
                 if f"{name}_url" not in overrides:
