@@ -143,6 +143,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         visible = _get(browsing, "visible_after_ms", "max_ms")
         fresh_enough = visible is not None and not browsing.get("unseen") and visible <= 1000
         shoppers_ratio = s.get("cache_hit_ratio") if isinstance(s, dict) else None
+        # Refused answers carry no cached answer: the ratio would be of the rest only.
+        refused = (browsing.get("statuses") or {}).get("429", 0)
         rows.append(
             _row(
                 "cache hit ratio >= 95 % under browsing load, while a stock change shows on the "
@@ -150,12 +152,13 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{ratio:.1%} at {browsing['per_second']} req/s ({browsing['shoppers']} shoppers, "
                 f"Zipf, warm, {browsing['stock_changes_per_s']} stock changes/s); changes "
                 f"visible after max {visible} ms ({browsing.get('unseen')} unseen)"
+                + (f"; {refused} answers refused with 429" if refused else "")
                 + (
                     f"; the {largest}-shopper run from a stale cache: {shoppers_ratio:.1%}"
                     if shoppers_ratio is not None
                     else ""
                 ),
-                ratio >= 0.95 and fresh_enough,
+                ratio >= 0.95 and fresh_enough and not refused,
             )
         )
     else:

@@ -107,8 +107,11 @@ def test_the_hit_ratio_is_judged_on_browsing_not_on_the_stale_shoppers_run() -> 
     target += "product page within 1 s"
     shoppers = {"shoppers": {"5000": {"cache_hit_ratio": 0.5}}}
 
-    def browsing(ratio: float, max_ms: float, unseen: int = 0) -> dict[str, object]:
+    def browsing(
+        ratio: float, max_ms: float, unseen: int = 0, refused: int = 0
+    ) -> dict[str, object]:
         return {
+            "statuses": {"2xx": 18_000, **({"429": refused} if refused else {})},
             "cache_hit_ratio": ratio,
             "visible_after_ms": {"max_ms": max_ms},
             "unseen": unseen,
@@ -128,6 +131,8 @@ def test_the_hit_ratio_is_judged_on_browsing_not_on_the_stale_shoppers_run() -> 
     assert verdict({**shoppers, "browsing": browsing(0.90, 300)}) is False
     assert verdict({**shoppers, "browsing": browsing(0.97, 1500)}) is False  # too late
     assert verdict({**shoppers, "browsing": browsing(0.97, 300, unseen=1)}) is False
+    # Refused answers carry no cached answer: a run that tripped the limits is not judged met.
+    assert verdict({**shoppers, "browsing": browsing(0.97, 300, refused=40)}) is False
     rows = {row["target"]: row for row in judge({**shoppers, "browsing": browsing(0.97, 300)})}
     assert "50.0%" in rows[target]["figure"]  # still reported beside it
 
