@@ -176,3 +176,39 @@ async def test_a_keys_records_land_where_send_puts_them_in_order(
         assert delivery.partition == expected[delivery.key], "not the partition send picks"
         by_key.setdefault(delivery.key, []).append(int(delivery.header("n") or "-1"))
     assert by_key == {key: list(range(n, 300, 20)) for n, key in enumerate(keys)}
+
+
+class _SwallowingConsumer:
+    """A client whose ``stop()`` never ends and swallows every cancellation, as aiokafka's
+    consumer did after a broker outage (its fetcher's tasks return on ``CancelledError``)."""
+
+    def __init__(self) -> None:
+        self.client = self
+        self.cut = False
+        self.released = False  # the test's own way out, so its event loop can end
+
+    async def stop(self) -> None:
+        while not self.released:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    async def close(self) -> None:  # the network client's close
+        self.cut = True
+
+
+async def test_closing_a_client_that_ignores_cancellation_is_still_bounded() -> None:
+    bus = KafkaBus("127.0.0.1:9", request_timeout=3.0)
+    client = _SwallowingConsumer()
+    closing = asyncio.create_task(bus._close_quietly(client, grace=0.2))
+    try:
+        done, _ = await asyncio.wait({closing}, timeout=5)
+        assert closing in done, "the close waited on the client past its grace"
+        closing.result()
+        assert client.cut  # its connections were cut instead
+    finally:
+        client.released = True
+        for task in [closing, *bus._abandoned]:
+            task.cancel()
+        await asyncio.wait([closing, *bus._abandoned], timeout=1)

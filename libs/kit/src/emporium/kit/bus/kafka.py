@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -145,6 +145,8 @@ class KafkaBus(Bus):
         self._admin: Any = None
         self._admin_lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        # Closing steps that overran their bound: cancelled, never awaited again.
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._subscriptions: set[KafkaSubscription] = set()
 
     @property
@@ -207,25 +209,59 @@ class KafkaBus(Bus):
         task.add_done_callback(self._closing.discard)
 
     async def _close_quietly(self, client: Any, *, grace: float) -> None:
-        """Close an aiokafka client; cut its connections if that takes over ``grace`` s."""
-        producer = isinstance(client, AIOKafkaProducer)
-        try:
-            async with asyncio.timeout(grace):
-                if producer:
-                    # Wait for the pending batches here, where giving up is clean: a stop()
-                    # cut short would leave its own flush task behind, pending forever.
-                    await client.flush()
-                # Producers and consumers close with stop(), the admin client with close().
-                close = getattr(client, "stop", None) or client.close
-                await close()
+        """Close an aiokafka client; cut its connections if that takes over ``grace`` s.
+
+        Bounded by ``grace`` whatever aiokafka does: an ``asyncio.timeout`` around its
+        consumer's ``stop()`` relies on a cancellation that its fetcher's tasks swallow (they
+        return on ``CancelledError``), and after a broker outage such a close held the
+        consumer loop for minutes while the orders it should have answered timed out. So
+        each step runs in a task of its own, waited for at most ``grace``; one that
+        overruns is cancelled and left behind (``_abandoned``), and the connections are cut.
+        """
+        if await self._within(self._close_gracefully(client), grace):
             return
-        except (KafkaError, TimeoutError, OSError) as error:
+        await self._within(self._cut_off(client), grace)
+
+    async def _within(self, step: Coroutine[Any, Any, None], seconds: float) -> bool:
+        """Run ``step`` for at most ``seconds``; whether it finished without a Kafka error."""
+        task = asyncio.create_task(step)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=seconds)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            self._abandoned.add(task)  # held: the loop keeps only weak references
+            task.add_done_callback(self._abandoned.discard)
+            task.add_done_callback(_retrieve_exception)
+            log.info("closing a Kafka client took over %g s: cutting it off", seconds)
+            return False
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return True
+        if isinstance(error, (KafkaError, TimeoutError, OSError)):
             log.info("closing a Kafka client gracefully failed (%r): cutting it off", error)
+            return False
+        raise error
+
+    @staticmethod
+    async def _close_gracefully(client: Any) -> None:
+        if isinstance(client, AIOKafkaProducer):
+            # Wait for the pending batches here, where giving up is clean: a stop() cut
+            # short would leave its own flush task behind, pending forever.
+            await client.flush()
+        # Producers and consumers close with stop(), the admin client with close().
+        close = getattr(client, "stop", None) or client.close
+        await close()
+
+    @staticmethod
+    async def _cut_off(client: Any) -> None:
         # A producer waits for batches a dead broker never acknowledges (it retries them
         # while the partition leader is known): stop its sender task, then close the
         # connections, else they stay open until the process ends.
         try:
-            if producer:
+            if isinstance(client, AIOKafkaProducer):
                 client._closed = True  # closed here: no "unclosed producer" warning later
                 await client._sender.close()
             network = getattr(client, "client", None) or getattr(client, "_client", None)
