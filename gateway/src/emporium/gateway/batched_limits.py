@@ -102,7 +102,9 @@ class BatchedRateLimiter:
             current = self._windows[key] = _Window(0, 0, now + window, window)
         current.pending += 1
         self._dirty.add(key)
-        return decide(current.count + current.pending, limit, current.ends - now)
+        # Never past the window: the end learned from a flush is the reply's time plus the
+        # key's TTL, which can put it a hair beyond ``now + window`` (a 61 s Retry-After).
+        return decide(current.count + current.pending, limit, min(current.ends - now, window))
 
     def allows(self, key: str, *, limit: int, now: float) -> bool:
         """Whether one more request of ``key`` would be let through (nothing counted)."""
