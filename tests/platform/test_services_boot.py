@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect as inspect_module
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -86,3 +90,43 @@ async def test_replicas_migrating_an_empty_postgres_database_at_once_all_succeed
     failed = [out.decode() for p, (out, _) in zip(processes, outputs, strict=True) if p.returncode]
     assert failed == []
     assert "alembic_version" in await _tables(postgres_url)
+
+
+def _runs_on_the_loop(call: object) -> bool:
+    target = call if inspect_module.isroutine(call) else getattr(call, "__call__", call)  # noqa: B004
+    return inspect_module.iscoroutinefunction(target) or inspect_module.isasyncgenfunction(target)
+
+
+def _thread_pool_calls(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        if sub.call is not None and not _runs_on_the_loop(sub.call):
+            yield f"{sub.call.__module__}.{getattr(sub.call, '__qualname__', sub.call)}"
+        yield from _thread_pool_calls(sub)
+
+
+def _api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(included.routes)
+
+
+@pytest.mark.parametrize(
+    ("module", "factory"),
+    [
+        *((f"emporium.{service}.app", "create_service_app") for service in SERVICES),
+        ("emporium.gateway.app", "create_gateway_app"),
+        ("emporium.storefront.app", "create_storefront_app"),
+    ],
+)
+def test_no_endpoint_or_dependency_runs_in_the_thread_pool(module: str, factory: str) -> None:
+    """FastAPI runs a plain ``def`` endpoint or dependency in its thread pool: a hand-off to
+    a thread and back on every request (the orders checkout did three of them per order)."""
+    app = getattr(importlib.import_module(module), factory)()
+    offenders = set()
+    for route in _api_routes(app.routes):
+        if not _runs_on_the_loop(route.endpoint):
+            offenders.add(f"{route.path}: endpoint {route.endpoint.__qualname__}")
+        offenders.update(f"{route.path}: {name}" for name in _thread_pool_calls(route.dependant))
+    assert not offenders, sorted(offenders)

@@ -165,8 +165,9 @@ class Api:
             await response.aclose()
 
 
-def get_api(request: Request) -> Api:
-    """The app's ``Api`` (a FastAPI dependency)."""
+async def get_api(request: Request) -> Api:
+    """The app's ``Api`` (a FastAPI dependency; ``async``, as a plain ``def`` one would run in
+    the thread pool on every request)."""
     return get_resources(request).get(Api)
 
 

@@ -111,7 +111,7 @@ async def _profile(api: Api, token: str, ip: str | None) -> Customer:
 
 async def sign_in(request: Request, email: str, password: str) -> Customer:
     """Sign in through the API and keep the tokens in the session; raises ``ApiProblem``."""
-    api, ip = get_api(request), client_ip(request)
+    api, ip = await get_api(request), client_ip(request)
     answer = await api.json(
         "POST", "/auth/token", json={"email": email, "password": password}, client_ip=ip
     )
@@ -129,7 +129,7 @@ async def _fresh_token(request: Request, session: Session) -> str | None:
     assert isinstance(settings, Settings)
     if not tokens.expires_within(settings.refresh_margin_seconds):
         return tokens.access
-    api, ip = get_api(request), client_ip(request)
+    api, ip = await get_api(request), client_ip(request)
     try:
         answer = await api.json(
             "POST", "/auth/refresh", json={"refresh_token": tokens.refresh}, client_ip=ip

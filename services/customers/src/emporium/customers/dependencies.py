@@ -1,4 +1,5 @@
-"""FastAPI dependency aliases of the customers service."""
+"""FastAPI dependency aliases of the customers service (all ``async``: FastAPI runs a plain
+``def`` dependency in its thread pool, a hand-off to a thread on every request)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ __all__ = ["AccountsDep", "AdminCustomer", "ClientAddress", "CurrentCustomer", "
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_accounts(request: Request) -> Accounts:
+async def get_accounts(request: Request) -> Accounts:
     return get_resources(request).get(Accounts)
 
 
@@ -45,7 +46,7 @@ CurrentCustomer = Annotated[Customer, Depends(current_customer)]
 AdminCustomer = Annotated[Customer, Depends(admin_customer)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address: uvicorn resolves ``X-Forwarded-For`` from trusted proxies only
     (``<PREFIX>FORWARDED_ALLOW_IPS``), so behind the gateway this is the real client's."""
     return request.client.host if request.client else "unknown"

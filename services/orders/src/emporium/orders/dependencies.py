@@ -1,4 +1,8 @@
-"""``Annotated`` dependency aliases of the orders endpoints."""
+"""``Annotated`` dependency aliases of the orders endpoints.
+
+Every dependency is ``async``: FastAPI runs a plain ``def`` one in its thread pool, a hand-off
+to a thread and back on every request for what is a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -23,17 +27,17 @@ __all__ = [
 ]
 
 
-def _publisher(request: Request) -> EventPublisher:
+async def _publisher(request: Request) -> EventPublisher:
     return get_resources(request).get(EventPublisher)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings = get_resources(request).settings
     assert isinstance(settings, Settings)
     return settings
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     return get_resources(request).require_database()
 
 

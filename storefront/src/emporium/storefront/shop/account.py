@@ -33,7 +33,7 @@ async def _merge_cart(request: Request) -> None:
 
     tokens = get_session(request).tokens
     if tokens is not None:
-        await merge_into_account(request, get_api(request), tokens.access)
+        await merge_into_account(request, await get_api(request), tokens.access)
 
 
 @router.get("/signin", response_class=HTMLResponse)
