@@ -13,7 +13,9 @@ and every connection older than it, so the next checkouts reconnect, and the cal
 503 (``errors.unavailable_dependency``) it can retry, as with any database outage.
 
 A request waits at most ``pool_timeout`` (10 s) for a pooled connection, then gets that
-503 (the pool's ``TimeoutError`` is a database that cannot serve now).
+503 (the pool's ``TimeoutError`` is a database that cannot serve now). A fresh connection
+has the same 10 s (``connect_timeout``): a connect that takes 6 s on a loaded machine is a
+slow database, not a missing one.
 
 Background workers (the outbox relay, the event consumers, a service's own loops) take their
 connections from ``Database.for_workers()``: a second, small engine on the same database, so
@@ -119,7 +121,7 @@ class Database:
         *,
         pool_size: int = 10,
         echo: bool = False,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
         ping_after_idle_seconds: float = 2.0,
         pool_timeout: float = 10.0,
     ) -> None:
