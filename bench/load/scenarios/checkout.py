@@ -41,6 +41,8 @@ __all__ = ["run"]
 ADDRESS = {"line1": "1 Bench Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FINAL = {"confirmed", "rejected", "cancelled", "shipped"}
+READS_AT_ONCE = 8  # order reads in flight while settling
+STILL_PENDING = 16  # a settling round ends at this many pending orders in a row
 # A second platform on other ports and databases (as BENCH_STATE is its own shop file):
 # BENCH_SERVICE_PORTS="8401,8402,8403" (catalog, customers, orders) and
 # BENCH_DATABASE_SUFFIX="_h21" (databases catalog_h21, ...). Unset: make up's.
@@ -90,32 +92,42 @@ class Checkout:
             return None
         return Placed(order["id"], customer, sent, (time.time() - sent) * 1000)
 
+    async def read(self, p: Placed) -> None:
+        """One read of ``p``: its status, and when it was confirmed (the server's clock)."""
+        api = Api(self.session, self.ctx.gateway, p.customer.token)
+        try:
+            _, order = await api.call("GET", f"/api/v1/orders/{p.order_id}")
+        except (ApiError, aiohttp.ClientError, TimeoutError):
+            return
+        p.status = order["status"]
+        p.reason = order.get("status_reason")
+        for entry in order.get("history", []):
+            if entry["status"] == "confirmed":
+                p.confirmed_at = _epoch(entry["at"])
+
     async def settle(self, placed: list[Placed], *, wait: float) -> None:
-        """Read each order until it is final (or ``wait`` s have passed)."""
+        """Read each order until it is final (or ``wait`` s have passed).
+
+        The reads must not slow the saga they wait for (a read of every pending order
+        every 0.25 s kept the orders service busy with reads during the sustained run's
+        drain): a round reads pending orders oldest first, a few at a time, and ends at
+        a run of ``STILL_PENDING`` orders still pending, since the saga takes orders
+        about in the order they were placed. When an order was confirmed is its
+        history's time, so reading it late changes no figure.
+        """
         deadline = time.monotonic() + wait
-        gate = asyncio.Semaphore(16)
-
-        async def one(p: Placed) -> None:
-            api = Api(self.session, self.ctx.gateway, p.customer.token)
-            while True:
-                async with gate:
-                    try:
-                        _, order = await api.call("GET", f"/api/v1/orders/{p.order_id}")
-                    except (ApiError, aiohttp.ClientError, TimeoutError):
-                        order = None
-                if order is not None:
-                    p.status = order["status"]
-                    p.reason = order.get("status_reason")
-                    for entry in order.get("history", []):
-                        if entry["status"] == "confirmed":
-                            p.confirmed_at = _epoch(entry["at"])
-                    if p.status in FINAL:
-                        return
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(0.25)
-
-        await asyncio.gather(*(one(p) for p in placed))
+        while pending := [p for p in placed if p.status not in FINAL]:
+            last = time.monotonic() >= deadline  # the last round reads every one left
+            still = 0
+            for start in range(0, len(pending), READS_AT_ONCE):
+                batch = pending[start : start + READS_AT_ONCE]
+                await asyncio.gather(*(self.read(p) for p in batch))
+                still = still + len(batch) if all(p.status not in FINAL for p in batch) else 0
+                if still >= STILL_PENDING and not last:
+                    break
+            if last:
+                return
+            await asyncio.sleep(0.25)
 
 
 def _latencies(placed: list[Placed]) -> dict[str, Any]:
