@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -212,3 +214,78 @@ async def test_jwks_down_keeps_known_keys_and_says_503_when_it_has_none() -> Non
 def test_principal_expiry_matches_the_token(mint: TokenMint) -> None:
     claims = mint.claims(ttl=120)
     assert timedelta(seconds=110) < timedelta(seconds=claims["exp"] - time.time())
+
+
+class _ChangingKeys:
+    """A key source whose key can be withdrawn or replaced under the same kid."""
+
+    def __init__(self, mint: TokenMint) -> None:
+        self.kid = mint.kid
+        self.source = mint.keys()
+
+    async def get_key(self, kid: str) -> jwt.PyJWK | None:
+        return await self.source.get_key(kid)
+
+
+async def test_a_verified_token_is_decoded_once_while_its_key_stays(
+    mint: TokenMint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    keys = _ChangingKeys(mint)
+    verifier = TokenVerifier(keys, issuer=mint.issuer, audience=mint.audience)
+    token = mint.token()
+    first = await verifier.verify(token)
+    for _ in range(5):
+        assert await verifier.verify(token) == first
+    assert decoded == [token]
+
+
+async def test_a_verified_token_is_refused_at_once_when_its_key_is_withdrawn(
+    mint: TokenMint,
+) -> None:
+    keys = _ChangingKeys(mint)
+    verifier = TokenVerifier(keys, issuer=mint.issuer, audience=mint.audience)
+    token = mint.token()
+    await verifier.verify(token)
+    keys.source = TokenMint().keys()  # the issuer no longer publishes the token's kid
+    assert "unknown key" in await _refused(verifier, token)
+
+
+async def test_a_verified_token_is_checked_again_when_its_kid_names_another_key(
+    mint: TokenMint,
+) -> None:
+    keys = _ChangingKeys(mint)
+    verifier = TokenVerifier(keys, issuer=mint.issuer, audience=mint.audience)
+    token = mint.token()
+    await verifier.verify(token)
+    keys.source = TokenMint(kid=mint.kid).keys()  # the same kid, other key material
+    assert "invalid" in await _refused(verifier, token)
+
+
+async def test_a_verified_token_is_refused_once_it_expires(mint: TokenMint) -> None:
+    verifier = TokenVerifier(
+        mint.keys(), issuer=mint.issuer, audience=mint.audience, leeway_seconds=0
+    )
+    token = mint.token(ttl=1)
+    await verifier.verify(token)
+    await asyncio.sleep(1.1)  # the minute of the cache is longer than the token's life
+    assert "expired" in await _refused(verifier, token)
+
+
+async def test_a_verified_token_signed_out_is_refused_at_once(mint: TokenMint) -> None:
+    denylist = CacheDenylist(MemoryCache("auth"))
+    verifier = TokenVerifier(
+        mint.keys(), issuer=mint.issuer, audience=mint.audience, denylist=denylist
+    )
+    token = mint.token()
+    principal = await verifier.verify(token)
+    await verifier.verify(token)
+    await denylist.revoke(principal.token_id, expires_at=principal.expires_at)
+    assert "revoked" in await _refused(verifier, token)
