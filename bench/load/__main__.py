@@ -38,7 +38,7 @@ from bench.load.scenarios import (
     shoppers,
 )
 from bench.load.seed import prepare
-from bench.load.sysinfo import load_average, machine, other_cpu_share
+from bench.load.sysinfo import cpu_ticks, load_average, machine, other_cpu_share, stolen_share
 from bench.load.targets import judge
 
 SHOWN = (
@@ -259,12 +259,14 @@ async def main(argv: list[str] | None = None) -> int:
             return None
         waited = await settled(args.catalog, pool)
         log(f"--- {name} (platform settled after {waited:.1f} s)")
+        ticks = cpu_ticks()
         try:
             results[name] = await work()
         except Exception as error:  # one broken scenario must not lose the others' figures
             traceback.print_exc()
             results[name] = {"error": f"{type(error).__name__}: {error}"}
             results["errors"][name] = results[name]["error"]
+        results["machine"].setdefault("stolen", {})[name] = stolen_share(ticks, cpu_ticks())
         return results[name]
 
     async with Nginx(args.nginx_port, args.catalog.removeprefix("http://")):

@@ -189,6 +189,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"| nginx / wrk / vegeta | {m['nginx']} / {m['wrk']} / {m['vegeta']} |",
         f"| before the run | load average {m['load_average_before']}, {m['busy_cores_before']} "
         "cores busy |",
+        *(
+            [
+                "| CPU time stolen by the host (per scenario) | "
+                + ", ".join(f"{name} {share:.0%}" for name, share in m["stolen"].items())
+                + " |"
+            ]
+            if m.get("stolen")
+            else []
+        ),
         "",
     ]
     if results.get("shared_machine"):

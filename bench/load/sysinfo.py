@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.load.generators import ROOT, VEGETA
 
-__all__ = ["load_average", "machine", "other_cpu_share"]
+__all__ = ["cpu_ticks", "load_average", "machine", "other_cpu_share", "stolen_share"]
 
 
 def _run(*command: str) -> str:
@@ -45,6 +45,19 @@ def _meminfo_mb(field: str) -> int:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(ticks stolen by the hypervisor, all ticks) of every core so far (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
+
+
+def stolen_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the cores' time the hypervisor gave to other guests between two
+    ``cpu_ticks``: on a shared VM, time the platform wanted and did not get."""
+    return round((after[0] - before[0]) / max(1, after[1] - before[1]), 3)
 
 
 def other_cpu_share(seconds: float = 2.0) -> float:
