@@ -4,11 +4,14 @@ PostgreSQL and Redis where the stock a cached product shows is at stake)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from emporium.gateway.proxy import Gateway
 from emporium.gateway.testing import GatewayFactory, serving
 from emporium.kit.testing.polling import eventually
 from emporium.kit.testing.tokens import TokenMint
@@ -185,3 +188,86 @@ async def test_a_variant_stocked_through_the_gateway_is_in_stock_on_the_cached_p
             return await shown() == {"in_stock": True, "available": 8}
 
         await eventually(in_stock, timeout=10)
+
+
+async def test_a_stock_change_is_fetched_again_before_anyone_asks(
+    gateway: GatewayFactory, postgres_url: str, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    """The product page and the listing that showed a product, dropped by the catalog's
+    announcement of its stock change, are fetched again by the gateway itself: the first
+    shopper to ask afterwards gets a hit, and it shows the new stock."""
+    import httpx
+
+    from emporium.catalog.app import create_service_app
+    from emporium.catalog.settings import Settings as CatalogSettings
+    from emporium.catalog.testing import MIGRATIONS
+    from emporium.gateway.refresh import AnswerRefresher
+    from emporium.kit.migrations import upgrade_to_head
+
+    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, postgres_url)
+    mint = TokenMint()
+    catalog = create_service_app(
+        CatalogSettings(
+            database_url=postgres_url,
+            bus="memory",
+            storage="local",
+            media_dir=str(tmp_path / "media"),
+            redis_url=redis_url,
+            log_json=False,
+        ),
+        keys=mint.keys(),
+    )
+    async with serving(catalog) as catalog_url:
+        gw = await gateway(
+            catalog_url=catalog_url,
+            mint=mint,
+            redis_url=redis_url,
+            cache_namespace=unique,
+            response_cache_seconds=300,
+            response_refresh=True,
+        )
+        await gw.subscribed()
+        admin, client = gw.bearer("admin"), gw.client
+        created = await client.post(
+            "/api/v1/admin/products",
+            json={"sku": f"MUG-{unique}", "name": "Mug", "price": 900},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        product_id = created.json()["id"]
+        page, listing = f"/api/v1/products/{product_id}", "/api/v1/products?limit=50"
+
+        async def shown(path: str) -> tuple[str, int]:
+            answer = await client.get(path)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            item = body if path == page else next(i for i in body["items"] if i["id"] == product_id)
+            return answer.headers["x-cache"], item["availability"]["available"]
+
+        async with httpx.AsyncClient(base_url=catalog_url, headers=admin) as direct:
+            stocked = await direct.put(f"/admin/products/{product_id}/stock", json={"on_hand": 9})
+            assert stocked.status_code == 200, stocked.text
+            await eventually(lambda: _both_cached_showing(shown, page, listing, 9), timeout=10)
+            refresher = gw.resources.get(AnswerRefresher)
+            # Straight at the catalog, so only its announcement tells the gateway.
+            changed = await direct.put(f"/admin/products/{product_id}/stock", json={"on_hand": 4})
+            assert changed.status_code == 200, changed.text
+            gateway_state = gw.resources.get(Gateway)
+            local = gateway_state.response_cache.local if gateway_state.response_cache else None
+            assert local is not None
+
+            async def fetched_again() -> bool:
+                await refresher.idle()
+                kept = local.get(page.encode() + b"?", time.monotonic())
+                return kept is not None and b'"available":4' in kept.body
+
+            await eventually(fetched_again, timeout=10, interval=0.02)
+            await refresher.idle()
+        assert await shown(page) == ("HIT", 4)
+        assert await shown(listing) == ("HIT", 4)
+
+
+async def _both_cached_showing(
+    shown: Callable[[str], Awaitable[tuple[str, int]]], page: str, listing: str, units: int
+) -> bool:
+    return await shown(page) == ("HIT", units) and await shown(listing) == ("HIT", units)

@@ -22,15 +22,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-__all__ = ["MARK_SECONDS", "MemoryAnswers", "RedisAnswers"]
+__all__ = ["MARK_SECONDS", "Dropped", "MemoryAnswers", "RedisAnswers"]
 
 #: How long a family's invalidation mark is kept: longer than any fetch can take.
 MARK_SECONDS = 120
+
+
+class Dropped(NamedTuple):
+    """What an invalidation did: how many answers went, and its number in the counter."""
+
+    answers: int
+    seq: int
+
 
 _STORE = """
 local seq0 = tonumber(ARGV[3]) or 0
@@ -59,7 +67,7 @@ for i = 1, n do
     redis.call('DEL', KEYS[1 + i])
     redis.call('SET', KEYS[1 + n + i], seq, 'PX', ARGV[1])
 end
-return dropped
+return {dropped, seq}
 """
 
 
@@ -85,13 +93,15 @@ class RedisAnswers:
         except (TimeoutError, RedisError, OSError):
             return False  # a cache is a hint: serving goes on without it
 
-    async def invalidate(self, families: Sequence[str]) -> int:
-        """Drop every answer of ``families``; returns how many went. Raises on Redis errors."""
+    async def invalidate(self, families: Sequence[str]) -> Dropped:
+        """Drop every answer of ``families``: how many went, and the invalidation's number
+        (an answer fetched after it is stored with it). Raises on Redis errors."""
         if not families:
-            return 0
+            return Dropped(0, 0)
         keys = [self.seq_key, *(self._index(f) for f in families)]
         keys += [self._mark(f) for f in families]
-        return int(await self._eval(_INVALIDATE, keys, [MARK_SECONDS * 1000]))
+        dropped, seq = await self._eval(_INVALIDATE, keys, [MARK_SECONDS * 1000])
+        return Dropped(int(dropped), int(seq))
 
     async def families(self) -> list[str]:
         """Every family that has an index (answers stored) now."""
@@ -155,7 +165,7 @@ class MemoryAnswers:
             self._index.setdefault(family, set()).add(key)
         return True
 
-    async def invalidate(self, families: Sequence[str]) -> int:
+    async def invalidate(self, families: Sequence[str]) -> Dropped:
         self.seq += 1
         dropped = 0
         for family in families:
@@ -164,7 +174,7 @@ class MemoryAnswers:
             self._marks[family] = self.seq
         if len(self._marks) > self._max_entries:  # marks matter only to fetches in flight
             self._marks = {f: seq for f, seq in self._marks.items() if seq > self.seq - 1000}
-        return dropped
+        return Dropped(dropped, self.seq)
 
     async def families(self) -> list[str]:
         return list(self._index)

@@ -78,13 +78,14 @@ class LocalAnswers:
             self._index.setdefault(family, set()).add(key)
         return True
 
-    def drop(self, families: Iterable[str]) -> int:
-        """Drop every entry of ``families``; how many went."""
+    def drop(self, families: Iterable[str]) -> list[bytes]:
+        """Drop every entry of ``families``; the keys of those that went."""
         self.generation += 1
-        dropped = 0
+        dropped = []
         for family in families:
             for key in self._index.pop(family, ()):
-                dropped += self._remove(key)
+                if self._remove(key):
+                    dropped.append(key)
         return dropped
 
     def clear(self) -> None:

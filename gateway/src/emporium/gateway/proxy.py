@@ -48,6 +48,7 @@ from emporium.gateway.local_answers import LocalAnswers
 from emporium.gateway.outage import Outage
 from emporium.gateway.ratelimit import MemoryRateLimiter
 from emporium.gateway.redirects import internal_redirect
+from emporium.gateway.refresh import AnswerRefresher
 from emporium.gateway.relay import (
     WHOLE_BYTES,
     StreamPolicy,
@@ -650,6 +651,11 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
     async with contextlib.AsyncExitStack() as stack:
         if limiter is not None:
             await stack.enter_async_context(flushing(limiter))
+        if response_cache is not None and local is not None and settings.response_refresh:
+            refresher = AnswerRefresher(response_cache, gateway.upstreams)
+            response_cache.refresh = refresher
+            stack.push_async_callback(refresher.close)
+            resources.put(refresher)
         if isinstance(cache, RedisCache) and response_cache is not None and settings.redis_url:
             listener = StaleListener(settings.redis_url, response_cache)
             resources.put(await stack.enter_async_context(listening(listener)))

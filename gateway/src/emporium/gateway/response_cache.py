@@ -28,7 +28,8 @@ it read from Redis indexes it the same way. Nothing about it crosses to the clie
 In front of Redis, each gateway process keeps the answers it served, parsed and ready
 (``local_answers.py``, bounded): a hit found there asks Redis nothing. ``invalidate`` drops
 the in-process copies as well, before and after Redis's, so an answer read from Redis just
-before the drop is not kept past it.
+before the drop is not kept past it; the answers dropped from this process are then fetched
+again in the background (``refresh.py``), so the next request for them is a hit.
 """
 
 from __future__ import annotations
@@ -217,6 +218,9 @@ class ResponseCache:
         self.ttl = ttl
         self.local = local
         self._flights: dict[str, asyncio.Task[_Fetched]] = {}
+        #: Told what an invalidation dropped from this process (``refresh.py``): the raw
+        #: targets, the invalidation's number and the local copies' generation after it.
+        self.refresh: Callable[[list[bytes], int, int], None] | None = None
 
     def key(self, path_and_query: str) -> str:
         """The storage key of an encoded path and query."""
@@ -226,13 +230,16 @@ class ResponseCache:
         """Drop the stored answers of ``families`` (in Redis and here); how many went."""
         local = self.local
         if local is None:
-            return await self.answers.invalidate(families)
-        local.drop(families)
+            return (await self.answers.invalidate(families)).answers
+        dropped = local.drop(families)
         try:
-            return await self.answers.invalidate(families)
+            done = await self.answers.invalidate(families)
         finally:
             # Again: a request may have read Redis's copy while it was being dropped.
-            local.drop(families)
+            dropped += local.drop(families)
+        if dropped and self.refresh is not None:
+            self.refresh(dropped, done.seq, local.generation)
+        return done.answers
 
     def hit(self, entry: bytes, if_none_match: str | None) -> Response:
         """The answer to serve from a stored ``entry``."""

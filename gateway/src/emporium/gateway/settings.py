@@ -142,6 +142,9 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     # Its first level, in each gateway process (with Redis; 0 entries turns it off).
     local_cache_entries: int = Field(default=5_000, ge=0)
     local_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Answers an invalidation drops from a process's first level are fetched again at once
+    # (refresh.py), so the next request is a hit; false: fetched by the next request.
+    response_refresh: bool = True
     # Access tokens verified once, kept in the process until they expire (revocation is
     # still checked on every request).
     token_cache_entries: int = Field(default=10_000, ge=1)

@@ -356,13 +356,16 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             # busy machine; refusing then would be the test's overload, not the gateway's.
             # For the same reason Redis gets 5 s, not 0.3 s: an answer read late by a
             # stalled loop would count as Redis down, and a hit or a window would be
-            # skipped (Redis that is away refuses at once, and is tested so).
+            # skipped (Redis that is away refuses at once, and is tested so). Dropped
+            # answers are not fetched again unless a test asks (response_refresh=True):
+            # the tests of invalidation watch the drop itself (the next answer a MISS).
             values: dict[str, Any] = {
                 "log_json": False,
                 "redis_url": None,
                 "freeze_heap": False,
                 "shed_enabled": False,
                 "redis_timeout_seconds": 5.0,
+                "response_refresh": False,
             }
             for name in ("catalog", "customers", "orders"):
                 if f"{name}_url" not in overrides:

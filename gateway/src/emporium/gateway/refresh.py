@@ -1,0 +1,125 @@
+"""Answers an invalidation dropped, fetched again at once instead of on the next request.
+
+A stock change drops the product's page and every listing that shows it (about 30 answers in
+the bench's shop), and each of them used to be fetched again by the next shopper who asked,
+as a miss. When the catalog announces a change (or a write through the gateway makes one),
+each process fetches again, in the background, the answers it held in memory of what was
+dropped: answers it served within their TTL. The next shopper gets a hit with the new
+content. Nothing stale is served meanwhile: the drop happens first, as before, and a request
+that comes before the fetch lands waits for that same fetch (the response cache's single
+flight), as a miss.
+
+The fetch is stored under the invalidation's number (``answers.Dropped.seq``): one that
+overlaps a later invalidation of the same families is not stored, exactly as a shopper's
+miss would not be. At most ``at_once`` fetches run at a time and at most ``most`` per
+invalidation (a change of every listing drops them all); what is left over is fetched by the
+next request that asks, as before. Every gateway process holding a dropped answer fetches it
+once, so a change costs one catalog call per process and answer: about what the misses cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+
+from emporium.gateway.headers import request_headers
+from emporium.gateway.response_cache import ResponseCache, families_of
+from emporium.gateway.routes import Route, match
+from emporium.gateway.target import BadTarget, Target, parse_target
+from emporium.gateway.upstreams import Upstreams
+
+__all__ = ["AnswerRefresher"]
+
+log = logging.getLogger(__name__)
+
+
+class AnswerRefresher:
+    """Fetches again the answers ``cache`` dropped from this process (``ResponseCache.refresh``)."""
+
+    def __init__(
+        self, cache: ResponseCache, upstreams: Upstreams, *, at_once: int = 8, most: int = 256
+    ) -> None:
+        self.cache = cache
+        self.upstreams = upstreams
+        self.most = most
+        self._gate = asyncio.Semaphore(at_once)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, targets: list[bytes], seq: int, generation: int) -> None:
+        """Fetch again the answers of ``targets`` (raw request targets), dropped by the
+        invalidation numbered ``seq`` that left the local copies at ``generation``."""
+        task = asyncio.create_task(self._refresh(targets[: self.most], seq, generation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def idle(self) -> None:
+        """Wait until every fetch started so far has landed (tests)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _refresh(self, targets: list[bytes], seq: int, generation: int) -> None:
+        keys: set[str] = set()
+        failed = 0
+
+        async def one(raw: bytes) -> None:
+            nonlocal failed
+            found = _cacheable(raw)
+            if found is None:
+                return
+            public, route = found
+            path, query = public.encoded_path(), public.encoded_query()
+            key = self.cache.key(path + "?" + query if query else path)
+            if key in keys:
+                return  # another spelling of the same answer
+            keys.add(key)
+            async with self._gate:
+                try:
+                    await self.cache.miss(
+                        key,
+                        families_of(public.segments),
+                        seq,
+                        None,
+                        lambda: self._fetch(route, path, query),
+                        raw,
+                        generation,
+                    )
+                except Exception:  # a 503, a timeout: the next request asks, as before
+                    failed += 1
+
+        await asyncio.gather(*(one(raw) for raw in targets))
+        if failed:
+            log.info("%d of %d dropped answers not fetched again", failed, len(keys))
+
+    async def _fetch(self, route: Route, path: str, query: str) -> aiohttp.ClientResponse:
+        upstream = self.upstreams[route.upstream]
+        headers = request_headers(
+            [], client_ip=None, scheme="http", host=None, request_id=None, trace={}
+        )
+        return await upstream.send("GET", path, headers, query=query, small=True)
+
+
+def _cacheable(raw: bytes) -> tuple[Target, Route] | None:
+    """The public target and route of a local answer's raw target, if it is a cached route."""
+    path, _, query = raw.partition(b"?")
+    try:
+        target = parse_target(path, query)
+    except BadTarget:
+        return None
+    if not target.starts_with("api", "v1"):
+        return None
+    public = Target(target.segments[2:], target.query)
+    route = match(public.path, "GET")
+    if route is None or not route.cache:
+        return None
+    return public, route
