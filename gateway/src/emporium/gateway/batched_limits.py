@@ -103,7 +103,8 @@ class BatchedRateLimiter:
         current.pending += 1
         self._dirty.add(key)
         # Never past the window: the end learned from a flush is the reply's time plus the
-        # key's TTL, which can put it a hair beyond ``now + window`` (a 61 s Retry-After).
+        # key's TTL, and the caller's ``now`` was taken before its own awaits, so it can be
+        # older than that reply: ``ends - now`` then exceeds the window (a 61 s Retry-After).
         return decide(current.count + current.pending, limit, min(current.ends - now, window))
 
     def allows(self, key: str, *, limit: int, now: float) -> bool:

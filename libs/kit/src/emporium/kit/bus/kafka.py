@@ -218,12 +218,13 @@ class KafkaBus(Bus):
         each step runs in a task of its own, waited for at most ``grace``; one that
         overruns is cancelled and left behind (``_abandoned``), and the connections are cut.
         """
-        if await self._within(self._close_gracefully(client), grace):
+        if await self._within(self._close_gracefully(client), grace, then="cutting it off"):
             return
-        await self._within(self._cut_off(client), grace)
+        await self._within(self._cut_off(client), grace, then="left behind")
 
-    async def _within(self, step: Coroutine[Any, Any, None], seconds: float) -> bool:
-        """Run ``step`` for at most ``seconds``; whether it finished without a Kafka error."""
+    async def _within(self, step: Coroutine[Any, Any, None], seconds: float, *, then: str) -> bool:
+        """Run ``step`` for at most ``seconds``; whether it finished without a Kafka error.
+        ``then``: what happens next if it did not, for the log."""
         task = asyncio.create_task(step)
         try:
             done, _ = await asyncio.wait({task}, timeout=seconds)
@@ -235,13 +236,13 @@ class KafkaBus(Bus):
             self._abandoned.add(task)  # held: the loop keeps only weak references
             task.add_done_callback(self._abandoned.discard)
             task.add_done_callback(_retrieve_exception)
-            log.info("closing a Kafka client took over %g s: cutting it off", seconds)
+            log.info("closing a Kafka client took over %g s: %s", seconds, then)
             return False
         error = None if task.cancelled() else task.exception()
         if error is None:
             return True
         if isinstance(error, (KafkaError, TimeoutError, OSError)):
-            log.info("closing a Kafka client gracefully failed (%r): cutting it off", error)
+            log.info("closing a Kafka client failed (%r): %s", error, then)
             return False
         raise error
 
