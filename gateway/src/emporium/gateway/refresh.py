@@ -51,7 +51,9 @@ class AnswerRefresher:
     def __call__(self, targets: list[bytes], seq: int, generation: int) -> None:
         """Fetch again the answers of ``targets`` (raw request targets), dropped by the
         invalidation numbered ``seq`` that left the local copies at ``generation``."""
-        task = asyncio.create_task(self._refresh(targets[: self.most], seq, generation))
+        # Product pages (no query) first: the answer whose freshness a shopper checks.
+        targets = sorted(targets, key=lambda raw: not raw.endswith(b"?"))[: self.most]
+        task = asyncio.create_task(self._refresh(targets, seq, generation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
