@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from emporium.gateway.proxy import Gateway
 from emporium.gateway.testing import GatewayFactory, serving
@@ -17,27 +18,34 @@ from emporium.kit.testing.polling import eventually
 from emporium.kit.testing.tokens import TokenMint
 
 
-async def test_the_catalog_through_the_gateway(
-    gateway: GatewayFactory, sqlite_url: str, tmp_path: Path
-) -> None:
+async def _catalog(
+    database_url: str, redis_url: str | None, tmp_path: Path, mint: TokenMint
+) -> FastAPI:
+    """A real catalog app on a migrated ``database_url`` (memory bus, local media)."""
     from emporium.catalog.app import create_service_app
     from emporium.catalog.settings import Settings as CatalogSettings
     from emporium.catalog.testing import MIGRATIONS
     from emporium.kit.migrations import upgrade_to_head
 
-    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, sqlite_url)
-    mint = TokenMint()
-    catalog = create_service_app(
+    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, database_url)
+    return create_service_app(
         CatalogSettings(
-            database_url=sqlite_url,
+            database_url=database_url,
             bus="memory",
             storage="local",
             media_dir=str(tmp_path / "media"),
-            redis_url=None,
+            redis_url=redis_url,
             log_json=False,
         ),
         keys=mint.keys(),
     )
+
+
+async def test_the_catalog_through_the_gateway(
+    gateway: GatewayFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    mint = TokenMint()
+    catalog = await _catalog(sqlite_url, None, tmp_path, mint)
     async with serving(catalog) as catalog_url:
         gw = await gateway(catalog_url=catalog_url, mint=mint)
         admin = gw.bearer("admin")
@@ -106,25 +114,9 @@ async def test_a_variant_stocked_through_the_gateway_is_in_stock_on_the_cached_p
     # Issue 14: the admin's product page (an anonymous, cached read) said "Sold out" for a
     # variant just stocked at two locations on `make dev`, because the stock path names no
     # product and only Redis carried the catalog's announcement of the stale product.
-    from emporium.catalog.app import create_service_app
-    from emporium.catalog.settings import Settings as CatalogSettings
-    from emporium.catalog.testing import MIGRATIONS
-    from emporium.kit.migrations import upgrade_to_head
-
     database_url, redis_url = stack
-    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, database_url)
     mint = TokenMint()
-    catalog = create_service_app(
-        CatalogSettings(
-            database_url=database_url,
-            bus="memory",
-            storage="local",
-            media_dir=str(tmp_path / "media"),
-            redis_url=redis_url,
-            log_json=False,
-        ),
-        keys=mint.keys(),
-    )
+    catalog = await _catalog(database_url, redis_url, tmp_path, mint)
     async with serving(catalog) as catalog_url:
         gw = await gateway(
             catalog_url=catalog_url,
@@ -198,25 +190,10 @@ async def test_a_stock_change_is_fetched_again_before_anyone_asks(
     shopper to ask afterwards gets a hit, and it shows the new stock."""
     import httpx
 
-    from emporium.catalog.app import create_service_app
-    from emporium.catalog.settings import Settings as CatalogSettings
-    from emporium.catalog.testing import MIGRATIONS
     from emporium.gateway.refresh import AnswerRefresher
-    from emporium.kit.migrations import upgrade_to_head
 
-    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, postgres_url)
     mint = TokenMint()
-    catalog = create_service_app(
-        CatalogSettings(
-            database_url=postgres_url,
-            bus="memory",
-            storage="local",
-            media_dir=str(tmp_path / "media"),
-            redis_url=redis_url,
-            log_json=False,
-        ),
-        keys=mint.keys(),
-    )
+    catalog = await _catalog(postgres_url, redis_url, tmp_path, mint)
     async with serving(catalog) as catalog_url:
         gw = await gateway(
             catalog_url=catalog_url,
