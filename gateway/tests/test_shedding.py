@@ -26,7 +26,6 @@ async def test_calls_beyond_the_limit_wait_their_turn_and_are_all_served(
         catalog_url=await servers.start(upstream.app()),
         shed_max_in_flight=2,
         shed_queue_seconds=60,
-        upstream_connect_timeout_seconds=10,
         **_LINE,
     )
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)

@@ -45,9 +45,6 @@ async def test_one_customer_cannot_starve_the_others(
     gw = await gateway(
         streams_per_customer=5,
         breaker_failure_threshold=1,
-        # 150 calls land in this one event loop at once: on a loaded machine its lag alone
-        # can outlast a 2 s connect timeout, which would (rightly) count as a failure.
-        upstream_connect_timeout_seconds=10,
         **store,
     )
     greedy, other = _as(gw, uuid.uuid4()), _as(gw, uuid.uuid4())

@@ -356,7 +356,9 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
             # busy machine; refusing then would be the test's overload, not the gateway's.
             # For the same reason Redis gets 5 s, not 0.3 s: an answer read late by a
             # stalled loop would count as Redis down, and a hit or a window would be
-            # skipped (Redis that is away refuses at once, and is tested so). Dropped
+            # skipped (Redis that is away refuses at once, and is tested so), and an
+            # upstream connect gets 10 s, not 2 s (a fresh-clone CI's 20 connects at once
+            # to a server on the same loop took longer; a closed port refuses at once). Dropped
             # answers are not fetched again unless a test asks (response_refresh=True):
             # the tests of invalidation watch the drop itself (the next answer a MISS).
             values: dict[str, Any] = {
@@ -365,6 +367,7 @@ async def gateway_factory() -> AsyncIterator[GatewayFactory]:
                 "freeze_heap": False,
                 "shed_enabled": False,
                 "redis_timeout_seconds": 5.0,
+                "upstream_connect_timeout_seconds": 10.0,
                 "response_refresh": False,
             }
             for name in ("catalog", "customers", "orders"):
