@@ -27,11 +27,12 @@ from emporium.kit.testing.polling import eventually
 
 
 class RedisTap:
-    """Relays TCP to Redis, noting each command's name; ``cut`` drops and refuses."""
+    """Relays TCP to Redis, noting each command (name and arguments); ``cut`` drops and
+    refuses."""
 
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
-        self.commands: list[str] = []
+        self.commands: list[list[bytes]] = []
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -73,11 +74,29 @@ class RedisTap:
             parsed = _command(buffer)
             if parsed is None:
                 return buffer
-            name, buffer = parsed
-            self.commands.append(name)
+            command, buffer = parsed
+            self.commands.append(command)
+
+    def asked_per_request(self) -> list[list[bytes]]:
+        """The commands but the rate-limit flush's: one script call per interval for every
+        window (``batched_limits``), not one per request, due whenever its timer fires (a
+        loaded machine can stretch a test past the interval). Its script is loaded once;
+        a request path that loaded one would also run it on a key of its own, seen here."""
+        return [
+            command
+            for command in self.commands
+            if not (command[0].upper() == b"SCRIPT" or _is_flush(command))
+        ]
 
 
-def _command(buffer: bytes) -> tuple[str, bytes] | None:
+def _is_flush(command: list[bytes]) -> bool:
+    if command[0].upper() != b"EVALSHA":
+        return False
+    keys = command[3 : 3 + int(command[2])]
+    return bool(keys) and all(b":api:ip:" in key for key in keys)
+
+
+def _command(buffer: bytes) -> tuple[list[bytes], bytes] | None:
     head, sep, rest = buffer.partition(b"\r\n")
     if not sep:
         return None
@@ -88,7 +107,7 @@ def _command(buffer: bytes) -> tuple[str, bytes] | None:
             return None
         args.append(rest[: int(size[1:])])
         rest = rest[int(size[1:]) + 2 :]
-    return args[0].decode().upper(), rest
+    return args, rest
 
 
 @pytest.fixture
@@ -145,7 +164,7 @@ async def test_a_hit_kept_in_the_process_asks_redis_nothing_and_still_counts(
         assert answer.status_code == 200
         assert answer.headers["x-cache"] == "HIT"
         remaining.append(int(answer.headers["ratelimit-remaining"]))
-    assert tap.commands == []  # not one Redis command for twenty hits
+    assert tap.asked_per_request() == []  # not one Redis command for twenty hits
     assert gw.services["catalog"].hits == upstream_calls
     assert remaining == list(range(23, 3, -1))  # the window counts every one of them
     # Past the limit, refused as before, with the same problem and headers.

@@ -10,6 +10,7 @@ The tools' jars: the broker's (``$EMPORIUM_CACHE/kafka-<version>/libs``, fetched
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from aiokafka.admin.config_resource import (
     ConfigResource,
     ConfigResourceType,
 )
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "k8s" / "base" / "kafka" / "create-topics.sh"
@@ -137,9 +139,17 @@ async def _partitions(admin: Any, topic: str) -> int:
 
 
 async def _config(admin: Any, topic: str) -> dict[str, str]:
-    (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    ((_code, _message, _type, _name, entries),) = response.resources
-    return {str(entry[0]): str(entry[1]) for entry in entries}
+    """The topic's config; asked again while the answering broker does not know a topic that
+    was just created (its metadata lags the creation)."""
+    async with asyncio.timeout(30):
+        while True:
+            resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+            (response,) = await admin.describe_configs([resource])
+            ((code, message, _type, _name, entries),) = response.resources
+            if code != UnknownTopicOrPartitionError.errno:
+                assert code == 0, f"describing {topic}: error {code} {message}"
+                return {str(entry[0]): str(entry[1]) for entry in entries}
+            await asyncio.sleep(0.05)
 
 
 async def test_topics_and_dead_letter_topics_are_created_and_letters_never_expire(

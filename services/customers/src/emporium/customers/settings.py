@@ -60,7 +60,12 @@ class Settings(ServiceSettings, DatabaseSettings, BusSettings, RedisSettings, Au
         default=5, ge=1, description="Failures of one email from one address before answers slow."
     )
     login_delay_seconds: float = Field(default=0.25, ge=0, description="First delay; doubles.")
-    login_max_delay_seconds: float = Field(default=4.0, ge=0)
+    login_max_delay_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest slow-down; well under the gateway's upstream timeout (5 s), so a "
+        "slowed answer still arrives as 401 on a busy machine, not as the gateway's 504.",
+    )
     login_lock_after: int = Field(
         default=20, ge=1, description="Failures of one email from one address, then that pair 429s."
     )
