@@ -133,7 +133,10 @@ async def test_a_rebalance_while_a_handler_runs_applies_each_event_once(
 ) -> None:
     """Invariant: a member joining mid-handler splits the work; each event applied once."""
     await rig.publish(EVENTS)
-    first = rig.consumer(delay=0.1, tag="first")
+    # 0.25 s an event: the 180 left after the first 20 take the first member 45 s, so a
+    # newcomer whose join takes seconds on a loaded machine still finds events in the
+    # partitions it is given (at 0.1 s a loaded CI run once saw the newcomer apply none).
+    first = rig.consumer(delay=0.25, tag="first")
     await first.start()
     await _applied(rig, 20)
     second_bus = KafkaBus(rig.kafka.bootstrap, request_timeout=10)
