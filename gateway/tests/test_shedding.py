@@ -5,6 +5,7 @@ problem details at once; probes, anonymous reads and event streams never wait in
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
@@ -71,6 +72,58 @@ async def test_a_call_that_cannot_start_in_time_gets_503_problem_details(
     assert (await gw.client.get("/api/v1/media/after", headers=gw.bearer())).status_code == 200
 
 
+def _shed(metrics: str, reason: str) -> float:
+    prefix = f'emporium_gateway_shed_total{{reason="{reason}"}} '
+    return next(
+        float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
+
+
+async def test_a_call_refused_on_arrival_gets_the_same_problem_before_the_request_context(
+    gateway: GatewayFactory, servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="emporium.access")
+    upstream = FakeUpstream(held="held")
+    upstream.gate.clear()
+    gw = await gateway(
+        catalog_url=await servers.start(upstream.app()),
+        shed_max_in_flight=1,
+        shed_queue_length=0,  # nobody may wait: the next call is refused on arrival
+        **_LINE,
+    )
+    held = asyncio.create_task(gw.client.get("/api/v1/media/held", headers=gw.bearer()))
+    while upstream.running == 0:
+        await asyncio.sleep(0.01)
+    before = _shed((await gw.client.get("/metrics")).text, "full")
+    given = {**gw.bearer(), "X-Request-Id": "shopper-42"}
+    refused = await gw.client.get("/api/v1/media/next", headers=given)
+    fresh = await gw.client.post("/api/v1/cart/items", json={}, headers=gw.bearer())
+    for answer, path in ((refused, "/api/v1/media/next"), (fresh, "/api/v1/cart/items")):
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["retry-after"] == "1"
+        assert answer.headers["x-content-type-options"] == "nosniff"  # security headers too
+        problem = answer.json()
+        assert problem["type"] == OVERLOADED_TYPE
+        assert problem["instance"] == path
+        assert problem["request_id"] == answer.headers["x-request-id"]
+    assert refused.headers["x-request-id"] == "shopper-42"  # the caller's own id, echoed
+    assert fresh.headers["x-request-id"] != "shopper-42"
+    assert _shed((await gw.client.get("/metrics")).text, "full") == before + 2
+    assert upstream.running == 1  # neither reached the upstream
+    upstream.gate.set()
+    assert (await held).status_code == 200
+    # The slot is free again: the next call is served, not refused.
+    assert (await gw.client.get("/api/v1/media/after", headers=gw.bearer())).status_code == 200
+    # Answered before the request context: no access log line each (they are counted, and
+    # logged as one line a second with how many); the calls served have theirs.
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "emporium.access")
+    assert "/media/held 200" in logged
+    assert "/media/after 200" in logged
+    assert "/media/next" not in logged
+    assert "/cart/items" not in logged
+
+
 async def test_a_gateway_without_the_line_lets_every_call_through(
     gateway: GatewayFactory, servers: Servers
 ) -> None:
@@ -128,6 +181,9 @@ async def test_a_newcomer_whose_turn_would_come_too_late_is_refused_on_arrival()
     for _ in range(7):
         await asyncio.sleep(0.1)
         line.release()
+    asked = line.refusal()  # what the arrival gate asks: the same answer, nothing taken
+    assert asked is not None
+    assert asked.late
     with pytest.raises(Busy) as refused:
         await line.acquire()  # 33 ahead at ~10 a second: over 2 s, so not even queued
     assert refused.value.late
@@ -187,6 +243,7 @@ async def test_a_burst_on_an_idle_line_is_not_refused_on_a_guess() -> None:
     waiters = [asyncio.create_task(line.acquire()) for _ in range(50)]
     await asyncio.sleep(0)
     assert not any(task.done() for task in waiters)
+    assert line.refusal() is None
     for _ in range(50):
         line.release()
         await asyncio.sleep(0)

@@ -99,19 +99,33 @@ class Admission:
         """Callers in line now."""
         return self._line.waiting
 
+    def refusal(self) -> Busy | None:
+        """The ``Busy`` that ``acquire`` would raise on arrival now (the line is full, or
+        a turn would come too late), else None; takes nothing and changes nothing."""
+        line = self._line
+        if line.in_use < line.limit and not line.waiting:
+            return None  # a slot is free
+        if line.waiting >= self.max_waiting:
+            return Busy(waited=False)
+        if (
+            self.early
+            and self._window_start is not None
+            and self._rate
+            and line.waiting >= self._rate * self.turn_seconds
+        ):
+            return Busy(waited=False, late=True)  # its turn would come too late
+        return None
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line if need be; raises ``Busy``."""
         line = self._line
         if line.try_enter():
             return  # the common case: no await at all
-        if line.waiting >= self.max_waiting:
-            raise Busy(waited=False)
-        if not self.early:
-            pass
-        elif self._window_start is None:
+        refused = self.refusal()
+        if refused is not None:
+            raise refused
+        if self.early and self._window_start is None:
             self._window_start, self._handed, self._rate = time.monotonic(), 0, None
-        elif self._rate and line.waiting >= self._rate * self.turn_seconds:
-            raise Busy(waited=False, late=True)  # its turn would come too late
         if not await line.enter(self.wait_seconds):
             raise Busy(waited=True)
 

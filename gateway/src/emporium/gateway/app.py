@@ -15,7 +15,7 @@ from emporium.gateway.admission import Admission
 from emporium.gateway.openapi import OpenAPIAggregator
 from emporium.gateway.security_headers import SecurityHeadersMiddleware
 from emporium.gateway.settings import Settings
-from emporium.gateway.shedding import FrontLine, LagMonitor, monitoring
+from emporium.gateway.shedding import ArrivalGate, FrontLine, LagMonitor, monitoring
 from emporium.gateway.target import CanonicalTargetMiddleware
 from emporium.gateway.upstreams import Upstreams, upstreams_lifespan
 from emporium.kit.app import Resources, create_app
@@ -128,6 +128,12 @@ def create_gateway_app(
         )
     # Inside that: a hit kept in this process is answered before the router runs.
     app.user_middleware.append(Middleware(proxy.CachedHitMiddleware))
+    if front_line is not None:
+        # Outside the request context, inside CORS and the security headers: the calls the
+        # line refuses on arrival are answered before any per-request work (shedding.py).
+        app.add_middleware(
+            ArrivalGate, line=front_line, retry_after=settings.shed_retry_after_seconds
+        )
     if settings.cors_origins:
         # Outermost: preflights are answered before anything else runs.
         app.add_middleware(
