@@ -7,6 +7,15 @@ from typing import Any
 __all__ = ["markdown"]
 
 
+def _goodput(o: dict[str, Any]) -> str:
+    """The overload's answers 2xx a second against saturation (runs before it lack it)."""
+    if o.get("goodput_per_s") is None:
+        return ""
+    share = o.get("goodput_share")
+    of = f" = {share:.0%} of saturation" if share is not None else ""
+    return f"answered 2xx {o['goodput_per_s']:,.0f}/s{of}; "
+
+
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:g}"
 
@@ -285,7 +294,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{ov['generator_cpu_cores']} cores): "
             f"answered {ov['statuses']}, {ov['transport_errors']} transport errors; 429/503 with "
             "problem details: "
-            f"{o['shed_429_503_problem_json']}; **error rate {o['error_rate']:.2%}**; p50 "
+            f"{o['shed_429_503_problem_json']}; **error rate {o['error_rate']:.2%}**; "
+            f"{_goodput(o)}p50 "
             f"{_ms(ov['p50_ms'])} ms, "
             f"p99 {_ms(ov['p99_ms'])} ms. A probe at 10 % alongside had p99 "
             f"{o['probe_p99_before_ms']} ms before; "

@@ -172,7 +172,13 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "120 % overload: <= 1 % errors other than 429/503 problem details; recovery <= 10 "
                 "s",
                 f"{over['error_rate']:.2%} errors, recovery {recovery} s, p99 "
-                f"{_get(over, 'overload', 'p99_ms')} ms",
+                f"{_get(over, 'overload', 'p99_ms')} ms"
+                + (
+                    f"; answered 2xx {over['goodput_per_s']:,.0f}/s of a saturation of "
+                    f"{over['saturation_per_s']:,.0f}/s"
+                    if over.get("goodput_per_s") is not None
+                    else ""
+                ),
                 over["error_rate"] <= 0.01 and recovery is not None and recovery <= 10,
             )
         )

@@ -137,5 +137,24 @@ def test_the_hit_ratio_is_judged_on_browsing_not_on_the_stale_shoppers_run() -> 
     assert "50.0%" in rows[target]["figure"]  # still reported beside it
 
 
+def test_the_overload_row_says_how_much_was_answered_beside_its_verdict() -> None:
+    def row(overload: dict[str, object]) -> dict[str, object]:
+        (found,) = [r for r in judge({"overload": overload}) if r["target"].startswith("120 %")]
+        return found
+
+    over = {
+        "error_rate": 0.0,
+        "recovery_seconds": 1.0,
+        "overload": {"p99_ms": 1500.0},
+        "saturation_per_s": 3131.0,
+        "goodput_per_s": 762.6,
+        "goodput_share": 0.244,
+    }
+    assert row(over)["met"] is True  # shed the documented way: met, however much is answered
+    assert "answered 2xx 763/s of a saturation of 3,131/s" in str(row(over)["figure"])
+    older = {key: value for key, value in over.items() if not key.startswith("goodput")}
+    assert "answered" not in str(row(older)["figure"])  # a run from before the figure
+
+
 def test_block_addresses_follow_the_shim_layout() -> None:
     assert Block("127.9.0.0", 2).addresses() == ["127.9.0.1", "127.9.0.2"]

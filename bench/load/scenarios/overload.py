@@ -79,14 +79,16 @@ async def run(ctx: Context, saturation: float, log: Any) -> dict[str, Any]:
     ]
     baseline = percentile(before, 0.99) or (probe.latency.get("p99_ms") or 10.0)
     shed_ok = overload.facts.get("shed_with_problem_json", 0)
-    failures = (
-        overload.requests
-        - sum(n for c, n in overload.statuses.items() if c.startswith("2"))
-        - shed_ok
-    )
+    answered = sum(n for c, n in overload.statuses.items() if c.startswith("2"))
+    failures = overload.requests - answered - shed_ok
+    goodput = answered / overload.seconds if overload.seconds else 0.0
     row = {
         "target": "GET /api/v1/products/{id} with customer tokens (uncached)",
         "saturation_per_s": round(saturation, 1),
+        # Calls answered 2xx a second, and that against saturation: what refusing the
+        # excess leaves of the gateway for the calls it serves.
+        "goodput_per_s": round(goodput, 1),
+        "goodput_share": round(goodput / saturation, 3) if saturation else None,
         "overload": overload.as_dict(),
         "error_rate": round(failures / overload.requests, 4) if overload.requests else None,
         "shed_429_503_problem_json": shed_ok,
@@ -97,6 +99,7 @@ async def run(ctx: Context, saturation: float, log: Any) -> dict[str, Any]:
     log(
         f"overload at {rate:.0f}/s for {seconds} s: {overload.statuses}, error rate "
         f"{row['error_rate']}, "
-        f"p99 {overload.latency['p99_ms']} ms, recovery {row['recovery_seconds']} s"
+        f"p99 {overload.latency['p99_ms']} ms, recovery {row['recovery_seconds']} s, "
+        f"answered 2xx {goodput:.0f}/s ({row['goodput_share']} of saturation)"
     )
     return row
