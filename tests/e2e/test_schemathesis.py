@@ -75,7 +75,7 @@ CHECKS = (
     "positive_data_acceptance",
 )
 MAX_EXAMPLES = int(os.environ.get("EMPORIUM_SCHEMATHESIS_MAX_EXAMPLES", "5"))
-#: A hang guard, not a speed bound: a run takes 20-35 s alone, but over 240 s on a CI host
+#: A hang guard, not a speed bound: a run takes 7-32 s alone, but over 240 s on a CI host
 #: where the four test shards share two cores (stop 26's CI killed two runs at 240 s while
 #: they were still answering).
 RUN_TIMEOUT = 720

@@ -153,11 +153,10 @@ class ArrivalGate:
     this gate 648-1,217 (gateway/README.md). Outermost but for the security headers and
     CORS, this asks the line (``Admission.refusal``: no slot taken, nothing changed) and
     answers the same 503 problem, with the request's valid ``X-Request-Id`` or a new one
-    in its header and body. What it skips for those calls:
-    the access log line and the request metrics; they are counted in
-    ``emporium_gateway_shed_total`` and logged as one line per ``REFUSALS_LOG_SECONDS``
-    with how many. A call it lets through meets the ``FrontLine`` inside, which takes its
-    slot or its place in line as before.
+    in its header and body. What it skips for those calls: the access log line and the
+    request metrics; they are counted in ``emporium_gateway_shed_total`` and logged as one
+    line per ``REFUSALS_LOG_SECONDS`` with how many. A call it lets through meets the
+    ``FrontLine`` inside, which takes its slot or its place in line as before.
     """
 
     def __init__(self, app: ASGIApp, line: Admission, *, retry_after: int = 1) -> None:
