@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from emporium.kit.bus import Bus, BusUnavailable, Delivery, Record, Subscription
+from emporium.kit.bus import Bus, Delivery, Record, Subscription
 from emporium.kit.testing import eventually
 
 
@@ -103,29 +103,22 @@ async def test_partitions_a_paused_member_gains_stay_paused(bus: Bus, unique: st
 async def test_topic_configuration_is_set_on_new_and_existing_topics(bus: Bus, unique: str) -> None:
     created, existing = f"{unique}-new", f"{unique}-old"
     await bus.ensure_topics([existing], partitions=1)
-
-    async def described() -> list[dict[str, str]]:
-        try:
-            return [await bus.topic_config(existing)]  # a list: truthy even with no entries
-        except BusUnavailable:  # not described yet: the topic is brand new
-            return []
-
-    [config] = await eventually(described, timeout=10)
-    assert config.get("retention.ms") != "-1"
+    # ensure_topics returns once the broker describes the topic: read back at once.
+    assert (await bus.topic_config(existing)).get("retention.ms") != "-1"
 
     await bus.ensure_topics([created, existing], partitions=1, config={"retention.ms": "-1"})
 
-    async def both_set() -> bool:
-        try:
-            assert (await bus.topic_config(created))["retention.ms"] == "-1"
-            assert (await bus.topic_config(existing))["retention.ms"] == "-1"
-        except BusUnavailable:  # not described yet: the topic is brand new
-            return False
-        return True
+    assert (await bus.topic_config(created))["retention.ms"] == "-1"
+    assert (await bus.topic_config(existing))["retention.ms"] == "-1"
 
-    # The controller applies a change (or makes a topic); the broker describing it learns
-    # of it a moment later.
-    await eventually(both_set, timeout=10)
+
+async def test_topics_just_made_are_described_at_once(bus: Bus, unique: str) -> None:
+    # The broker's metadata shows a new topic a moment after CreateTopics answers; each
+    # topic is read back the moment ensure_topics returns, twenty times over.
+    for index in range(20):
+        topic = f"{unique}-{index}"
+        await bus.ensure_topics([topic], partitions=1, config={"retention.ms": "-1"})
+        assert (await bus.topic_config(topic))["retention.ms"] == "-1"
 
 
 async def test_configuring_an_existing_topic_keeps_its_other_overrides(
@@ -136,11 +129,7 @@ async def test_configuring_an_existing_topic_keeps_its_other_overrides(
     await bus.ensure_topics([unique], partitions=1, config={"retention.ms": "-1"})
     await bus.ensure_topics([unique], partitions=1, config={"retention.ms": "-1"})  # no change
 
-    async def both_kept() -> bool:
-        config = await bus.topic_config(unique)
-        assert config["retention.ms"] == "-1"
-        assert config["max.message.bytes"] == "2000000"
-        return True
-
-    # The controller applies a change; the broker describing it learns of it a moment later.
-    await eventually(both_kept, timeout=10)
+    # ensure_topics returns once the broker describes the change: read back at once.
+    config = await bus.topic_config(unique)
+    assert config["retention.ms"] == "-1"
+    assert config["max.message.bytes"] == "2000000"

@@ -357,7 +357,8 @@ class KafkaBus(Bus):
         config: Mapping[str, str] | None = None,
     ) -> None:
         """Create the missing topics; existing ones keep their partitions, get ``config``
-        (their other configuration overrides are kept)."""
+        (their other configuration overrides are kept). Returns once the broker describes
+        every topic with ``config``: a caller may use or read one back at once."""
         if not topics:
             return
         wanted = dict(config or {})
@@ -391,6 +392,11 @@ class KafkaBus(Bus):
                     )
                 if wanted and existing:
                     await self._alter_topic_configs(admin, existing, wanted)
+                created = [topic for topic in topics if topic not in existing]
+                if created:
+                    # CreateTopics answers before the broker's metadata shows the topic
+                    # (KRaft applies it from the metadata log): wait until it does.
+                    await self._describe_once_known(admin, created)
         except (KafkaError, TimeoutError, OSError) as error:
             self._discard_admin(admin)
             raise BusUnavailable(f"creating topics {list(topics)} failed: {error!r}") from error
