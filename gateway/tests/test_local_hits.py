@@ -20,6 +20,7 @@ from yarl import URL
 from emporium.gateway.invalidation import stale_channel
 from emporium.gateway.local_answers import LocalAnswers
 from emporium.gateway.proxy import Gateway
+from emporium.gateway.refresh import AnswerRefresher
 from emporium.gateway.response_cache import ready_of
 from emporium.gateway.settings import Settings
 from emporium.gateway.testing import GatewayFactory, Running
@@ -336,3 +337,91 @@ def test_the_copies_stay_within_their_bounds_and_an_old_read_is_not_kept() -> No
     entry, families = _ready(b"old", "product:9")
     assert not local.put(b"/products/9", ready_of(entry, families, now + 60), read_at)
     assert local.get(b"/big/2", now + 61) is None  # expired with its Redis copy
+
+
+@pytest.mark.parametrize("ahead", [1.0, 0.0], ids=["refreshed-ahead", "left-to-expire"])
+async def test_an_answer_asked_in_its_last_seconds_is_fetched_again_before_it_expires(
+    gateway: GatewayFactory, redis_url: str, unique: str, ahead: float
+) -> None:
+    gw = await gateway(
+        redis_url=redis_url,
+        cache_namespace=unique,
+        response_cache_seconds=4,  # each answer lives 3.6-4 s
+        response_refresh=True,
+        response_refresh_ahead_seconds=ahead,
+    )
+    await gw.subscribed()
+    path = f"/api/v1/products/{uuid.uuid4()}"
+    assert await _x_cache(gw, path) == "MISS"
+    seen = []
+    began = time.monotonic()
+    while time.monotonic() - began < 10:  # past two lifetimes of the first answer
+        answer = await gw.client.get(path)
+        assert answer.status_code == 200
+        seen.append((answer.headers["x-cache"], answer.json()["hits"]))
+        await asyncio.sleep(0.05)
+    misses = [hit for cache, hit in seen if cache == "MISS"]
+    fetched = {hit for _, hit in seen}
+    if ahead:
+        # Every shopper got a hit, and the content moved on: fetched again in the background
+        # about once a lifetime, not on every hit of its last second.
+        assert misses == []
+        assert 3 <= len(fetched) <= 5
+        assert gw.services["catalog"].hits <= 6
+    else:
+        assert len(misses) >= 2  # each expiry is a shopper's miss
+
+
+async def test_an_answer_another_replica_fetched_ahead_is_taken_from_redis(
+    gateway: GatewayFactory, redis_url: str, unique: str
+) -> None:
+    settings: dict[str, Any] = {
+        "redis_url": redis_url,
+        "cache_namespace": unique,
+        "response_cache_seconds": 4,
+        "response_refresh": True,
+        "response_refresh_ahead_seconds": 1.0,
+    }
+    first, second = await _replicas(gateway, settings)
+    for gw in (first, second):
+        await gw.subscribed()
+    path = f"/api/v1/products/{uuid.uuid4()}"
+    assert await _x_cache(first, path) == "MISS"
+    assert await _x_cache(second, path) == "HIT"  # Redis's copy, kept in the second too
+    calls = first.services["catalog"].hits
+    # The first replica is asked in the answer's last second: it fetches ahead and stores.
+    await asyncio.sleep(3.2)
+    assert await _x_cache(first, path) == "HIT"
+    refresher = first.resources.get(AnswerRefresher)
+    await refresher.idle()
+    assert first.services["catalog"].hits == calls + 1
+    # The second, asked in its own copy's last second, finds Redis's new copy: no call.
+    answer = await second.client.get(path)
+    assert answer.headers["x-cache"] == "HIT"
+    await second.resources.get(AnswerRefresher).idle()
+    assert first.services["catalog"].hits == calls + 1
+    await asyncio.sleep(1.0)  # past the first answer's life
+    answer = await second.client.get(path)
+    assert answer.headers["x-cache"] == "HIT"
+    assert answer.json()["hits"] == calls + 1
+
+
+async def test_answers_stored_in_one_burst_expire_spread_over_a_tenth_of_the_ttl(
+    gateway: GatewayFactory, redis_url: str, unique: str
+) -> None:
+    gw = await gateway(redis_url=redis_url, cache_namespace=unique, response_cache_seconds=300)
+    await gw.subscribed()
+    paths = [f"/api/v1/products/{uuid.uuid4()}" for _ in range(40)]
+    began = time.monotonic()
+    for path in paths:
+        assert await _x_cache(gw, path) == "MISS"
+    lives = []
+    cache = gw.resources.get(Gateway).response_cache
+    assert cache is not None
+    assert cache.local is not None
+    for path in paths:
+        ready = cache.local.get(path.encode() + b"?", time.monotonic())
+        assert ready is not None
+        lives.append(ready.expires - began)
+    assert all(270 - 1 <= life <= 300 + 1 for life in lives)
+    assert max(lives) - min(lives) > 10  # not one second for all of them

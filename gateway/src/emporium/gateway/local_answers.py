@@ -15,11 +15,15 @@ bumps ``generation``, and ``put`` refuses an entry looked up under an older one.
 invalidation listener is not subscribed (announcements would be missed) nothing is kept
 or served (``enabled``). Bounded: at most ``max_entries`` entries and ``max_bytes`` bytes
 of bodies and headers; the oldest stored go first.
+
+An entry found in its last ``ahead_seconds`` is named to ``expiring`` (the refresher,
+``refresh.py``), which fetches it again in the background: an answer shoppers keep asking
+for is replaced before it expires instead of turning into a miss for whoever comes next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["LocalAnswers", "Ready"]
@@ -40,9 +44,12 @@ class Ready:
 class LocalAnswers:
     """Ready answers by request target (raw path and query), indexed by family; bounded."""
 
-    def __init__(self, *, max_entries: int, max_bytes: int) -> None:
+    def __init__(self, *, max_entries: int, max_bytes: int, ahead_seconds: float = 0.0) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.ahead_seconds = ahead_seconds
+        #: Told the key of an entry found in its last ``ahead_seconds``.
+        self.expiring: Callable[[bytes], None] | None = None
         self.generation = 0
         self.enabled = False
         self.bytes = 0
@@ -60,6 +67,8 @@ class LocalAnswers:
         if now >= ready.expires:
             self._remove(key)
             return None
+        if now >= ready.expires - self.ahead_seconds and self.expiring is not None:
+            self.expiring(key)
         return ready
 
     def put(self, key: bytes, ready: Ready, generation: int) -> bool:

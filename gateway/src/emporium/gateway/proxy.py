@@ -614,7 +614,13 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
             )
         if settings.local_cache_entries > 0 and settings.local_cache_bytes > 0:
             local = LocalAnswers(
-                max_entries=settings.local_cache_entries, max_bytes=settings.local_cache_bytes
+                max_entries=settings.local_cache_entries,
+                max_bytes=settings.local_cache_bytes,
+                # At most a quarter of the TTL: an answer is fetched again at most about
+                # once every three quarters of its life.
+                ahead_seconds=min(
+                    settings.response_refresh_ahead_seconds, settings.response_cache_seconds / 4
+                ),
             )
     else:
         answers = MemoryAnswers()
@@ -652,8 +658,9 @@ async def gateway_lifespan(resources: Resources) -> AsyncIterator[Gateway]:
         if limiter is not None:
             await stack.enter_async_context(flushing(limiter))
         if response_cache is not None and local is not None and settings.response_refresh:
-            refresher = AnswerRefresher(response_cache, gateway.upstreams)
+            refresher = AnswerRefresher(response_cache, gateway.upstreams, front)
             response_cache.refresh = refresher
+            local.expiring = refresher.ahead
             stack.push_async_callback(refresher.close)
             resources.put(refresher)
         if isinstance(cache, RedisCache) and response_cache is not None and settings.redis_url:

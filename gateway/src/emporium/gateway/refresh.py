@@ -15,6 +15,14 @@ miss would not be. At most ``at_once`` fetches run at a time and at most ``most`
 invalidation (a change of every listing drops them all); what is left over is fetched by the
 next request that asks, as before. Every gateway process holding a dropped answer fetches it
 once, so a change costs one catalog call per process and answer: about what the misses cost.
+
+The same goes for expiry (``ahead``): an answer asked for in its last seconds in this
+process (``LocalAnswers.ahead_seconds``) is fetched again in the background, once, so
+an answer shoppers keep asking for never expires into a miss (and a crowd that filled a
+cold cache does not meet a wave of misses a TTL later). Redis is asked first: when
+another replica has replaced it already, that copy is kept instead of calling the
+catalog. The fetch is stored under the invalidation counter read with that ask, as a
+shopper's miss is: one that overlaps an invalidation of its families is not stored.
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import aiohttp
 
+from emporium.gateway.front import Ask, Front
 from emporium.gateway.headers import request_headers
 from emporium.gateway.response_cache import ResponseCache, families_of
 from emporium.gateway.routes import Route, match
@@ -40,13 +50,23 @@ class AnswerRefresher:
     """Fetches again the answers ``cache`` dropped from this process (``ResponseCache.refresh``)."""
 
     def __init__(
-        self, cache: ResponseCache, upstreams: Upstreams, *, at_once: int = 8, most: int = 256
+        self,
+        cache: ResponseCache,
+        upstreams: Upstreams,
+        front: Front,
+        *,
+        at_once: int = 8,
+        most: int = 256,
     ) -> None:
         self.cache = cache
         self.upstreams = upstreams
+        self.front = front
         self.most = most
         self._gate = asyncio.Semaphore(at_once)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Raw targets fetched before they expire, and until when they are not tried again
+        # (an answer that was not stored, such as a 404, is not fetched on every hit).
+        self._ahead: dict[bytes, float] = {}
 
     def __call__(self, targets: list[bytes], seq: int, generation: int) -> None:
         """Fetch again the answers of ``targets`` (raw request targets), dropped by the
@@ -56,6 +76,51 @@ class AnswerRefresher:
         task = asyncio.create_task(self._refresh(targets, seq, generation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def ahead(self, raw: bytes) -> None:
+        """Fetch again, once, the local answer of ``raw`` that was asked for in its last
+        seconds (``LocalAnswers.expiring``); at most ``most`` at a time, the rest expire."""
+        local = self.cache.local
+        now = time.monotonic()
+        if local is None or self._ahead.get(raw, 0.0) > now:
+            return
+        if len(self._ahead) >= self.most:
+            self._ahead = {key: until for key, until in self._ahead.items() if until > now}
+            if len(self._ahead) >= self.most:
+                return
+        self._ahead[raw] = now + local.ahead_seconds
+        task = asyncio.create_task(self._refresh_ahead(raw, local.generation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_ahead(self, raw: bytes, generation: int) -> None:
+        found = _cacheable(raw)
+        local = self.cache.local
+        if found is None or local is None:
+            return
+        public, route = found
+        path, query = public.encoded_path(), public.encoded_query()
+        key = self.cache.key(path + "?" + query if query else path)
+        families = families_of(public.segments)
+        async with self._gate:
+            stored = await self.front.ask(Ask(entry_key=key))
+            if stored.entry is not None and stored.entry_seconds > local.ahead_seconds:
+                # Another replica replaced it already: keep its copy.
+                expires = time.monotonic() + stored.entry_seconds
+                self.cache.keep(raw, stored.entry, families, expires, generation)
+                return
+            try:
+                await self.cache.miss(
+                    key,
+                    families,
+                    stored.seq,
+                    None,
+                    lambda: self._fetch(route, path, query),
+                    raw,
+                    generation,
+                )
+            except Exception as error:  # a 503, a timeout: it expires, the next one misses
+                log.info("answer %r not fetched before it expires: %r", raw, error)
 
     async def close(self) -> None:
         tasks = list(self._tasks)

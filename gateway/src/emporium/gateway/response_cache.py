@@ -2,7 +2,8 @@
 
 An answer is stored as ready bytes: the headers it is served with (``ETag`` included) and
 the body, so a hit is one Redis GET (made by the request's one script, ``front.py``) and
-bytes out: nothing is decoded or re-encoded. Entries live ``ttl`` seconds and carry the
+bytes out: nothing is decoded or re-encoded. Entries live ``ttl`` seconds (less up to a
+tenth, at random, so a burst of stores does not expire in one second) and carry the
 catalog's cache families (``families_of``): the catalog announces the families a commit made
 stale (``invalidation.py``) and the gateway drops exactly those answers within
 milliseconds, so stock reserved by the checkout saga shows at once; a catalog write made
@@ -29,7 +30,8 @@ In front of Redis, each gateway process keeps the answers it served, parsed and 
 (``local_answers.py``, bounded): a hit found there asks Redis nothing. ``invalidate`` drops
 the in-process copies as well, before and after Redis's, so an answer read from Redis just
 before the drop is not kept past it; the answers dropped from this process are then fetched
-again in the background (``refresh.py``), so the next request for them is a hit.
+again in the background (``refresh.py``), so the next request for them is a hit; so are
+the answers still asked for in their last seconds, before they expire.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,6 +54,7 @@ from emporium.gateway.local_answers import LocalAnswers, Ready
 
 __all__ = [
     "MAX_ENTRY_BYTES",
+    "TTL_SPREAD",
     "ResponseCache",
     "etag_matches",
     "families_of",
@@ -62,6 +66,8 @@ __all__ = [
 ]
 
 MAX_ENTRY_BYTES = 1024 * 1024
+#: A stored answer lives ``ttl`` less up to this share of it, drawn per answer.
+TTL_SPREAD = 0.1
 CACHE_CONTROL = b"public, no-cache"
 _KEPT = ("content-type", "content-language")
 _HIT = (b"x-cache", b"HIT")
@@ -319,9 +325,12 @@ class ResponseCache:
         shown = listing_families(body) if LISTING in families else ()
         entry = _entry(headers, body, shown)
         every = (*families, *(f for f in shown if f not in families))
-        stored = await self.answers.store(key, entry, ttl=self.ttl, families=every, seq=seq)
+        # Up to a tenth shorter, at random: answers stored in one burst (a cold cache under
+        # a crowd) do not all expire in the same second. Never longer than ``ttl``.
+        ttl = self.ttl * (1.0 - TTL_SPREAD * random.random())
+        stored = await self.answers.store(key, entry, ttl=ttl, families=every, seq=seq)
         if stored and local_key is not None:
-            self.keep(local_key, entry, tuple(families), time.monotonic() + self.ttl, generation)
+            self.keep(local_key, entry, tuple(families), time.monotonic() + ttl, generation)
         return _Fetched(200, headers, body, entry)
 
 

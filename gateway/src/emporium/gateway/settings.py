@@ -145,6 +145,9 @@ class Settings(ServiceSettings, RedisSettings, AuthSettings):
     # Answers an invalidation drops from a process's first level are fetched again at once
     # (refresh.py), so the next request is a hit; false: fetched by the next request.
     response_refresh: bool = True
+    # With it, an answer asked for in its last this-many seconds in a process is fetched
+    # again in the background (refresh.py), so it never expires into a miss; 0: off.
+    response_refresh_ahead_seconds: float = Field(default=10.0, ge=0)
     # Access tokens verified once, kept in the process until they expire (revocation is
     # still checked on every request).
     token_cache_entries: int = Field(default=10_000, ge=1)
