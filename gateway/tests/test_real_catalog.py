@@ -248,3 +248,43 @@ async def _both_cached_showing(
     shown: Callable[[str], Awaitable[tuple[str, int]]], page: str, listing: str, units: int
 ) -> bool:
     return await shown(page) == ("HIT", units) and await shown(listing) == ("HIT", units)
+
+
+async def test_pages_asked_without_pause_never_expire_into_a_miss(
+    gateway: GatewayFactory, postgres_url: str, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    """Answers asked for in their last second are fetched again from the real catalog
+    before they expire: over two lifetimes, no shopper after the first gets a miss."""
+    mint = TokenMint()
+    catalog = await _catalog(postgres_url, redis_url, tmp_path, mint)
+    async with serving(catalog) as catalog_url:
+        gw = await gateway(
+            catalog_url=catalog_url,
+            mint=mint,
+            redis_url=redis_url,
+            cache_namespace=unique,
+            response_cache_seconds=4,  # each answer lives 3.6-4 s
+            response_refresh=True,
+            response_refresh_ahead_seconds=1.0,
+            rate_limit_anonymous=10_000,  # one shopper asking without pause
+        )
+        await gw.subscribed()
+        created = await gw.client.post(
+            "/api/v1/admin/products",
+            json={"sku": f"LAMP-{unique}", "name": "Lamp", "price": 2500},
+            headers=gw.bearer("admin"),
+        )
+        assert created.status_code == 201, created.text
+        paths = [f"/api/v1/products/{created.json()['id']}", "/api/v1/products?limit=20"]
+        for path in paths:
+            assert (await gw.client.get(path)).headers["x-cache"] == "MISS"
+        misses: list[tuple[str, float]] = []
+        began = time.monotonic()
+        while time.monotonic() - began < 9:
+            for path in paths:
+                answer = await gw.client.get(path)
+                assert answer.status_code == 200, answer.text
+                if answer.headers["x-cache"] != "HIT":
+                    misses.append((path, round(time.monotonic() - began, 2)))
+            await asyncio.sleep(0.05)
+        assert misses == []

@@ -66,8 +66,8 @@ for i = 0, #ARGV - 1 do
     local entry_ttl = 0
     if entry_key ~= '' then
         entry = redis.call('GET', entry_key)
-        if entry then entry_ttl = redis.call('PTTL', entry_key)
-        else seq = redis.call('GET', KEYS[1]) end
+        if entry then entry_ttl = redis.call('PTTL', entry_key) end
+        seq = redis.call('GET', KEYS[1])
     end
     local revoked = 0
     if revoked_key ~= '' then revoked = redis.call('EXISTS', revoked_key) end
@@ -94,8 +94,9 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class FrontAnswer:
-    """``decision`` None: not limited (or unknown); ``seq``: the invalidation counter on a
-    miss; ``entry_seconds``: how long a found ``entry`` still lives."""
+    """``decision`` None: not limited (or unknown); ``seq``: the invalidation counter when
+    an entry was asked (what a fetch of it is stored under); ``entry_seconds``: how long
+    a found ``entry`` still lives."""
 
     decision: Decision | None
     entry: bytes | None

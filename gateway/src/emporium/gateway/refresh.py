@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -94,31 +95,19 @@ class AnswerRefresher:
         task.add_done_callback(self._tasks.discard)
 
     async def _refresh_ahead(self, raw: bytes, generation: int) -> None:
-        found = _cacheable(raw)
+        answer = self._answer_of(raw)
         local = self.cache.local
-        if found is None or local is None:
+        if answer is None or local is None:
             return
-        public, route = found
-        path, query = public.encoded_path(), public.encoded_query()
-        key = self.cache.key(path + "?" + query if query else path)
-        families = families_of(public.segments)
         async with self._gate:
-            stored = await self.front.ask(Ask(entry_key=key))
+            stored = await self.front.ask(Ask(entry_key=answer.key))
             if stored.entry is not None and stored.entry_seconds > local.ahead_seconds:
                 # Another replica replaced it already: keep its copy.
                 expires = time.monotonic() + stored.entry_seconds
-                self.cache.keep(raw, stored.entry, families, expires, generation)
+                self.cache.keep(raw, stored.entry, answer.families, expires, generation)
                 return
             try:
-                await self.cache.miss(
-                    key,
-                    families,
-                    stored.seq,
-                    None,
-                    lambda: self._fetch(route, path, query),
-                    raw,
-                    generation,
-                )
+                await self._fill(answer, stored.seq, raw, generation)
             except Exception as error:  # a 503, a timeout: it expires, the next one misses
                 log.info("answer %r not fetched before it expires: %r", raw, error)
 
@@ -141,26 +130,13 @@ class AnswerRefresher:
 
         async def one(raw: bytes) -> None:
             nonlocal failed
-            found = _cacheable(raw)
-            if found is None:
-                return
-            public, route = found
-            path, query = public.encoded_path(), public.encoded_query()
-            key = self.cache.key(path + "?" + query if query else path)
-            if key in keys:
-                return  # another spelling of the same answer
-            keys.add(key)
+            answer = self._answer_of(raw)
+            if answer is None or answer.key in keys:
+                return  # not a cached route, or another spelling of the same answer
+            keys.add(answer.key)
             async with self._gate:
                 try:
-                    await self.cache.miss(
-                        key,
-                        families_of(public.segments),
-                        seq,
-                        None,
-                        lambda: self._fetch(route, path, query),
-                        raw,
-                        generation,
-                    )
+                    await self._fill(answer, seq, raw, generation)
                 except Exception:  # a 503, a timeout: the next request asks, as before
                     failed += 1
 
@@ -168,12 +144,46 @@ class AnswerRefresher:
         if failed:
             log.info("%d of %d dropped answers not fetched again", failed, len(keys))
 
+    def _answer_of(self, raw: bytes) -> _Answer | None:
+        """The stored answer a local answer's raw target stands for, if it is cached."""
+        found = _cacheable(raw)
+        if found is None:
+            return None
+        public, route = found
+        path, query = public.encoded_path(), public.encoded_query()
+        key = self.cache.key(path + "?" + query if query else path)
+        return _Answer(key, families_of(public.segments), route, path, query)
+
+    async def _fill(self, answer: _Answer, seq: int, raw: bytes, generation: int) -> None:
+        """Fetch ``answer`` (joining a shopper's fetch of it, if one is under way) and store
+        it under ``seq``, its local copy under ``raw`` unless dropped since ``generation``."""
+        await self.cache.miss(
+            answer.key,
+            answer.families,
+            seq,
+            None,
+            lambda: self._fetch(answer.route, answer.path, answer.query),
+            raw,
+            generation,
+        )
+
     async def _fetch(self, route: Route, path: str, query: str) -> aiohttp.ClientResponse:
         upstream = self.upstreams[route.upstream]
         headers = request_headers(
             [], client_ip=None, scheme="http", host=None, request_id=None, trace={}
         )
         return await upstream.send("GET", path, headers, query=query, small=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A cached answer to fetch again: its storage key and families, and where it is asked."""
+
+    key: str
+    families: tuple[str, ...]
+    route: Route
+    path: str
+    query: str
 
 
 def _cacheable(raw: bytes) -> tuple[Target, Route] | None:
