@@ -91,8 +91,8 @@ class SlowFirstCharge:
             "card_token": card_token,
         }
         if self.calls == 1:
-            self.started.set()
             landed = await self.inner.charge(**args) if self.lands_first else None
+            self.started.set()  # with lands_first, once the money is taken
             await self.release.wait()
             return landed or await self.inner.charge(**args)
         if self.later == "unavailable":
@@ -356,7 +356,9 @@ async def test_an_ambiguous_timeout_then_giving_up_refunds(database: Database, l
     order_id = await create_order(database)
     simulated = SimulatedProvider(database)
     stub = SlowFirstCharge(simulated, lands_first=True, later=later)
-    worker = _worker(database, stub, call_timeout_seconds=0.05)  # the first call times out
+    # The first call times out: long enough for its charge to land on a loaded machine
+    # (a database write; 0.05 s was not always), then it hangs until the bound.
+    worker = _worker(database, stub, call_timeout_seconds=1.0)
     await _until_settled(worker, database, order_id)
     status, payment, _ = await _state(database, order_id)
     assert (status, payment) == ("cancelled", "refunded")
