@@ -5,10 +5,14 @@ still streams, and a service down or cut midway is still a 503 / 502 problem."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
+from emporium.gateway.lean import CannotConnect, LeanPool
 from emporium.gateway.testing import GatewayFactory
 
 Answer = Callable[[int], bytes]
@@ -161,4 +165,56 @@ async def test_a_late_answer_is_a_504_and_the_next_call_gets_its_own(
         assert answer.json() == {"n": 2}
         assert service.connections == 2
     finally:
+        server.close()
+
+
+async def test_a_connection_made_while_the_loop_was_stalled_past_the_bound_is_used(
+    raw: Callable[..., Awaitable[tuple[str, _Raw]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under thousands of calls one turn of the gateway's loop can outlast the connect
+    # bound: the kernel connects at once, but the bound's timer runs before the connect's
+    # completion is read. That is not a service that cannot be reached.
+    url, service = await raw(_json)
+    port = int(url.rsplit(":", 1)[1])
+    pool = LeanPool(
+        "127.0.0.1", port, f"127.0.0.1:{port}", connect_timeout=0.2, keepalive_seconds=4, limit=4096
+    )
+    loop = asyncio.get_running_loop()
+    connect = loop.sock_connect
+
+    async def stalled(sock: socket.socket, address: Any) -> None:
+        loop.call_soon(time.sleep, 0.5)  # the loop's next turn takes 0.5 s
+        await connect(sock, address)
+
+    monkeypatch.setattr(loop, "sock_connect", stalled)
+    answer = await pool.get("/products/p1", [])
+    assert answer.status == 200
+    assert service.connections == 1
+    pool.close()
+
+
+async def test_a_service_that_accepts_no_connection_is_still_cannot_connect() -> None:
+    # A listening socket whose queue is full: the kernel answers no new connect.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    held = []
+    try:
+        for _ in range(8):  # fill the accept queue (its length is the backlog plus one)
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+            held.append(client)
+        pool = LeanPool(
+            "127.0.0.1", port, f"127.0.0.1:{port}", connect_timeout=0.3, keepalive_seconds=4,
+            limit=4096,
+        )  # fmt: skip
+        began = time.monotonic()
+        with pytest.raises(CannotConnect, match=r"no connection within 0\.3 s"):
+            await pool.get("/products/p1", [])
+        assert time.monotonic() - began < 2
+    finally:
+        for client in held:
+            client.close()
         server.close()
