@@ -248,9 +248,9 @@ class LeanPool:
         loop = asyncio.get_running_loop()
         try:
             sock = await self._connected_socket(loop)
-        except OSError as error:
-            if isinstance(error, CannotConnect):
-                raise
+        except CannotConnect:
+            raise
+        except OSError as error:  # refused, unreachable, not resolved
             raise CannotConnect(str(error)) from error
         try:
             _, connection = await loop.create_connection(
